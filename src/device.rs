@@ -27,3 +27,97 @@ pub fn enable_cuda() -> &'static Result<(), String> {
         }
     })
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("device `{0}` is not one of: auto, cpu, cuda, cuda:N")]
+    Unknown(String),
+    #[error("device `{requested}` asked for, but CUDA is not available ({why}). Use `--device cpu` or `--device auto`, or run on a machine with a CUDA build of libtorch (see README, \"GPU\")")]
+    NoCuda { requested: String, why: String },
+    #[error("device `{requested}` asked for, but only {count} CUDA device(s) are visible")]
+    NoSuchGpu { requested: String, count: i64 },
+}
+
+/// Resolves `auto | cpu | cuda | cuda:N` to a tch device. `auto` takes the first GPU when CUDA is
+/// available and the CPU otherwise.
+pub fn resolve(requested: &str) -> Result<tch::Device, DeviceError> {
+    let cuda_why = || match enable_cuda() {
+        Ok(()) => "libtorch_cuda.so loaded, but no CUDA device is visible".to_string(),
+        Err(e) => format!("libtorch_cuda.so could not be loaded: {e}"),
+    };
+    let count = || {
+        let _ = enable_cuda();
+        tch::Cuda::device_count()
+    };
+    match requested {
+        "cpu" => Ok(tch::Device::Cpu),
+        "auto" => Ok(if count() > 0 {
+            tch::Device::Cuda(0)
+        } else {
+            tch::Device::Cpu
+        }),
+        "cuda" | "cuda:0" if count() > 0 => Ok(tch::Device::Cuda(0)),
+        "cuda" => Err(DeviceError::NoCuda {
+            requested: requested.into(),
+            why: cuda_why(),
+        }),
+        other => {
+            let n: usize = other
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .ok_or_else(|| DeviceError::Unknown(other.into()))?;
+            let c = count();
+            if c == 0 {
+                Err(DeviceError::NoCuda {
+                    requested: other.into(),
+                    why: cuda_why(),
+                })
+            } else if (n as i64) < c {
+                Ok(tch::Device::Cuda(n))
+            } else {
+                Err(DeviceError::NoSuchGpu {
+                    requested: other.into(),
+                    count: c,
+                })
+            }
+        }
+    }
+}
+
+/// Checks the spelling of a device name without asking libtorch anything.
+pub fn resolve_name(requested: &str) -> Result<(), DeviceError> {
+    match requested {
+        "auto" | "cpu" | "cuda" => Ok(()),
+        other => other
+            .strip_prefix("cuda:")
+            .and_then(|n| n.parse::<usize>().ok())
+            .map(|_| ())
+            .ok_or_else(|| DeviceError::Unknown(other.into())),
+    }
+}
+
+/// `cpu` or `cuda:N`, as recorded with every run.
+pub fn label(device: tch::Device) -> String {
+    match device {
+        tch::Device::Cuda(n) => format!("cuda:{n}"),
+        _ => "cpu".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cpu_and_auto_resolve_without_a_gpu() {
+        assert_eq!(resolve("cpu").unwrap(), tch::Device::Cpu);
+        let auto = resolve("auto").unwrap();
+        assert_eq!(auto == tch::Device::Cpu, tch::Cuda::device_count() == 0);
+        assert!(matches!(resolve("tpu"), Err(DeviceError::Unknown(_))));
+        assert!(matches!(resolve("cuda:x"), Err(DeviceError::Unknown(_))));
+        if tch::Cuda::device_count() == 0 {
+            let err = resolve("cuda").unwrap_err().to_string();
+            assert!(err.contains("--device cpu"), "{err}");
+        }
+    }
+}

@@ -3,3 +3,10 @@
 //! spec → runs → store → statistics → report.
 
 pub mod device;
+pub mod cli;
+pub mod environment;
+pub mod runner;
+pub mod status;
+pub mod store;
+pub mod train;
+pub mod bench;

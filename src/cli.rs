@@ -1,0 +1,129 @@
+//! The command line (clap only; each command's work lives in its own module).
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about = "Seeded experiment grids for memory-efficient stochastic methods in memory-based transformers")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct SpecArgs {
+    /// The experiment spec (YAML)
+    pub spec: PathBuf,
+    /// Override a spec field: --set dotted.path=value (repeatable), validated like the file
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub sets: Vec<String>,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct DbArg {
+    /// SQLite database of results
+    #[arg(long, default_value = crate::store::DEFAULT_DB)]
+    pub db: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run every run of the spec's grid that is not done yet (resumes an interrupted grid)
+    Run {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        db: DbArg,
+        /// auto | cpu | cuda | cuda:N (overrides the spec's `device`)
+        #[arg(long)]
+        device: Option<String>,
+        /// Print the expanded grid, one line per run, and run nothing
+        #[arg(long)]
+        dry_run: bool,
+        /// Put failed runs back in the queue first
+        #[arg(long)]
+        retry_failed: bool,
+        /// Stop after this many runs; the rest stay queued
+        #[arg(long, value_name = "N")]
+        max_runs: Option<usize>,
+        /// No progress bars (one line per finished run is still printed)
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Counts of runs by status and the final metrics of finished runs
+    Status {
+        /// Experiment name (all experiments when omitted)
+        experiment: Option<String>,
+        #[command(flatten)]
+        db: DbArg,
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
+    },
+    /// Measure things (see bench/)
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+    /// Obtain and prepare data
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Download the official GLUE task files into DATA_DIR/glue/ (needs internet)
+    Glue {
+        /// Tasks to fetch (default: all nine)
+        #[arg(long, value_delimiter = ',')]
+        tasks: Vec<String>,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Base URL to download from instead of the official location
+        #[arg(long)]
+        mirror: Option<String>,
+    },
+    /// Build the stand-in tasks (spam, kjv_next) in GLUE TSV layout from their sources
+    Standin {
+        /// Directory of the SpamAssassin corpus (easy-ham-1, spam-1, ...)
+        #[arg(long)]
+        spam: PathBuf,
+        /// kjv.jsonl, one King James verse per line
+        #[arg(long)]
+        kjv: PathBuf,
+        /// Output directory (normally data/standin)
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Fine-tuning throughput (examples/s) on fixed-shape synthetic batches; prints JSON
+    Finetune {
+        /// Hugging Face checkpoint directory
+        #[arg(long, default_value = "data/models/all-MiniLM-L6-v2")]
+        model: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        batch_size: usize,
+        #[arg(long, default_value_t = 128)]
+        max_len: usize,
+        /// Timed steps
+        #[arg(long, default_value_t = 10)]
+        steps: usize,
+        /// Untimed steps first
+        #[arg(long, default_value_t = 2)]
+        warmup: usize,
+        #[arg(long, default_value_t = 2)]
+        threads: usize,
+        #[arg(long, default_value = "cpu")]
+        device: String,
+    },
+}

@@ -1,0 +1,400 @@
+//! Pending runs → training → store. Claims runs one at a time (atomically, so several workers
+//! can share a database), records divergence and failure without stopping the grid, and on
+//! Ctrl-C/SIGTERM puts the current run back in the queue so that a rerun loses nothing and
+//! duplicates nothing.
+
+use crate::data::{self, TaskData};
+use crate::device;
+use crate::environment::{self, Environment};
+use crate::spec::{LoadedSpec, RunConfig, RunPlan};
+use crate::store::{ExperimentRow, Finish, MetricRow, NewRun, RunStatus, Store};
+use crate::train::finetune::{self, FinetuneSettings, Observer, PreparedTask};
+use crate::train::Ending;
+use anyhow::{bail, Context, Result};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Instant;
+use tokio::runtime::Runtime;
+
+static STOP: AtomicBool = AtomicBool::new(false);
+static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    // A second Ctrl-C stops at once; the run left `running` is requeued by the next `harness run`.
+    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        unsafe { libc::_exit(130) };
+    }
+    STOP.store(true, Ordering::SeqCst);
+}
+
+fn install_signal_handlers() {
+    // SAFETY: the handler only touches atomics and calls _exit, both async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub db: PathBuf,
+    /// Overrides the spec's `device`.
+    pub device: Option<String>,
+    /// Requeue failed runs before starting.
+    pub retry_failed: bool,
+    /// Stop after this many runs (the rest stay queued).
+    pub max_runs: Option<usize>,
+    /// Hide progress bars.
+    pub quiet: bool,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct GridSummary {
+    pub total: usize,
+    pub ran: usize,
+    pub done: usize,
+    pub failed: usize,
+    pub diverged: usize,
+    pub queued: usize,
+    pub interrupted: bool,
+}
+
+/// Settings of the fine-tuning loop from a resolved run config.
+pub fn finetune_settings(c: &RunConfig) -> FinetuneSettings {
+    FinetuneSettings {
+        seed: c.seed,
+        pretrained: c.model.pretrained.clone(),
+        layers: c.model.layers,
+        dropout: c.model.dropout,
+        epochs: c.train.epochs,
+        max_steps: c.train.max_steps,
+        batch_size: c.train.batch_size,
+        lr: c.train.lr,
+        warmup_ratio: c.train.warmup_ratio,
+        weight_decay: c.train.weight_decay,
+        eval_every: c.train.eval_every,
+        grad_clip: c.train.grad_clip,
+        cross_head_prob: c.cross_head_prob(),
+    }
+}
+
+/// Checks, before anything is written, that the model and every task's data are there.
+fn preflight(plans: &[RunPlan]) -> Result<HashMap<String, TaskData>> {
+    let mut tasks = HashMap::new();
+    for plan in plans {
+        let c = &plan.config;
+        let config_json = c.model.pretrained.join("config.json");
+        if !config_json.is_file() {
+            bail!(
+                "pretrained model not found: {} does not exist. Run scripts/setup.sh to fetch \
+                 all-MiniLM-L6-v2, or point model.pretrained at a Hugging Face checkpoint directory \
+                 (config.json, model.safetensors, tokenizer.json)",
+                config_json.display()
+            );
+        }
+        if !tasks.contains_key(&plan.task) {
+            let data = data::load_task(&c.data_dir, &plan.task)
+                .with_context(|| format!("loading task `{}`", plan.task))?;
+            tasks.insert(plan.task.clone(), data);
+        }
+    }
+    Ok(tasks)
+}
+
+struct StoreObserver<'a> {
+    rt: &'a Runtime,
+    store: &'a Store,
+    experiment: &'a str,
+    key: &'a str,
+    buffer: Vec<MetricRow>,
+    bar: &'a ProgressBar,
+    last_dev: String,
+}
+
+impl Observer for StoreObserver<'_> {
+    fn on_step(&mut self, step: i64, total: i64, loss: f64) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(step as u64);
+        self.bar.set_message(format!("train loss {loss:.4}{}", self.last_dev));
+    }
+
+    fn on_metrics(&mut self, rows: Vec<MetricRow>, flush: bool) -> Result<()> {
+        let dev: Vec<String> = rows
+            .iter()
+            .filter(|r| r.split != "train" && r.name != "loss")
+            .map(|r| format!("{} {} {:.4}", r.split, r.name, r.value))
+            .collect();
+        if !dev.is_empty() {
+            self.last_dev = format!(" | {}", dev.join(", "));
+        }
+        self.buffer.extend(rows);
+        if flush || self.buffer.len() >= 256 {
+            let rows = std::mem::take(&mut self.buffer);
+            self.rt
+                .block_on(self.store.write_metrics(self.experiment, self.key, &rows))?;
+        }
+        Ok(())
+    }
+
+    fn interrupted(&self) -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+}
+
+fn summarize_results(results: &[crate::store::ResultRow]) -> String {
+    results
+        .iter()
+        .filter(|r| r.name != "loss")
+        .map(|r| format!("{} {} {:.4}", r.split, r.name, r.value))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Runs every run of the grid that is not done yet.
+pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<GridSummary> {
+    let spec = &loaded.spec;
+    let requested_device = opts.device.clone().unwrap_or_else(|| spec.device.clone());
+    let device = device::resolve(&requested_device)?;
+    let device_label = device::label(device);
+    if let Some(threads) = spec.threads {
+        tch::set_num_threads(threads as i32);
+    }
+    let tasks = preflight(plans)?;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let store = rt.block_on(Store::open(&opts.db))?;
+    let experiment = ExperimentRow {
+        name: spec.name.clone(),
+        description: spec.description.clone(),
+        spec_path: loaded.path.display().to_string(),
+        spec_text: loaded.text.clone(),
+        overrides: serde_json::to_string(&loaded.overrides)?,
+        spec_hash: loaded.hash.clone(),
+        baseline: spec.baseline.clone(),
+    };
+    let new_runs: Vec<NewRun> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            Ok(NewRun {
+                key: p.key.clone(),
+                ordinal: i as i64,
+                task: p.task.clone(),
+                variant: p.variant.clone(),
+                seed: p.seed,
+                sweep_json: serde_json::to_string(&p.sweep)?,
+                config_json: serde_json::to_string(&p.config)?,
+            })
+        })
+        .collect::<Result<_>>()?;
+    let added = rt.block_on(store.register(&experiment, &new_runs))?;
+    let requeued =
+        rt.block_on(store.requeue_abandoned(&spec.name, environment::worker_is_dead))?;
+    if opts.retry_failed {
+        rt.block_on(store.requeue_status(&spec.name, RunStatus::Failed))?;
+    }
+
+    let keys: Vec<String> = plans.iter().map(|p| p.key.clone()).collect();
+    let count = |rows: &[crate::store::RunRow], st: RunStatus| {
+        rows.iter()
+            .filter(|r| r.status == st.as_str() && keys.contains(&r.run_key))
+            .count()
+    };
+    let rows = rt.block_on(store.runs(&spec.name))?;
+    let finished = count(&rows, RunStatus::Done) + count(&rows, RunStatus::Diverged) + count(&rows, RunStatus::Failed);
+    eprintln!(
+        "experiment {}: {} runs in the grid ({} new, {} finished, {} queued{}); device {}, {} threads; database {}",
+        spec.name,
+        plans.len(),
+        added,
+        finished,
+        count(&rows, RunStatus::Queued),
+        if requeued.is_empty() {
+            String::new()
+        } else {
+            format!(", {} requeued from an interrupted worker", requeued.len())
+        },
+        device_label,
+        tch::get_num_threads(),
+        opts.db.display()
+    );
+
+    install_signal_handlers();
+    let worker = environment::worker_id();
+    let git_rev = environment::git_revision();
+    let env_json = serde_json::to_string(&Environment::capture(&device_label))?;
+    let multi = MultiProgress::with_draw_target(if opts.quiet {
+        ProgressDrawTarget::hidden()
+    } else {
+        ProgressDrawTarget::stderr()
+    });
+    let grid_bar = multi.add(ProgressBar::new(plans.len() as u64));
+    grid_bar.set_style(
+        ProgressStyle::with_template("grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}")
+            .expect("valid template"),
+    );
+    grid_bar.set_position(finished as u64);
+    let run_bar = multi.add(ProgressBar::new(1));
+    run_bar.set_style(
+        ProgressStyle::with_template("run  {bar:30.green/white} {pos}/{len} steps {per_sec}  {prefix} {msg}")
+            .expect("valid template"),
+    );
+
+    let mut prepared: HashMap<(String, usize, Option<usize>, Option<usize>, PathBuf), PreparedTask> =
+        HashMap::new();
+    let mut tokenizers: HashMap<PathBuf, crate::model::tokenizer::Tokenizer> = HashMap::new();
+    let mut summary = GridSummary {
+        total: plans.len(),
+        ..Default::default()
+    };
+
+    while opts.max_runs.is_none_or(|m| summary.ran < m) {
+        if STOP.load(Ordering::SeqCst) {
+            summary.interrupted = true;
+            break;
+        }
+        let Some(claim) = rt.block_on(store.claim_next(&spec.name, &worker, Some(&keys)))? else {
+            break;
+        };
+        let plan = plans
+            .iter()
+            .find(|p| p.key == claim.key)
+            .expect("claims are restricted to the grid's keys");
+        let c = &plan.config;
+        let label = format!("{}/{} seed {}", plan.task, plan.variant, plan.seed);
+        run_bar.reset();
+        run_bar.set_prefix(label.clone());
+        rt.block_on(store.mark_started(&spec.name, &claim.key, &device_label, git_rev.as_deref(), &env_json))?;
+        environment::reset_peak_rss();
+        let started = Instant::now();
+
+        let result = (|| -> Result<finetune::Outcome> {
+            if !tokenizers.contains_key(&c.model.pretrained) {
+                let tok = finetune::load_tokenizer(&c.model.pretrained)?;
+                tokenizers.insert(c.model.pretrained.clone(), tok);
+            }
+            let tokenizer = &tokenizers[&c.model.pretrained];
+            let cache_key = (
+                plan.task.clone(),
+                c.train.max_len,
+                c.train.max_train_examples,
+                c.train.max_eval_examples,
+                c.model.pretrained.clone(),
+            );
+            if !prepared.contains_key(&cache_key) {
+                let p = PreparedTask::prepare(
+                    &tasks[&plan.task],
+                    tokenizer,
+                    c.train.max_len,
+                    c.train.max_train_examples,
+                    c.train.max_eval_examples,
+                )?;
+                prepared.insert(cache_key.clone(), p);
+            }
+            let mut observer = StoreObserver {
+                rt: &rt,
+                store: &store,
+                experiment: &spec.name,
+                key: &claim.key,
+                buffer: Vec::new(),
+                bar: &run_bar,
+                last_dev: String::new(),
+            };
+            finetune::finetune(
+                &finetune_settings(c),
+                &prepared[&cache_key],
+                tokenizer,
+                device,
+                &mut observer,
+            )
+        })();
+        let duration_s = started.elapsed().as_secs_f64();
+        let peak = if device == tch::Device::Cpu {
+            environment::peak_rss_bytes()
+        } else {
+            None
+        };
+
+        let line = match result {
+            Ok(outcome) => match outcome.ending {
+                Ending::Interrupted => {
+                    rt.block_on(store.requeue(&spec.name, &claim.key, "running"))?;
+                    summary.interrupted = true;
+                    multi.suspend(|| {
+                        eprintln!("interrupted during {label}: the run is back in the queue; rerun to finish the grid")
+                    });
+                    break;
+                }
+                Ending::Completed => {
+                    rt.block_on(store.finish(
+                        &spec.name,
+                        &claim.key,
+                        &outcome.results,
+                        &Finish {
+                            status: Some(RunStatus::Done),
+                            duration_s,
+                            error: None,
+                            steps: Some(outcome.steps),
+                            train_examples_per_s: Some(outcome.examples_per_s),
+                            peak_memory_bytes: peak,
+                        },
+                    ))?;
+                    summary.done += 1;
+                    format!(
+                        "{label}: done in {duration_s:.1}s ({} steps, {:.1} ex/s): {}",
+                        outcome.steps,
+                        outcome.examples_per_s,
+                        summarize_results(&outcome.results)
+                    )
+                }
+                Ending::Diverged { step, loss } => {
+                    let error = format!("training loss became {loss} at step {step}");
+                    rt.block_on(store.finish(
+                        &spec.name,
+                        &claim.key,
+                        &[],
+                        &Finish {
+                            status: Some(RunStatus::Diverged),
+                            duration_s,
+                            error: Some(error.clone()),
+                            steps: Some(step),
+                            train_examples_per_s: Some(outcome.examples_per_s),
+                            peak_memory_bytes: peak,
+                        },
+                    ))?;
+                    summary.diverged += 1;
+                    format!("{label}: DIVERGED ({error}); the grid goes on")
+                }
+            },
+            Err(e) => {
+                let error = format!("{e:#}");
+                rt.block_on(store.finish(
+                    &spec.name,
+                    &claim.key,
+                    &[],
+                    &Finish {
+                        status: Some(RunStatus::Failed),
+                        duration_s,
+                        error: Some(error.clone()),
+                        ..Default::default()
+                    },
+                ))?;
+                summary.failed += 1;
+                format!("{label}: FAILED: {error}")
+            }
+        };
+        summary.ran += 1;
+        grid_bar.inc(1);
+        multi.suspend(|| eprintln!("[{}/{}] {line}", grid_bar.position(), plans.len()));
+    }
+    run_bar.finish_and_clear();
+    grid_bar.finish_and_clear();
+    let rows = rt.block_on(store.runs(&spec.name))?;
+    summary.queued = count(&rows, RunStatus::Queued) + count(&rows, RunStatus::Running);
+    rt.block_on(store.close());
+    Ok(summary)
+}

@@ -1,0 +1,66 @@
+//! Shared helpers of the end-to-end tests: the real binary on tiny real data.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// MiniLM-L6 and the stand-in tasks, as scripts/setup.sh prepares them. Missing data fails the
+/// test with the fix, never skips it.
+pub fn require_data() -> (PathBuf, PathBuf) {
+    let model = repo().join("data/models/all-MiniLM-L6-v2");
+    let data = repo().join("data");
+    for p in [model.join("model.safetensors"), data.join("standin/spam/train.tsv"), data.join("standin/kjv_next/train.tsv")] {
+        assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    }
+    (model, data)
+}
+
+pub fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args(args)
+        .output()
+        .expect("the harness binary runs")
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A tiny grid over the real stand-in data: MiniLM truncated to `layers` layers, short sequences.
+pub fn tiny_spec(dir: &Path, name: &str, extra_train: &str, layers: usize) -> PathBuf {
+    let (model, data) = require_data();
+    let spec = format!(
+        "name: {name}
+seeds: {{count: 2, base: 1}}
+device: cpu
+threads: 1
+data_dir: {data}
+model: {{kind: bert, pretrained: {model}, layers: {layers}}}
+tasks: [spam]
+train: {{max_steps: 4, batch_size: 4, max_len: 32, eval_every: 2, max_train_examples: 32, max_eval_examples: 16{extra_train}}}
+baseline: baseline
+variants:
+  baseline: {{}}
+  cross_head: {{cross_head: {{prob: 0.5}}}}
+",
+        data = data.display(),
+        model = model.display()
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+pub fn status_json(db: &Path, experiment: &str) -> serde_json::Value {
+    let out = harness(&["status", experiment, "--db", db.to_str().unwrap(), "--format", "json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).expect("status --format json prints JSON")
+}
