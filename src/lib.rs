@@ -3,3 +3,5 @@
 //! spec → runs → store → statistics → report.
 
 pub mod device;
+pub mod seed;
+pub mod spec;
