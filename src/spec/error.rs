@@ -76,7 +76,10 @@ pub(crate) fn humanize(msg: &str, at_top: bool) -> String {
         return if allowed.is_empty() {
             format!("unknown field `{name}`{place}; no fields are allowed here")
         } else {
-            format!("unknown field `{name}`{place}; allowed: {}", allowed.join(", "))
+            format!(
+                "unknown field `{name}`{place}; allowed: {}",
+                allowed.join(", ")
+            )
         };
     }
     if let Some(rest) = msg.strip_prefix("unknown variant ") {
@@ -87,13 +90,20 @@ pub(crate) fn humanize(msg: &str, at_top: bool) -> String {
             all_backticked(after).join(", ")
         );
     }
+    if let Some(rest) = msg.strip_prefix("duplicate entry with key ") {
+        return format!("duplicate key {rest}; each key may appear only once");
+    }
     if let Some(rest) = msg.strip_prefix("missing field ") {
         return format!("missing required field {rest}");
     }
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = msg.strip_prefix(prefix) {
             if let Some((got, expected)) = rest.rsplit_once(", expected ") {
-                return format!("expected {}, got {}", expected_words(expected), got_words(got));
+                return format!(
+                    "expected {}, got {}",
+                    expected_words(expected),
+                    got_words(got)
+                );
             }
         }
     }
@@ -176,7 +186,10 @@ mod tests {
             "expected a mapping, got a list"
         );
         assert_eq!(
-            humanize("unknown field `seed`, expected one of `name`, `seeds`", true),
+            humanize(
+                "unknown field `seed`, expected one of `name`, `seeds`",
+                true
+            ),
             "unknown field `seed` at the top level; allowed: name, seeds"
         );
         assert_eq!(
@@ -204,11 +217,17 @@ mod tests {
         );
         assert_eq!(
             split_path("invalid type: map, expected a string"),
-            (String::new(), "invalid type: map, expected a string".to_string())
+            (
+                String::new(),
+                "invalid type: map, expected a string".to_string()
+            )
         );
         assert_eq!(
             split_path("tasks[1]: unknown task `x`; allowed: a"),
-            ("tasks[1]".to_string(), "unknown task `x`; allowed: a".to_string())
+            (
+                "tasks[1]".to_string(),
+                "unknown task `x`; allowed: a".to_string()
+            )
         );
     }
 }

@@ -171,7 +171,9 @@ pub fn format_float(x: f64) -> String {
         return format!("{x}");
     }
     let sci = format!("{x:e}");
-    let (mantissa, exp) = sci.split_once('e').expect("`{:e}` always writes an exponent");
+    let (mantissa, exp) = sci
+        .split_once('e')
+        .expect("`{:e}` always writes an exponent");
     let exp: i32 = exp.parse().expect("`{:e}` writes an integer exponent");
     if (-4..16).contains(&exp) {
         let plain = format!("{x}");

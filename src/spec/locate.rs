@@ -72,7 +72,7 @@ impl FieldPath {
                 rest.find(['.', '[']).unwrap_or(rest.len())
             };
             let (key, tail) = rest.split_at(end);
-            if key.is_empty() {
+            if key.is_empty() || key.contains(']') {
                 return Err(bad());
             }
             segs.push(Seg::Key(key.to_string()));
@@ -220,6 +220,14 @@ impl Builder {
             }
             Some(Frame::Map { path, key }) => match key.take() {
                 None => {
+                    // A block mapping's start event is marked after its first key; the key's
+                    // position is where the mapping visibly starts.
+                    if let Some(node) = self.nodes.get_mut(path) {
+                        let (k, v) = (pos(mark), node.value);
+                        if (k.line, k.column) < (v.line, v.column) {
+                            node.value = k;
+                        }
+                    }
                     *key = Some((scalar_key.unwrap_or("?").to_string(), pos(mark)));
                     None
                 }
@@ -272,6 +280,7 @@ impl MarkedEventReceiver for Builder {
                     None => self.skipping = 1,
                     Some(path) => {
                         if path.0.is_empty() {
+                            // The root mapping; other nodes were recorded by `start_node`.
                             self.nodes.insert(
                                 path.clone(),
                                 NodePos {
@@ -307,7 +316,13 @@ mod tests {
 
     #[test]
     fn parses_and_displays_paths() {
-        for text in ["train.lr", "tasks[1]", "a.b[2][3].c", "sweep.train.lr[0]", "name"] {
+        for text in [
+            "train.lr",
+            "tasks[1]",
+            "a.b[2][3].c",
+            "sweep.train.lr[0]",
+            "name",
+        ] {
             assert_eq!(FieldPath::parse(text).unwrap().to_string(), text);
         }
         assert_eq!(
@@ -336,7 +351,9 @@ mod tests {
         assert_eq!(at(&loc, "sweep.train.lr[1]"), (10, 17));
         // Not written: the nearest enclosing node.
         assert_eq!(at(&loc, "train.max_steps"), (3, 3));
-        let key = loc.key_pos(&FieldPath::parse("train.epochs").unwrap()).unwrap();
+        let key = loc
+            .key_pos(&FieldPath::parse("train.epochs").unwrap())
+            .unwrap();
         assert_eq!((key.line, key.column), (4, 3));
     }
 

@@ -68,8 +68,7 @@ pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec
         origin,
         locator: Locator::new(text),
     };
-    let mut doc: serde_yaml::Value =
-        serde_yaml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
     if doc.is_null() {
         return Err(ctx.at(
             Some(Pos { line: 1, column: 1 }),
@@ -82,9 +81,7 @@ pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec
     }
     let overrides = sets
         .iter()
-        .map(|arg| {
-            Override::parse(arg).map_err(|(field, message)| set_error(arg, field, message))
-        })
+        .map(|arg| Override::parse(arg).map_err(|(field, message)| set_error(arg, field, message)))
         .collect::<Result<Vec<_>, _>>()?;
 
     let from_text = serde_yaml::from_str::<Spec>(text);
@@ -198,9 +195,7 @@ impl SerdeProblem {
 
     /// The unknown field's name, for "unknown field" errors.
     fn unknown_field(&self) -> Option<&str> {
-        self.raw
-            .strip_prefix("unknown field ")
-            .and_then(backticked)
+        self.raw.strip_prefix("unknown field ").and_then(backticked)
     }
 
     /// The path to compare with overrides: for an unknown field, the field itself.

@@ -21,7 +21,8 @@ pub type OverrideError = (String, String);
 impl Override {
     /// Parses `dotted.path=value`; the value is YAML (`2`, `null`, `[spam]`, `{prob: 0.2}`).
     pub fn parse(arg: &str) -> Result<Self, OverrideError> {
-        let usage = "expected `dotted.path=value`, e.g. `--set train.lr=1e-5` or `--set tasks=[spam]`";
+        let usage =
+            "expected `dotted.path=value`, e.g. `--set train.lr=1e-5` or `--set tasks=[spam]`";
         let (path_text, value_text) = arg
             .split_once('=')
             .ok_or_else(|| (String::new(), format!("missing `=`; {usage}")))?;
@@ -29,7 +30,8 @@ impl Override {
         if path_text.is_empty() {
             return Err((String::new(), format!("missing path before `=`; {usage}")));
         }
-        let path = FieldPath::parse(path_text).map_err(|e| (String::new(), format!("{e}; {usage}")))?;
+        let path =
+            FieldPath::parse(path_text).map_err(|e| (String::new(), format!("{e}; {usage}")))?;
         let value: Value = serde_yaml::from_str(value_text).map_err(|e| {
             (
                 path.to_string(),
@@ -117,8 +119,10 @@ mod tests {
     use super::*;
 
     fn doc() -> Value {
-        serde_yaml::from_str("seeds: {count: 5}\ntasks: [spam, kjv_next]\ntrain: {lr: 1.0}\nname: x\n")
-            .unwrap()
+        serde_yaml::from_str(
+            "seeds: {count: 5}\ntasks: [spam, kjv_next]\ntrain: {lr: 1.0}\nname: x\n",
+        )
+        .unwrap()
     }
 
     fn set(arg: &str) -> Result<Value, OverrideError> {
@@ -157,6 +161,9 @@ mod tests {
         assert_eq!(msg, "unknown path: `tasks` has 2 items, no index 5");
         let (field, msg) = set("name.first=x").unwrap_err();
         assert_eq!(field, "name.first");
-        assert_eq!(msg, "unknown path: `name` is a string, it has no field `first`");
+        assert_eq!(
+            msg,
+            "unknown path: `name` is a string, it has no field `first`"
+        );
     }
 }

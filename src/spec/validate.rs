@@ -79,10 +79,7 @@ fn check_seeds(seeds: &Seeds) -> Result<(), Issue> {
     match seeds {
         Seeds::Range(r) => {
             if r.count == 0 {
-                return Err(Issue::value(
-                    path.key("count"),
-                    "must be at least 1, got 0",
-                ));
+                return Err(Issue::value(path.key("count"), "must be at least 1, got 0"));
             }
             if r.base.checked_add(r.count - 1).is_none() {
                 return Err(Issue::value(
@@ -158,7 +155,10 @@ fn check_model(model: &ModelSpec) -> Result<(), Issue> {
         if !(0.0..1.0).contains(&p) {
             return Err(Issue::value(
                 path.key("dropout"),
-                format!("must be in [0, 1) (or null for the checkpoint's), got {}", num(p)),
+                format!(
+                    "must be in [0, 1) (or null for the checkpoint's), got {}",
+                    num(p)
+                ),
             ));
         }
     }
@@ -195,7 +195,10 @@ fn at_least_one(path: FieldPath, value: Option<u64>, null_means: &str) -> Result
 pub fn check_train(train: &TrainSpec) -> Result<(), Issue> {
     let path = FieldPath::of(&["train"]);
     if train.epochs == 0 {
-        return Err(Issue::value(path.key("epochs"), "must be at least 1, got 0"));
+        return Err(Issue::value(
+            path.key("epochs"),
+            "must be at least 1, got 0",
+        ));
     }
     at_least_one(path.key("max_steps"), train.max_steps, "for no step limit")?;
     if train.batch_size == 0 {
