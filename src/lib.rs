@@ -2,11 +2,13 @@
 //! memory-based transformers (arXiv 2311.08123). Data flows one way:
 //! spec → runs → store → statistics → report.
 
-pub mod device;
+pub mod bench;
 pub mod cli;
+pub mod device;
 pub mod environment;
 pub mod runner;
+pub mod seed;
+pub mod spec;
 pub mod status;
 pub mod store;
 pub mod train;
-pub mod bench;

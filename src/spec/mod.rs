@@ -1,0 +1,255 @@
+//! The experiment spec: YAML types, loading with `--set` overrides, validation with file, line
+//! and column, expansion into runs, and stable run keys.
+//!
+//! Loading: the text is deserialized on its own first, so that structural errors keep serde_yaml's
+//! location; overrides are then applied to the parsed YAML and the result deserialized again (an
+//! error that lies in an overridden value is blamed on its `--set` argument). Semantic validation
+//! follows; its errors are located with [`locate::Locator`].
+
+pub mod error;
+pub mod grid;
+pub mod locate;
+pub mod overrides;
+pub mod run_key;
+pub mod types;
+pub mod validate;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+pub use error::SpecError;
+pub use grid::{dry_run_table, expand, RunConfig, RunPlan, VariantSettings};
+pub use locate::FieldPath;
+pub use run_key::run_key;
+pub use types::{
+    CrossHeadSpec, DeviceSpec, ModelKind, ModelSpec, SeedRange, Seeds, Spec, Task, TrainSpec,
+    VariantSpec, Variants,
+};
+
+use error::{backticked, humanize, split_path};
+use locate::{Locator, Pos};
+use overrides::Override;
+use types::SPEC_FIELDS;
+
+/// A loaded, validated spec.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LoadedSpec {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// The spec with overrides applied.
+    pub spec: Spec,
+    /// The file's text.
+    pub text: String,
+    /// The `--set` arguments, as given.
+    pub overrides: Vec<String>,
+    /// SHA-256 (hex) of the text followed, for each override, by a NUL byte and the override.
+    pub hash: String,
+}
+
+/// Reads, overrides and validates the spec at `path`.
+pub fn load(path: &Path, sets: &[String]) -> Result<LoadedSpec, SpecError> {
+    let origin = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+        origin: origin.clone(),
+        line: None,
+        column: None,
+        field: String::new(),
+        message: format!("cannot read the spec: {e}"),
+    })?;
+    let mut loaded = parse_str(&text, &origin, sets)?;
+    loaded.path = path.to_path_buf();
+    Ok(loaded)
+}
+
+/// As [`load`], from a text; `origin` names it in errors.
+pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec, SpecError> {
+    let ctx = Context {
+        origin,
+        locator: Locator::new(text),
+    };
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
+    if doc.is_null() {
+        return Err(ctx.at(
+            Some(Pos { line: 1, column: 1 }),
+            String::new(),
+            format!(
+                "the spec is empty; expected a mapping with the fields {}",
+                SPEC_FIELDS.join(", ")
+            ),
+        ));
+    }
+    let overrides = sets
+        .iter()
+        .map(|arg| Override::parse(arg).map_err(|(field, message)| set_error(arg, field, message)))
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let from_text = serde_yaml::from_str::<Spec>(text);
+    let spec = if overrides.is_empty() {
+        from_text.map_err(|e| ctx.serde_error(&e))?
+    } else {
+        for o in &overrides {
+            o.apply(&mut doc)
+                .map_err(|(field, message)| set_error(&o.arg, field, message))?;
+        }
+        let merged = serde_yaml::to_string(&doc).map_err(|e| ctx.serde_error(&e))?;
+        match serde_yaml::from_str::<Spec>(&merged) {
+            Ok(spec) => spec,
+            Err(e) => {
+                let found = SerdeProblem::from(&e);
+                let blamed = blame(&overrides, &found.blame_path(), from_text.is_ok());
+                match (blamed, from_text) {
+                    (Some(o), _) => {
+                        return Err(set_error(&o.arg, found.path.to_string(), found.message()))
+                    }
+                    (None, Err(text_error)) => return Err(ctx.serde_error(&text_error)),
+                    (None, Ok(_)) => return Err(ctx.located(&found, None)),
+                }
+            }
+        }
+    };
+
+    if let Err(issue) = validate::validate(&spec) {
+        let field = issue.path.to_string();
+        if let Some(o) = overrides
+            .iter()
+            .rev()
+            .find(|o| issue.path.starts_with(&o.path) || o.path.starts_with(&issue.path))
+        {
+            return Err(set_error(&o.arg, field, issue.message));
+        }
+        let pos = if issue.at_key {
+            ctx.locator.key_pos(&issue.path)
+        } else {
+            ctx.locator.value_pos(&issue.path)
+        };
+        return Err(ctx.at(pos, field, issue.message));
+    }
+
+    let mut hasher = Sha256::new();
+    hasher.update(text.as_bytes());
+    for set in sets {
+        hasher.update([0u8]);
+        hasher.update(set.as_bytes());
+    }
+    Ok(LoadedSpec {
+        path: PathBuf::from(origin),
+        spec,
+        text: text.to_string(),
+        overrides: sets.to_vec(),
+        hash: hex::encode(hasher.finalize()),
+    })
+}
+
+/// The override to blame for a problem at `path`: the last one whose path contains it; when
+/// the text alone was fine (`text_ok`), also one below it, and failing that the last one.
+fn blame<'a>(overrides: &'a [Override], path: &FieldPath, text_ok: bool) -> Option<&'a Override> {
+    let inside = overrides.iter().rev().find(|o| path.starts_with(&o.path));
+    if inside.is_some() || !text_ok {
+        return inside;
+    }
+    overrides
+        .iter()
+        .rev()
+        .find(|o| o.path.starts_with(path))
+        .or(overrides.last())
+}
+
+fn set_error(arg: &str, field: String, message: String) -> SpecError {
+    SpecError {
+        origin: format!("--set {arg}"),
+        line: None,
+        column: None,
+        field,
+        message,
+    }
+}
+
+/// A serde_yaml error taken apart.
+struct SerdeProblem {
+    /// Path of the value being deserialized (for an unknown field: of its mapping).
+    path: FieldPath,
+    /// serde's message, without path and location.
+    raw: String,
+    /// serde_yaml's location, 1-based.
+    pos: Option<Pos>,
+}
+
+impl SerdeProblem {
+    fn from(e: &serde_yaml::Error) -> Self {
+        let mut text = e.to_string();
+        let pos = e.location().map(|l| Pos {
+            line: l.line(),
+            column: l.column(),
+        });
+        if let Some(p) = pos {
+            let suffix = format!(" at line {} column {}", p.line, p.column);
+            if let Some(stripped) = text.strip_suffix(&suffix) {
+                text = stripped.to_string();
+            }
+        }
+        let (path_text, raw) = split_path(&text);
+        let path = FieldPath::parse(&path_text).unwrap_or_default();
+        SerdeProblem { path, raw, pos }
+    }
+
+    /// The unknown field's name, for "unknown field" errors.
+    fn unknown_field(&self) -> Option<&str> {
+        self.raw.strip_prefix("unknown field ").and_then(backticked)
+    }
+
+    /// The path to compare with overrides: for an unknown field, the field itself.
+    fn blame_path(&self) -> FieldPath {
+        match self.unknown_field() {
+            Some(name) => self.path.key(name),
+            None => self.path.clone(),
+        }
+    }
+
+    fn message(&self) -> String {
+        humanize(&self.raw, self.path.0.is_empty())
+    }
+}
+
+struct Context<'a> {
+    origin: &'a str,
+    locator: Locator,
+}
+
+impl Context<'_> {
+    fn at(&self, pos: Option<Pos>, field: String, message: String) -> SpecError {
+        SpecError {
+            origin: self.origin.to_string(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            field,
+            message,
+        }
+    }
+
+    /// An error found while deserializing the file's own text.
+    fn serde_error(&self, e: &serde_yaml::Error) -> SpecError {
+        let found = SerdeProblem::from(e);
+        let pos = found.pos;
+        self.located(&found, pos)
+    }
+
+    /// Places a serde problem in the file: unknown fields at their key, missing fields at the
+    /// enclosing mapping, anything else at serde_yaml's location (`fallback`) or the value.
+    fn located(&self, found: &SerdeProblem, fallback: Option<Pos>) -> SpecError {
+        let pos = if found.unknown_field().is_some() {
+            self.locator
+                .node(&found.blame_path())
+                .and_then(|n| n.key)
+                .or(fallback)
+        } else if found.raw.starts_with("missing field ") {
+            self.locator.value_pos(&found.path).or(fallback)
+        } else {
+            fallback.or_else(|| self.locator.value_pos(&found.path))
+        };
+        self.at(pos, found.path.to_string(), found.message())
+    }
+}
+
+#[cfg(test)]
+mod tests;
