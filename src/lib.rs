@@ -2,4 +2,5 @@
 //! memory-based transformers (arXiv 2311.08123). Data flows one way:
 //! spec → runs → store → statistics → report.
 
+pub mod data;
 pub mod device;
