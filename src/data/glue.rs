@@ -151,7 +151,14 @@ const STSB_TEST: Layout = Layout {
 };
 const QQP: Layout = Layout {
     columns: 6,
-    header: Some(&["id", "qid1", "qid2", "question1", "question2", "is_duplicate"]),
+    header: Some(&[
+        "id",
+        "qid1",
+        "qid2",
+        "question1",
+        "question2",
+        "is_duplicate",
+    ]),
     text_a: 3,
     text_b: Some(4),
     label: Some(5),
@@ -460,13 +467,22 @@ fn dir_of(data_dir: &Path, s: &TaskSpec) -> PathBuf {
 /// Load every split of task `name` from `data_dir` (see the module doc for the layouts).
 pub fn load_task(data_dir: &Path, name: &str) -> Result<TaskData, DataError> {
     let s = spec_or_err(name)?;
-    let dir = dir_of(data_dir, s);
+    load_from(s, &dir_of(data_dir, s))
+}
+
+/// Load task `name` from an explicit directory holding its files (e.g. a GLUE task folder
+/// kept elsewhere), with the same layouts as [`load_task`].
+pub fn load_task_dir(dir: &Path, name: &str) -> Result<TaskData, DataError> {
+    load_from(spec_or_err(name)?, dir)
+}
+
+fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
     let mut skipped = 0;
     let mut load = |fs: &FileSpec, required: bool| -> Result<Option<Split>, DataError> {
         let path = dir.join(fs.file);
         if !path.is_file() {
             return if required {
-                Err(missing(s, &dir, &path))
+                Err(missing(s, dir, &path))
             } else {
                 Ok(None)
             };
@@ -529,7 +545,10 @@ fn read_utf8(path: &Path) -> Result<String, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     String::from_utf8(bytes).map_err(|e| {
         let valid = e.utf8_error().valid_up_to();
-        let line = 1 + e.as_bytes()[..valid].iter().filter(|&&b| b == b'\n').count();
+        let line = 1 + e.as_bytes()[..valid]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
         DataError::Malformed {
             path: path.to_path_buf(),
             line,
@@ -676,7 +695,10 @@ mod tests {
                 if let Some(h) = l.header {
                     assert_eq!(h.len(), l.columns, "{} {}", s.name, fs.file);
                 }
-                let max = [Some(l.text_a), l.text_b, l.label].into_iter().flatten().max();
+                let max = [Some(l.text_a), l.text_b, l.label]
+                    .into_iter()
+                    .flatten()
+                    .max();
                 assert!(max.unwrap() < l.columns);
             }
         }
@@ -747,7 +769,10 @@ mod tests {
             })
             .collect();
         assert_eq!(scores, vec![5.0, 3.8, 0.6, 2.25]);
-        assert_eq!(t.train.examples[1].text_a, "A man is playing a large flute.");
+        assert_eq!(
+            t.train.examples[1].text_a,
+            "A man is playing a large flute."
+        );
         assert_eq!(
             t.train.examples[1].text_b.as_deref(),
             Some("A man is playing a flute.")
@@ -844,9 +869,8 @@ mod tests {
 
     #[test]
     fn malformed_rows_name_file_line_and_columns() {
-        let (tmp, path) = write_rte(
-            "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\n1\tA.\tB.\n",
-        );
+        let (tmp, path) =
+            write_rte("index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\n1\tA.\tB.\n");
         let e = load_task(tmp.path(), "rte").unwrap_err().to_string();
         assert_eq!(
             e,
@@ -886,7 +910,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("glue/SST-2");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("train.tsv"), b"sentence\tlabel\nok\t1\nbad \xff\t0\n").unwrap();
+        std::fs::write(
+            dir.join("train.tsv"),
+            b"sentence\tlabel\nok\t1\nbad \xff\t0\n",
+        )
+        .unwrap();
         let e = load_task(tmp.path(), "sst2").unwrap_err().to_string();
         assert!(e.contains("train.tsv:3: not valid UTF-8"), "{e}");
     }
