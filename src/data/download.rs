@@ -125,8 +125,12 @@ fn fetch_task(root: &Path, task: &str, source: &GlueSource) -> Result<Fetched, D
     let dir_name = glue_dir(task).expect("GLUE task");
     let dir = root.join(dir_name);
     let required = glue::required_files(task)?;
-    let present = required.iter().filter(|f| dir.join(f).is_file()).count();
-    if present == required.len() {
+    let absent: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if absent.is_empty() {
         return Ok(Fetched {
             task: task.to_string(),
             dir,
@@ -136,7 +140,7 @@ fn fetch_task(root: &Path, task: &str, source: &GlueSource) -> Result<Fetched, D
     if dir.exists() {
         return Err(DataError::Missing {
             what: format!("GLUE task {task}"),
-            path: super::absolute(&dir.join(required[present.min(required.len() - 1)])),
+            path: super::absolute(&dir.join(absent[0])),
             hint: format!(
                 "{} exists but is incomplete (it needs {}); remove it and download again, or \
                  copy the official files into it",
@@ -558,12 +562,12 @@ mod tests {
             .to_string();
         assert!(e.contains("unknown task `spam`"), "{e}");
         fs::create_dir_all(tmp.path().join("glue/RTE")).unwrap();
-        fs::write(tmp.path().join("glue/RTE/train.tsv"), "x").unwrap();
+        fs::write(tmp.path().join("glue/RTE/dev.tsv"), "x").unwrap();
         let e = glue(tmp.path(), &["rte".to_string()], "http://127.0.0.1:1")
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("RTE/dev.tsv not found") && e.contains("is incomplete"),
+            e.contains("RTE/train.tsv not found") && e.contains("is incomplete"),
             "{e}"
         );
     }
