@@ -1,0 +1,589 @@
+//! Downloader for the GLUE task files (Wang et al., 2019), fetching what the GLUE benchmark's
+//! `download_glue_data.py` fetches, into `<data_dir>/glue/<DIR>/`.
+//!
+//! - Eight tasks are zip archives under [`OFFICIAL_BASE_URL`]: `CoLA.zip`, `SST-2.zip`,
+//!   `STS-B.zip`, `QQP-clean.zip`, `MNLI.zip`, `QNLIv2.zip`, `RTE.zip`, `WNLI.zip`. Each holds
+//!   one top-level folder (e.g. `QNLI/` inside `QNLIv2.zip`) whose contents are extracted into
+//!   the task's directory; `__MACOSX/` entries are skipped.
+//! - MRPC is not distributed as a GLUE archive (its licence is Microsoft's). As the GLUE script
+//!   does, the downloader fetches `msr_paraphrase_train.txt` and `msr_paraphrase_test.txt`
+//!   (the MSR Paraphrase Corpus as mirrored for SentEval, [`OFFICIAL_MRPC_URL`]) and
+//!   `mrpc_dev_ids.tsv` (GLUE's dev split, under [`OFFICIAL_BASE_URL`]), then writes
+//!   `train.tsv` and `dev.tsv` (training pairs whose `#1 ID`/`#2 ID` are listed in the dev ids
+//!   go to dev; both with the `Quality` header) and `test.tsv` (header
+//!   `index #1 ID #2 ID #1 String #2 String`, the labels dropped, rows numbered from 0). The
+//!   three source files are kept in the MRPC directory (the dev ids as `dev_ids.tsv`).
+//!
+//! A mirror given as `base_url` must serve all files, the MRPC ones included, directly under
+//! that URL. Each task is written to a temporary directory and renamed into place, so an
+//! interrupted download leaves nothing half-written; a task whose train and dev files are
+//! already present is skipped without contacting the server.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use super::glue::{self, glue_dir, is_glue};
+use super::DataError;
+
+/// Where the GLUE benchmark's download script fetches the task archives.
+pub const OFFICIAL_BASE_URL: &str = "https://dl.fbaipublicfiles.com/glue/data";
+/// Where the GLUE benchmark's download script fetches the MSR Paraphrase Corpus files.
+pub const OFFICIAL_MRPC_URL: &str = "https://dl.fbaipublicfiles.com/senteval/senteval_data";
+
+const GLUE_TASKS: &[&str] = &[
+    "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli",
+];
+
+/// Base URLs of the archives and of the MRPC source files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlueSource {
+    pub archives: String,
+    pub mrpc: String,
+}
+
+impl GlueSource {
+    /// The official locations.
+    pub fn official() -> Self {
+        GlueSource {
+            archives: OFFICIAL_BASE_URL.to_string(),
+            mrpc: OFFICIAL_MRPC_URL.to_string(),
+        }
+    }
+
+    /// [`official`](Self::official) for [`OFFICIAL_BASE_URL`], otherwise a mirror serving
+    /// every file under `base_url`.
+    pub fn from_base(base_url: &str) -> Self {
+        let base = base_url.trim_end_matches('/');
+        if base == OFFICIAL_BASE_URL {
+            Self::official()
+        } else {
+            GlueSource {
+                archives: base.to_string(),
+                mrpc: base.to_string(),
+            }
+        }
+    }
+}
+
+/// The archive a GLUE task is distributed in; `None` for MRPC (see the module doc).
+pub fn archive_name(task: &str) -> Option<&'static str> {
+    Some(match task {
+        "cola" => "CoLA.zip",
+        "sst2" => "SST-2.zip",
+        "stsb" => "STS-B.zip",
+        "qqp" => "QQP-clean.zip",
+        "mnli" => "MNLI.zip",
+        "qnli" => "QNLIv2.zip",
+        "rte" => "RTE.zip",
+        "wnli" => "WNLI.zip",
+        _ => return None,
+    })
+}
+
+/// What happened to one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fetched {
+    pub task: String,
+    pub dir: PathBuf,
+    /// `true` when the files were already present and nothing was downloaded.
+    pub skipped: bool,
+}
+
+/// Download GLUE `tasks` (all nine when empty) from `base_url` ([`OFFICIAL_BASE_URL`] or a
+/// mirror) into `<data_dir>/glue/<DIR>/`, skipping tasks already present.
+pub fn glue(data_dir: &Path, tasks: &[String], base_url: &str) -> Result<Vec<Fetched>, DataError> {
+    glue_from(data_dir, tasks, &GlueSource::from_base(base_url))
+}
+
+/// [`glue`] with explicit source URLs.
+pub fn glue_from(
+    data_dir: &Path,
+    tasks: &[String],
+    source: &GlueSource,
+) -> Result<Vec<Fetched>, DataError> {
+    let names: Vec<String> = if tasks.is_empty() {
+        GLUE_TASKS.iter().map(|s| s.to_string()).collect()
+    } else {
+        tasks.to_vec()
+    };
+    for t in &names {
+        if !is_glue(t) {
+            return Err(DataError::UnknownTask {
+                name: t.clone(),
+                known: GLUE_TASKS.join(" "),
+            });
+        }
+    }
+    let root = data_dir.join("glue");
+    fs::create_dir_all(&root).map_err(|e| DataError::io(&root, e))?;
+    names.iter().map(|t| fetch_task(&root, t, source)).collect()
+}
+
+fn fetch_task(root: &Path, task: &str, source: &GlueSource) -> Result<Fetched, DataError> {
+    let dir_name = glue_dir(task).expect("GLUE task");
+    let dir = root.join(dir_name);
+    let required = glue::required_files(task)?;
+    let absent: Vec<&str> = required
+        .iter()
+        .copied()
+        .filter(|f| !dir.join(f).is_file())
+        .collect();
+    if absent.is_empty() {
+        return Ok(Fetched {
+            task: task.to_string(),
+            dir,
+            skipped: true,
+        });
+    }
+    if dir.exists() {
+        return Err(DataError::Missing {
+            what: format!("GLUE task {task}"),
+            path: super::absolute(&dir.join(absent[0])),
+            hint: format!(
+                "{} exists but is incomplete (it needs {}); remove it and download again, or \
+                 copy the official files into it",
+                super::absolute(&dir).display(),
+                required.join(", ")
+            ),
+        });
+    }
+    let tmp = root.join(format!(".{dir_name}.download"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    let result = match archive_name(task) {
+        Some(zip) => fetch_archive(&tmp, &format!("{}/{zip}", source.archives), zip),
+        None => fetch_mrpc(&tmp, source),
+    }
+    .and_then(|_| {
+        let missing: Vec<&str> = required
+            .iter()
+            .copied()
+            .filter(|f| !tmp.join(f).is_file())
+            .collect();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(DataError::Archive {
+                name: archive_name(task).unwrap_or("MRPC").to_string(),
+                message: format!(
+                    "has no {} for task {task} (found: {})",
+                    missing.join(", "),
+                    list_files(&tmp).join(", ")
+                ),
+            })
+        }
+    });
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &dir).map_err(|e| DataError::io(&dir, e))?;
+    Ok(Fetched {
+        task: task.to_string(),
+        dir,
+        skipped: false,
+    })
+}
+
+fn list_files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn agent_for(url: &str) -> ureq::Agent {
+    let host = url
+        .split_once("://")
+        .map_or(url, |(_, r)| r)
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    // A local mirror (and the tests' server) is reached directly, never through a proxy.
+    let local = host == "127.0.0.1" || host == "localhost" || url.contains("://[::1]");
+    let config = ureq::Agent::config_builder().timeout_connect(Some(Duration::from_secs(30)));
+    let config = if local { config.proxy(None) } else { config };
+    config.build().new_agent()
+}
+
+/// Stream `url` into the file `dest`; returns the number of bytes written.
+fn download(url: &str, dest: &Path) -> Result<u64, DataError> {
+    let http = |message: String| DataError::Http {
+        url: url.to_string(),
+        message,
+    };
+    let mut resp = agent_for(url).get(url).call().map_err(|e| {
+        http(match e {
+            ureq::Error::StatusCode(code) => format!(
+                "the server answered HTTP {code}; check the URL, or pass another mirror that \
+                 serves the GLUE files"
+            ),
+            other => format!("{other} (the download needs internet access)"),
+        })
+    })?;
+    let mut file = fs::File::create(dest).map_err(|e| DataError::io(dest, e))?;
+    let n = io::copy(&mut resp.body_mut().as_reader(), &mut file)
+        .map_err(|e| http(format!("reading the response: {e}")))?;
+    file.flush()
+        .and_then(|_| file.sync_all())
+        .map_err(|e| DataError::io(dest, e))?;
+    Ok(n)
+}
+
+/// Download a task archive and extract its top-level folder's contents into `tmp`.
+fn fetch_archive(tmp: &Path, url: &str, zip_name: &str) -> Result<(), DataError> {
+    let zip_path = tmp.join(zip_name);
+    download(url, &zip_path)?;
+    let bad = |message: String| DataError::Archive {
+        name: url.to_string(),
+        message,
+    };
+    let file = fs::File::open(&zip_path).map_err(|e| DataError::io(&zip_path, e))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip file: {e}")))?;
+    // Entry paths without `__MACOSX/`, checked to stay inside the archive.
+    let mut entries: Vec<(usize, PathBuf, bool)> = Vec::new();
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let path = entry
+            .enclosed_name()
+            .ok_or_else(|| bad(format!("entry `{}` escapes the archive", entry.name())))?;
+        if path.components().next() == Some(Component::Normal("__MACOSX".as_ref())) {
+            continue;
+        }
+        entries.push((i, path, entry.is_dir()));
+    }
+    // One common top-level folder (`RTE/`, `QNLI/`, ...) is stripped.
+    let first = |p: &Path| p.components().next().map(|c| c.as_os_str().to_owned());
+    let top = entries.first().and_then(|(_, p, _)| first(p));
+    let strip = top.is_some()
+        && entries
+            .iter()
+            .all(|(_, p, is_dir)| first(p) == top && (*is_dir || p.components().count() > 1));
+    for (i, path, is_dir) in entries {
+        let rel: PathBuf = if strip {
+            path.components().skip(1).collect()
+        } else {
+            path
+        };
+        if rel.as_os_str().is_empty() {
+            continue;
+        }
+        let out = tmp.join(&rel);
+        if is_dir {
+            fs::create_dir_all(&out).map_err(|e| DataError::io(&out, e))?;
+            continue;
+        }
+        if let Some(parent) = out.parent() {
+            fs::create_dir_all(parent).map_err(|e| DataError::io(parent, e))?;
+        }
+        let mut entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let mut f = fs::File::create(&out).map_err(|e| DataError::io(&out, e))?;
+        io::copy(&mut entry, &mut f)
+            .map_err(|e| bad(format!("extracting {}: {e}", rel.display())))?;
+    }
+    fs::remove_file(&zip_path).map_err(|e| DataError::io(&zip_path, e))?;
+    Ok(())
+}
+
+/// Fetch the MSR Paraphrase Corpus files and split them as GLUE does (see the module doc).
+fn fetch_mrpc(tmp: &Path, source: &GlueSource) -> Result<(), DataError> {
+    let train_src = tmp.join("msr_paraphrase_train.txt");
+    let test_src = tmp.join("msr_paraphrase_test.txt");
+    let ids_src = tmp.join("dev_ids.tsv");
+    download(
+        &format!("{}/msr_paraphrase_train.txt", source.mrpc),
+        &train_src,
+    )?;
+    download(
+        &format!("{}/msr_paraphrase_test.txt", source.mrpc),
+        &test_src,
+    )?;
+    download(&format!("{}/mrpc_dev_ids.tsv", source.archives), &ids_src)?;
+
+    let read = |p: &Path| -> Result<String, DataError> {
+        let s = fs::read_to_string(p).map_err(|e| DataError::io(p, e))?;
+        Ok(s.strip_prefix('\u{feff}').map(str::to_string).unwrap_or(s))
+    };
+    let dev_ids: std::collections::HashSet<(String, String)> = read(&ids_src)?
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.trim().split('\t');
+            Some((it.next()?.to_string(), it.next()?.to_string()))
+        })
+        .collect();
+    let rows = |path: &Path, text: &str| -> Result<Vec<[String; 5]>, DataError> {
+        text.lines()
+            .enumerate()
+            .skip(1)
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                let f: Vec<&str> = l.trim().split('\t').collect();
+                <[&str; 5]>::try_from(f.as_slice())
+                    .map(|a| a.map(str::to_string))
+                    .map_err(|_| DataError::Malformed {
+                        path: path.to_path_buf(),
+                        line: i + 1,
+                        message: format!(
+                            "expected 5 tab-separated columns (Quality | #1 ID | #2 ID | \
+                             #1 String | #2 String), found {}",
+                            f.len()
+                        ),
+                    })
+            })
+            .collect()
+    };
+    let train_text = read(&train_src)?;
+    let header = train_text.lines().next().unwrap_or("").trim_end();
+    let mut train = format!("{header}\n");
+    let mut dev = format!("{header}\n");
+    for r in rows(&train_src, &train_text)? {
+        let line = format!("{}\n", r.join("\t"));
+        if dev_ids.contains(&(r[1].clone(), r[2].clone())) {
+            dev.push_str(&line);
+        } else {
+            train.push_str(&line);
+        }
+    }
+    let test_text = read(&test_src)?;
+    let mut test = String::from("index\t#1 ID\t#2 ID\t#1 String\t#2 String\n");
+    for (i, r) in rows(&test_src, &test_text)?.iter().enumerate() {
+        test.push_str(&format!("{i}\t{}\t{}\t{}\t{}\n", r[1], r[2], r[3], r[4]));
+    }
+    for (name, text) in [("train.tsv", train), ("dev.tsv", dev), ("test.tsv", test)] {
+        let p = tmp.join(name);
+        fs::write(&p, text).map_err(|e| DataError::io(&p, e))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::load_task;
+    use std::collections::HashMap;
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    fn fixture_dir(dir: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/glue")
+            .join(dir)
+    }
+
+    /// A zip holding `top/` and the fixture files of GLUE folder `dir` under `top/`, plus a
+    /// `__MACOSX` entry, as the distributed archives are laid out.
+    fn fixture_zip(dir: &str, top: &str) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        w.add_directory(format!("{top}/"), opts).unwrap();
+        let mut files: Vec<PathBuf> = fs::read_dir(fixture_dir(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for p in files {
+            let name = p.file_name().unwrap().to_str().unwrap();
+            w.start_file(format!("{top}/{name}"), opts).unwrap();
+            w.write_all(&fs::read(&p).unwrap()).unwrap();
+        }
+        w.start_file(format!("__MACOSX/{top}/._train.tsv"), opts)
+            .unwrap();
+        w.write_all(b"\x00\x05\x16\x07").unwrap();
+        w.finish().unwrap().into_inner()
+    }
+
+    /// Serves `files` (path → body) over HTTP/1.1 on 127.0.0.1 for at most `max_requests`
+    /// connections; unknown paths get 404. Returns the base URL and a request counter.
+    fn serve(files: HashMap<String, Vec<u8>>, max_requests: usize) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = Arc::clone(&count);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(max_requests) {
+                let Ok(mut stream) = stream else { continue };
+                seen.fetch_add(1, Ordering::SeqCst);
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut request = String::new();
+                if reader.read_line(&mut request).is_err() {
+                    continue;
+                }
+                // Drain the headers (bounded).
+                for _ in 0..100 {
+                    let mut line = String::new();
+                    match reader.read_line(&mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if line == "\r\n" || line == "\n" => break,
+                        Ok(_) => {}
+                    }
+                }
+                let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+                let (status, body) = match files.get(&path) {
+                    Some(b) => ("200 OK", b.clone()),
+                    None => ("404 Not Found", b"not found".to_vec()),
+                };
+                let head = format!(
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = stream.write_all(head.as_bytes());
+                let _ = stream.write_all(&body);
+                let _ = stream.flush();
+            }
+        });
+        (base, count)
+    }
+
+    /// MSR Paraphrase Corpus sources reproducing the MRPC fixtures: the train file holds the
+    /// fixture's train and dev rows (BOM, CRLF), the dev ids pick out the dev rows.
+    fn mrpc_sources() -> Vec<(String, Vec<u8>)> {
+        let train = fs::read_to_string(fixture_dir("MRPC").join("train.tsv")).unwrap();
+        let dev = fs::read_to_string(fixture_dir("MRPC").join("dev.tsv")).unwrap();
+        let test = fs::read_to_string(fixture_dir("MRPC").join("test.tsv")).unwrap();
+        let body = |s: &str| s.lines().skip(1).map(str::to_string).collect::<Vec<_>>();
+        let (tr, dv) = (body(&train), body(&dev));
+        let mut msr_train = vec![train.lines().next().unwrap().to_string()];
+        // Interleave: dev rows sit among the train rows in the source file.
+        msr_train.extend([&tr[0], &dv[0], &tr[1], &tr[2], &dv[1], &tr[3]].map(String::clone));
+        let ids: String = dv
+            .iter()
+            .map(|r| {
+                let f: Vec<&str> = r.split('\t').collect();
+                format!("{}\t{}\n", f[1], f[2])
+            })
+            .collect();
+        let mut msr_test = vec!["\u{feff}Quality\t#1 ID\t#2 ID\t#1 String\t#2 String".to_string()];
+        for (i, r) in body(&test).iter().enumerate() {
+            let f: Vec<&str> = r.split('\t').collect();
+            msr_test.push(format!("{}\t{}\t{}\t{}\t{}", i % 2, f[1], f[2], f[3], f[4]));
+        }
+        vec![
+            (
+                "msr_paraphrase_train.txt".into(),
+                (msr_train.join("\r\n") + "\r\n").into_bytes(),
+            ),
+            (
+                "msr_paraphrase_test.txt".into(),
+                (msr_test.join("\r\n") + "\r\n").into_bytes(),
+            ),
+            ("mrpc_dev_ids.tsv".into(), ids.into_bytes()),
+        ]
+    }
+
+    #[test]
+    fn downloads_from_a_local_mirror_then_loads() {
+        let mut files = HashMap::new();
+        files.insert("/glue/RTE.zip".to_string(), fixture_zip("RTE", "RTE"));
+        // QNLI ships as QNLIv2.zip holding a QNLI/ folder.
+        files.insert("/glue/QNLIv2.zip".to_string(), fixture_zip("QNLI", "QNLI"));
+        files.insert("/glue/MNLI.zip".to_string(), fixture_zip("MNLI", "MNLI"));
+        for (name, body) in mrpc_sources() {
+            files.insert(format!("/glue/{name}"), body);
+        }
+        let (base, count) = serve(files, 20);
+        let tmp = tempfile::tempdir().unwrap();
+        let tasks: Vec<String> = ["rte", "qnli", "mnli", "mrpc"].map(String::from).to_vec();
+        let got = glue(tmp.path(), &tasks, &format!("{base}/glue/")).unwrap();
+        assert!(got.iter().all(|f| !f.skipped));
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        for t in ["rte", "qnli", "mnli", "mrpc"] {
+            let expected = load_task(&fixtures, t).unwrap();
+            let loaded = load_task(tmp.path(), t).unwrap();
+            assert_eq!(loaded, expected, "{t}");
+        }
+        let glue_dir = tmp.path().join("glue");
+        assert_eq!(list_files(&glue_dir), vec!["MNLI", "MRPC", "QNLI", "RTE"]);
+        assert_eq!(
+            list_files(&glue_dir.join("RTE")),
+            vec!["dev.tsv", "test.tsv", "train.tsv"]
+        );
+
+        // Present tasks are skipped without contacting any server.
+        let again = glue(tmp.path(), &tasks, "http://127.0.0.1:1").unwrap();
+        assert!(again.iter().all(|f| f.skipped));
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn http_404_names_the_url_and_leaves_nothing() {
+        let (base, _) = serve(HashMap::new(), 5);
+        let tmp = tempfile::tempdir().unwrap();
+        let e = glue(tmp.path(), &["wnli".to_string()], &base)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with(&format!(
+                "download of {base}/WNLI.zip failed: the server answered HTTP 404"
+            )),
+            "{e}"
+        );
+        assert!(list_files(&tmp.path().join("glue")).is_empty());
+    }
+
+    #[test]
+    fn archive_without_the_task_files_is_rejected() {
+        // An "MNLI.zip" holding RTE's files: no dev_matched.tsv / dev_mismatched.tsv.
+        let mut files = HashMap::new();
+        files.insert("/MNLI.zip".to_string(), fixture_zip("RTE", "MNLI"));
+        let (base, _) = serve(files, 5);
+        let tmp = tempfile::tempdir().unwrap();
+        let e = glue(tmp.path(), &["mnli".to_string()], &base)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("has no dev_matched.tsv, dev_mismatched.tsv for task mnli"),
+            "{e}"
+        );
+        assert!(list_files(&tmp.path().join("glue")).is_empty());
+    }
+
+    #[test]
+    fn unknown_and_incomplete_tasks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = glue(tmp.path(), &["spam".to_string()], "http://127.0.0.1:1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown task `spam`"), "{e}");
+        fs::create_dir_all(tmp.path().join("glue/RTE")).unwrap();
+        fs::write(tmp.path().join("glue/RTE/dev.tsv"), "x").unwrap();
+        let e = glue(tmp.path(), &["rte".to_string()], "http://127.0.0.1:1")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("RTE/train.tsv not found") && e.contains("is incomplete"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn official_source_urls() {
+        assert_eq!(
+            GlueSource::from_base(OFFICIAL_BASE_URL),
+            GlueSource::official()
+        );
+        assert_eq!(GlueSource::official().mrpc, OFFICIAL_MRPC_URL);
+        let m = GlueSource::from_base("http://mirror.example/glue/");
+        assert_eq!(m.archives, "http://mirror.example/glue");
+        assert_eq!(m.mrpc, "http://mirror.example/glue");
+        for t in GLUE_TASKS {
+            assert_eq!(archive_name(t).is_none(), *t == "mrpc");
+        }
+    }
+}

@@ -1,0 +1,921 @@
+//! The task table and the TSV loader shared by the GLUE tasks and the stand-in tasks.
+//!
+//! Each GLUE task is read in the layout the GLUE benchmark distributes (Wang et al., 2019,
+//! `download_glue_data.py` archives), with the column choices of BERT's reference processors
+//! (Devlin et al., 2019, `run_classifier.py`):
+//!
+//! | task | dir | train/dev columns (text a, text b, label) | header | labels |
+//! |---|---|---|---|---|
+//! | cola | CoLA | 4: source, label, original-label marker, sentence (3, –, 1) | none | `0`, `1` |
+//! | sst2 | SST-2 | `sentence label` (0, –, 1) | yes | `0`, `1` |
+//! | mrpc | MRPC | `Quality #1 ID #2 ID #1 String #2 String` (3, 4, 0) | yes | `0`, `1` |
+//! | stsb | STS-B | 10: `index genre filename year old_index source1 source2 sentence1 sentence2 score` (7, 8, 9) | yes | score 0–5 |
+//! | qqp | QQP | `id qid1 qid2 question1 question2 is_duplicate` (3, 4, 5) | yes | `0`, `1` |
+//! | mnli | MNLI | train 12, dev 16 columns: sentence1/sentence2 at 8/9, `gold_label` last | yes | `contradiction`, `entailment`, `neutral` |
+//! | qnli | QNLI | `index question sentence label` (1, 2, 3) | yes | `entailment`, `not_entailment` |
+//! | rte | RTE | `index sentence1 sentence2 label` (1, 2, 3) | yes | `entailment`, `not_entailment` |
+//! | wnli | WNLI | `index sentence1 sentence2 label` (1, 2, 3) | yes | `0`, `1` |
+//!
+//! Test files have a header starting with `index` (QQP: `id`), the same text columns and no
+//! label. Quotes are ordinary characters (the files contain raw, unbalanced `"`); a field ends
+//! only at a tab, a row only at `\n` (a trailing `\r` and a leading byte-order mark are
+//! dropped, empty lines are ignored). A header is checked for its column count and for the
+//! names of the columns read. A row with the wrong column count or an unknown label is an
+//! error naming file and line, except in QQP, whose distributed files contain a few broken
+//! rows; those are skipped and counted in [`TaskData::skipped_rows`], as BERT's QQP processor
+//! skips them. Label ids follow the order listed above (the order used by BERT's processors
+//! and the GLUE leaderboard submissions), so class 1 is the positive class of MRPC and QQP.
+//!
+//! The train and dev files are required; test files are loaded when present.
+
+use std::path::{Path, PathBuf};
+
+use super::{absolute, DataError, Example, Label, Split, TaskData, TaskKind};
+
+/// Columns of one TSV file.
+#[derive(Debug)]
+struct Layout {
+    columns: usize,
+    /// Expected header row, `None` for headerless files (CoLA train/dev).
+    header: Option<&'static [&'static str]>,
+    text_a: usize,
+    text_b: Option<usize>,
+    /// Label column; `None` for unlabelled (test) files.
+    label: Option<usize>,
+}
+
+#[derive(Debug)]
+struct FileSpec {
+    split: &'static str,
+    file: &'static str,
+    layout: &'static Layout,
+}
+
+#[derive(Debug)]
+enum Labels {
+    Classes(&'static [&'static str]),
+    Score,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Home {
+    /// `<data_dir>/glue/<DIR>/`
+    Glue(&'static str),
+    /// `<data_dir>/standin/<name>/`
+    Standin,
+}
+
+#[derive(Debug)]
+struct TaskSpec {
+    name: &'static str,
+    home: Home,
+    labels: Labels,
+    train: FileSpec,
+    dev: &'static [FileSpec],
+    test: &'static [FileSpec],
+    /// Skip (and count) rows with a wrong column count or label instead of failing.
+    skip_malformed: bool,
+}
+
+// ---- layouts -------------------------------------------------------------------------------
+
+const INDEX_SENTENCE: Layout = Layout {
+    columns: 2,
+    header: Some(&["index", "sentence"]),
+    text_a: 1,
+    text_b: None,
+    label: None,
+};
+const COLA: Layout = Layout {
+    columns: 4,
+    header: None,
+    text_a: 3,
+    text_b: None,
+    label: Some(1),
+};
+const SST2: Layout = Layout {
+    columns: 2,
+    header: Some(&["sentence", "label"]),
+    text_a: 0,
+    text_b: None,
+    label: Some(1),
+};
+const MRPC: Layout = Layout {
+    columns: 5,
+    header: Some(&["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]),
+    text_a: 3,
+    text_b: Some(4),
+    label: Some(0),
+};
+const MRPC_TEST: Layout = Layout {
+    columns: 5,
+    header: Some(&["index", "#1 ID", "#2 ID", "#1 String", "#2 String"]),
+    text_a: 3,
+    text_b: Some(4),
+    label: None,
+};
+const STSB: Layout = Layout {
+    columns: 10,
+    header: Some(&[
+        "index",
+        "genre",
+        "filename",
+        "year",
+        "old_index",
+        "source1",
+        "source2",
+        "sentence1",
+        "sentence2",
+        "score",
+    ]),
+    text_a: 7,
+    text_b: Some(8),
+    label: Some(9),
+};
+const STSB_TEST: Layout = Layout {
+    columns: 9,
+    header: Some(&[
+        "index",
+        "genre",
+        "filename",
+        "year",
+        "old_index",
+        "source1",
+        "source2",
+        "sentence1",
+        "sentence2",
+    ]),
+    text_a: 7,
+    text_b: Some(8),
+    label: None,
+};
+const QQP: Layout = Layout {
+    columns: 6,
+    header: Some(&[
+        "id",
+        "qid1",
+        "qid2",
+        "question1",
+        "question2",
+        "is_duplicate",
+    ]),
+    text_a: 3,
+    text_b: Some(4),
+    label: Some(5),
+};
+const QQP_TEST: Layout = Layout {
+    columns: 3,
+    header: Some(&["id", "question1", "question2"]),
+    text_a: 1,
+    text_b: Some(2),
+    label: None,
+};
+const MNLI_TRAIN: Layout = Layout {
+    columns: 12,
+    header: Some(&[
+        "index",
+        "promptID",
+        "pairID",
+        "genre",
+        "sentence1_binary_parse",
+        "sentence2_binary_parse",
+        "sentence1_parse",
+        "sentence2_parse",
+        "sentence1",
+        "sentence2",
+        "label1",
+        "gold_label",
+    ]),
+    text_a: 8,
+    text_b: Some(9),
+    label: Some(11),
+};
+const MNLI_DEV: Layout = Layout {
+    columns: 16,
+    header: Some(&[
+        "index",
+        "promptID",
+        "pairID",
+        "genre",
+        "sentence1_binary_parse",
+        "sentence2_binary_parse",
+        "sentence1_parse",
+        "sentence2_parse",
+        "sentence1",
+        "sentence2",
+        "label1",
+        "label2",
+        "label3",
+        "label4",
+        "label5",
+        "gold_label",
+    ]),
+    text_a: 8,
+    text_b: Some(9),
+    label: Some(15),
+};
+const MNLI_TEST: Layout = Layout {
+    columns: 10,
+    header: Some(&[
+        "index",
+        "promptID",
+        "pairID",
+        "genre",
+        "sentence1_binary_parse",
+        "sentence2_binary_parse",
+        "sentence1_parse",
+        "sentence2_parse",
+        "sentence1",
+        "sentence2",
+    ]),
+    text_a: 8,
+    text_b: Some(9),
+    label: None,
+};
+const QNLI: Layout = Layout {
+    columns: 4,
+    header: Some(&["index", "question", "sentence", "label"]),
+    text_a: 1,
+    text_b: Some(2),
+    label: Some(3),
+};
+const QNLI_TEST: Layout = Layout {
+    columns: 3,
+    header: Some(&["index", "question", "sentence"]),
+    text_a: 1,
+    text_b: Some(2),
+    label: None,
+};
+/// RTE and WNLI (and the `kjv_next` stand-in).
+const PAIR: Layout = Layout {
+    columns: 4,
+    header: Some(&["index", "sentence1", "sentence2", "label"]),
+    text_a: 1,
+    text_b: Some(2),
+    label: Some(3),
+};
+const PAIR_TEST: Layout = Layout {
+    columns: 3,
+    header: Some(&["index", "sentence1", "sentence2"]),
+    text_a: 1,
+    text_b: Some(2),
+    label: None,
+};
+
+// ---- the task table ------------------------------------------------------------------------
+
+const BINARY: &[&str] = &["0", "1"];
+const NLI2: &[&str] = &["entailment", "not_entailment"];
+const NLI3: &[&str] = &["contradiction", "entailment", "neutral"];
+/// Labels of the `kjv_next` stand-in: class 1 = B is the verse right after A.
+pub const KJV_NEXT_LABELS: &[&str] = &["not_next", "next"];
+
+const fn f(split: &'static str, file: &'static str, layout: &'static Layout) -> FileSpec {
+    FileSpec {
+        split,
+        file,
+        layout,
+    }
+}
+
+static TASKS: &[TaskSpec] = &[
+    TaskSpec {
+        name: "cola",
+        home: Home::Glue("CoLA"),
+        labels: Labels::Classes(BINARY),
+        train: f("train", "train.tsv", &COLA),
+        dev: &[f("dev", "dev.tsv", &COLA)],
+        test: &[f("test", "test.tsv", &INDEX_SENTENCE)],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "sst2",
+        home: Home::Glue("SST-2"),
+        labels: Labels::Classes(BINARY),
+        train: f("train", "train.tsv", &SST2),
+        dev: &[f("dev", "dev.tsv", &SST2)],
+        test: &[f("test", "test.tsv", &INDEX_SENTENCE)],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "mrpc",
+        home: Home::Glue("MRPC"),
+        labels: Labels::Classes(BINARY),
+        train: f("train", "train.tsv", &MRPC),
+        dev: &[f("dev", "dev.tsv", &MRPC)],
+        test: &[f("test", "test.tsv", &MRPC_TEST)],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "stsb",
+        home: Home::Glue("STS-B"),
+        labels: Labels::Score,
+        train: f("train", "train.tsv", &STSB),
+        dev: &[f("dev", "dev.tsv", &STSB)],
+        test: &[f("test", "test.tsv", &STSB_TEST)],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "qqp",
+        home: Home::Glue("QQP"),
+        labels: Labels::Classes(BINARY),
+        train: f("train", "train.tsv", &QQP),
+        dev: &[f("dev", "dev.tsv", &QQP)],
+        test: &[f("test", "test.tsv", &QQP_TEST)],
+        skip_malformed: true,
+    },
+    TaskSpec {
+        name: "mnli",
+        home: Home::Glue("MNLI"),
+        labels: Labels::Classes(NLI3),
+        train: f("train", "train.tsv", &MNLI_TRAIN),
+        dev: &[
+            f("dev_matched", "dev_matched.tsv", &MNLI_DEV),
+            f("dev_mismatched", "dev_mismatched.tsv", &MNLI_DEV),
+        ],
+        test: &[
+            f("test_matched", "test_matched.tsv", &MNLI_TEST),
+            f("test_mismatched", "test_mismatched.tsv", &MNLI_TEST),
+        ],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "qnli",
+        home: Home::Glue("QNLI"),
+        labels: Labels::Classes(NLI2),
+        train: f("train", "train.tsv", &QNLI),
+        dev: &[f("dev", "dev.tsv", &QNLI)],
+        test: &[f("test", "test.tsv", &QNLI_TEST)],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "rte",
+        home: Home::Glue("RTE"),
+        labels: Labels::Classes(NLI2),
+        train: f("train", "train.tsv", &PAIR),
+        dev: &[f("dev", "dev.tsv", &PAIR)],
+        test: &[f("test", "test.tsv", &PAIR_TEST)],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "wnli",
+        home: Home::Glue("WNLI"),
+        labels: Labels::Classes(BINARY),
+        train: f("train", "train.tsv", &PAIR),
+        dev: &[f("dev", "dev.tsv", &PAIR)],
+        test: &[f("test", "test.tsv", &PAIR_TEST)],
+        skip_malformed: false,
+    },
+    // Stand-ins: GLUE layouts, labelled test files.
+    TaskSpec {
+        name: "spam",
+        home: Home::Standin,
+        labels: Labels::Classes(BINARY),
+        train: f("train", "train.tsv", &SST2),
+        dev: &[f("dev", "dev.tsv", &SST2)],
+        test: &[f("test", "test.tsv", &SST2)],
+        skip_malformed: false,
+    },
+    TaskSpec {
+        name: "kjv_next",
+        home: Home::Standin,
+        labels: Labels::Classes(KJV_NEXT_LABELS),
+        train: f("train", "train.tsv", &PAIR),
+        dev: &[f("dev", "dev.tsv", &PAIR)],
+        test: &[f("test", "test.tsv", &PAIR)],
+        skip_malformed: false,
+    },
+];
+
+const NAMES: &[&str] = &[
+    "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "spam", "kjv_next",
+];
+
+/// All known task names: the nine GLUE tasks, then the stand-ins.
+pub fn task_names() -> &'static [&'static str] {
+    NAMES
+}
+
+/// Whether `name` is one of the nine GLUE tasks (stand-ins are not).
+pub fn is_glue(name: &str) -> bool {
+    spec(name).is_some_and(|s| matches!(s.home, Home::Glue(_)))
+}
+
+/// The official GLUE directory name of a task (`rte` → `RTE`); `None` for non-GLUE names.
+pub fn glue_dir(name: &str) -> Option<&'static str> {
+    match spec(name)?.home {
+        Home::Glue(dir) => Some(dir),
+        Home::Standin => None,
+    }
+}
+
+/// The label strings of a classification task in class-id order; `None` for STS-B and
+/// unknown names.
+pub fn label_names(name: &str) -> Option<&'static [&'static str]> {
+    match spec(name)?.labels {
+        Labels::Classes(l) => Some(l),
+        Labels::Score => None,
+    }
+}
+
+/// The kind of a known task.
+pub fn task_kind(name: &str) -> Result<TaskKind, DataError> {
+    Ok(kind_of(spec_or_err(name)?))
+}
+
+/// The directory a task is read from: `<data_dir>/glue/<DIR>` or `<data_dir>/standin/<name>`.
+pub fn task_dir(data_dir: &Path, name: &str) -> Result<PathBuf, DataError> {
+    Ok(dir_of(data_dir, spec_or_err(name)?))
+}
+
+/// The file names a task needs (train and dev files) in its directory.
+pub fn required_files(name: &str) -> Result<Vec<&'static str>, DataError> {
+    let s = spec_or_err(name)?;
+    Ok(std::iter::once(&s.train)
+        .chain(s.dev.iter())
+        .map(|f| f.file)
+        .collect())
+}
+
+fn spec(name: &str) -> Option<&'static TaskSpec> {
+    TASKS.iter().find(|s| s.name == name)
+}
+
+fn spec_or_err(name: &str) -> Result<&'static TaskSpec, DataError> {
+    spec(name).ok_or_else(|| DataError::UnknownTask {
+        name: name.to_string(),
+        known: NAMES.join(" "),
+    })
+}
+
+fn kind_of(s: &TaskSpec) -> TaskKind {
+    match s.labels {
+        Labels::Classes(l) => TaskKind::Classification {
+            num_labels: l.len(),
+        },
+        Labels::Score => TaskKind::Regression,
+    }
+}
+
+fn dir_of(data_dir: &Path, s: &TaskSpec) -> PathBuf {
+    match s.home {
+        Home::Glue(dir) => data_dir.join("glue").join(dir),
+        Home::Standin => data_dir.join("standin").join(s.name),
+    }
+}
+
+/// Load every split of task `name` from `data_dir` (see the module doc for the layouts).
+pub fn load_task(data_dir: &Path, name: &str) -> Result<TaskData, DataError> {
+    let s = spec_or_err(name)?;
+    load_from(s, &dir_of(data_dir, s))
+}
+
+/// Load task `name` from an explicit directory holding its files (e.g. a GLUE task folder
+/// kept elsewhere), with the same layouts as [`load_task`].
+pub fn load_task_dir(dir: &Path, name: &str) -> Result<TaskData, DataError> {
+    load_from(spec_or_err(name)?, dir)
+}
+
+fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
+    let mut skipped = 0;
+    let mut load = |fs: &FileSpec, required: bool| -> Result<Option<Split>, DataError> {
+        let path = dir.join(fs.file);
+        if !path.is_file() {
+            return if required {
+                Err(missing(s, dir, &path))
+            } else {
+                Ok(None)
+            };
+        }
+        let text = read_utf8(&path)?;
+        let (examples, n) = parse_tsv(&path, &text, fs.layout, &s.labels, s.skip_malformed)?;
+        skipped += n;
+        Ok(Some(Split {
+            name: fs.split.to_string(),
+            examples,
+        }))
+    };
+    let train = load(&s.train, true)?.expect("required split");
+    let mut dev = Vec::new();
+    for fs in s.dev {
+        dev.push(load(fs, true)?.expect("required split"));
+    }
+    let mut test = Vec::new();
+    for fs in s.test {
+        if let Some(split) = load(fs, false)? {
+            test.push(split);
+        }
+    }
+    Ok(TaskData {
+        name: s.name.to_string(),
+        kind: kind_of(s),
+        train,
+        dev,
+        test,
+        skipped_rows: skipped,
+    })
+}
+
+fn missing(s: &TaskSpec, dir: &Path, path: &Path) -> DataError {
+    let dir = absolute(dir);
+    match s.home {
+        Home::Glue(_) => DataError::Missing {
+            what: format!("GLUE task {}", s.name),
+            path: absolute(path),
+            hint: format!(
+                "Download GLUE with `harness data glue --tasks {}` (needs internet) or copy the \
+                 official files into {}/",
+                s.name,
+                dir.display()
+            ),
+        },
+        Home::Standin => DataError::Missing {
+            what: format!("stand-in task {}", s.name),
+            path: absolute(path),
+            hint: format!(
+                "Build the stand-in tasks with scripts/setup.sh (it fetches their sources and \
+                 runs `harness data standin`), which writes {}/",
+                dir.display()
+            ),
+        },
+    }
+}
+
+fn read_utf8(path: &Path) -> Result<String, DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let line = 1 + e.as_bytes()[..valid]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        DataError::Malformed {
+            path: path.to_path_buf(),
+            line,
+            message: format!("not valid UTF-8 (byte {valid}); GLUE files are UTF-8"),
+        }
+    })
+}
+
+/// Parse one TSV file; returns the examples and the number of skipped malformed rows.
+fn parse_tsv(
+    path: &Path,
+    text: &str,
+    layout: &Layout,
+    labels: &Labels,
+    skip_malformed: bool,
+) -> Result<(Vec<Example>, usize), DataError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let err = |line: usize, message: String| DataError::Malformed {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let mut examples = Vec::new();
+    let mut skipped = 0;
+    let mut header_pending = layout.header.is_some();
+    for (i, raw) in text.split('\n').enumerate() {
+        let line_no = i + 1;
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.is_empty() {
+            continue;
+        }
+        let fields: Vec<&str> = line.split('\t').collect();
+        if header_pending {
+            header_pending = false;
+            check_header(layout, &fields).map_err(|m| err(line_no, m))?;
+            continue;
+        }
+        if fields.len() != layout.columns {
+            if skip_malformed {
+                skipped += 1;
+                continue;
+            }
+            return Err(err(
+                line_no,
+                format!(
+                    "expected {} tab-separated columns{}, found {}",
+                    layout.columns,
+                    describe(layout),
+                    fields.len()
+                ),
+            ));
+        }
+        let label = match layout.label {
+            None => None,
+            Some(col) => match parse_label(fields[col], labels) {
+                Ok(l) => Some(l),
+                Err(_) if skip_malformed => {
+                    skipped += 1;
+                    continue;
+                }
+                Err(m) => return Err(err(line_no, format!("column {}: {m}", col + 1))),
+            },
+        };
+        examples.push(Example {
+            text_a: fields[layout.text_a].to_string(),
+            text_b: layout.text_b.map(|c| fields[c].to_string()),
+            label,
+        });
+    }
+    Ok((examples, skipped))
+}
+
+fn describe(layout: &Layout) -> String {
+    match layout.header {
+        Some(h) => format!(" ({})", h.join(" | ")),
+        None => String::new(),
+    }
+}
+
+fn check_header(layout: &Layout, fields: &[&str]) -> Result<(), String> {
+    let expected = layout.header.expect("layout with header");
+    let used = [Some(layout.text_a), layout.text_b, layout.label];
+    let names_ok = fields.len() == expected.len()
+        && used
+            .iter()
+            .flatten()
+            .all(|&c| fields[c].trim() == expected[c]);
+    if names_ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "header does not match the official layout: expected `{}`, found `{}`",
+            expected.join("\\t"),
+            fields.join("\\t")
+        ))
+    }
+}
+
+fn parse_label(field: &str, labels: &Labels) -> Result<Label, String> {
+    let field = field.trim();
+    match labels {
+        Labels::Classes(names) => names
+            .iter()
+            .position(|n| *n == field)
+            .map(Label::Class)
+            .ok_or_else(|| format!("label `{field}` is not one of {}", names.join(", "))),
+        Labels::Score => match field.parse::<f32>() {
+            Ok(v) if v.is_finite() => Ok(Label::Score(v)),
+            _ => Err(format!("score `{field}` is not a finite number")),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixtures() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+    }
+
+    fn class(ex: &Example) -> usize {
+        match ex.label {
+            Some(Label::Class(c)) => c,
+            other => panic!("expected a class label, got {other:?}"),
+        }
+    }
+
+    fn counts(split: &Split, n: usize) -> Vec<usize> {
+        let mut c = vec![0; n];
+        for ex in &split.examples {
+            c[class(ex)] += 1;
+        }
+        c
+    }
+
+    #[test]
+    fn table_is_consistent() {
+        assert_eq!(TASKS.len(), NAMES.len());
+        for (s, n) in TASKS.iter().zip(NAMES) {
+            assert_eq!(s.name, *n);
+            for fs in std::iter::once(&s.train).chain(s.dev).chain(s.test) {
+                let l = fs.layout;
+                if let Some(h) = l.header {
+                    assert_eq!(h.len(), l.columns, "{} {}", s.name, fs.file);
+                }
+                let max = [Some(l.text_a), l.text_b, l.label]
+                    .into_iter()
+                    .flatten()
+                    .max();
+                assert!(max.unwrap() < l.columns);
+            }
+        }
+        assert_eq!(NAMES.iter().filter(|n| is_glue(n)).count(), 9);
+        assert!(!is_glue("spam") && !is_glue("kjv_next") && !is_glue("RTE"));
+        assert_eq!(glue_dir("stsb"), Some("STS-B"));
+    }
+
+    #[test]
+    fn cola_headerless_train_and_indexed_test() {
+        let t = load_task(&fixtures(), "cola").unwrap();
+        assert_eq!(t.kind, TaskKind::Classification { num_labels: 2 });
+        assert_eq!(t.train.examples.len(), 6);
+        // Row 3 of the fixture: `clc95	0	*	The book was written by John the .`
+        let ex = &t.train.examples[2];
+        assert_eq!(ex.text_a, "The book was written by John the .");
+        assert_eq!(ex.text_b, None);
+        assert_eq!(counts(&t.train, 2), vec![2, 4]);
+        assert_eq!(t.dev[0].name, "dev");
+        assert_eq!(t.dev[0].examples.len(), 3);
+        assert_eq!(t.test[0].examples.len(), 2);
+        assert!(t.test[0].examples.iter().all(|e| e.label.is_none()));
+        assert_eq!(t.test[0].examples[1].text_a, "He said \"hi there.");
+    }
+
+    #[test]
+    fn sst2_raw_quotes_are_text() {
+        let t = load_task(&fixtures(), "sst2").unwrap();
+        assert_eq!(t.train.examples.len(), 5);
+        // A field opening with `"` and no closing quote stays one field.
+        assert_eq!(
+            t.train.examples[1].text_a,
+            "\" a gorgeous , witty , seductive movie . "
+        );
+        assert_eq!(counts(&t.train, 2), vec![2, 3]);
+        assert_eq!(t.test[0].examples[0].text_a, "it 's a charming journey .");
+    }
+
+    #[test]
+    fn mrpc_bom_header_and_pairs() {
+        let t = load_task(&fixtures(), "mrpc").unwrap();
+        assert_eq!(t.train.examples.len(), 4);
+        let ex = &t.train.examples[0];
+        assert_eq!(
+            ex.text_a,
+            "The company said profit rose 5 percent in the quarter ."
+        );
+        assert_eq!(
+            ex.text_b.as_deref(),
+            Some("Quarterly profit rose 5 percent , the company said .")
+        );
+        assert_eq!(class(ex), 1);
+        assert_eq!(t.test[0].examples.len(), 2);
+        assert!(t.test[0].examples[0].text_b.is_some());
+    }
+
+    #[test]
+    fn stsb_scores() {
+        let t = load_task(&fixtures(), "stsb").unwrap();
+        assert_eq!(t.kind, TaskKind::Regression);
+        let scores: Vec<f32> = t
+            .train
+            .examples
+            .iter()
+            .map(|e| match e.label {
+                Some(Label::Score(s)) => s,
+                _ => panic!(),
+            })
+            .collect();
+        assert_eq!(scores, vec![5.0, 3.8, 0.6, 2.25]);
+        assert_eq!(
+            t.train.examples[1].text_a,
+            "A man is playing a large flute."
+        );
+        assert_eq!(
+            t.train.examples[1].text_b.as_deref(),
+            Some("A man is playing a flute.")
+        );
+        assert_eq!(t.test[0].examples.len(), 2);
+    }
+
+    #[test]
+    fn qqp_skips_and_counts_broken_rows() {
+        let t = load_task(&fixtures(), "qqp").unwrap();
+        // train.tsv: 5 good rows, one row cut short (5 columns), one with an empty label.
+        assert_eq!(t.train.examples.len(), 5);
+        assert_eq!(t.skipped_rows, 2);
+        assert_eq!(counts(&t.train, 2), vec![3, 2]);
+        assert_eq!(t.test[0].examples.len(), 2);
+    }
+
+    #[test]
+    fn mnli_matched_and_mismatched() {
+        let t = load_task(&fixtures(), "mnli").unwrap();
+        assert_eq!(t.kind, TaskKind::Classification { num_labels: 3 });
+        let names: Vec<&str> = t.dev.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["dev_matched", "dev_mismatched"]);
+        assert_eq!(counts(&t.train, 3), vec![1, 1, 1]);
+        assert_eq!(counts(&t.dev[0], 3), vec![1, 1, 0]);
+        assert_eq!(counts(&t.dev[1], 3), vec![0, 1, 1]);
+        assert_eq!(
+            t.train.examples[0].text_b.as_deref(),
+            Some("Product and geography are what make cream skimming work. ")
+        );
+        let tests: Vec<&str> = t.test.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(tests, vec!["test_matched", "test_mismatched"]);
+    }
+
+    #[test]
+    fn qnli_rte_wnli_labels() {
+        let q = load_task(&fixtures(), "qnli").unwrap();
+        assert_eq!(counts(&q.train, 2), vec![2, 1]);
+        assert_eq!(
+            q.train.examples[0].text_a,
+            "When did the third Digimon series begin?"
+        );
+        let r = load_task(&fixtures(), "rte").unwrap();
+        assert_eq!(counts(&r.train, 2), vec![1, 2]);
+        assert_eq!(r.test[0].examples.len(), 2);
+        let w = load_task(&fixtures(), "wnli").unwrap();
+        assert_eq!(counts(&w.train, 2), vec![1, 2]);
+        assert_eq!(counts(&w.dev[0], 2), vec![1, 1]);
+    }
+
+    #[test]
+    fn missing_glue_file_says_how_to_get_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let e = load_task(tmp.path(), "rte").unwrap_err().to_string();
+        let dir = absolute(&tmp.path().join("glue/RTE"));
+        assert!(
+            e.starts_with(&format!(
+                "GLUE task rte: {}/train.tsv not found.",
+                dir.display()
+            )),
+            "{e}"
+        );
+        assert!(e.contains("harness data glue --tasks rte"), "{e}");
+        assert!(e.contains(&format!("{}/", dir.display())), "{e}");
+        let e = load_task(tmp.path(), "kjv_next").unwrap_err().to_string();
+        assert!(e.contains("standin/kjv_next/train.tsv not found"), "{e}");
+        assert!(e.contains("scripts/setup.sh"), "{e}");
+        let e = load_task(tmp.path(), "RTE").unwrap_err().to_string();
+        assert!(e.contains("unknown task `RTE`") && e.contains("rte"), "{e}");
+    }
+
+    #[test]
+    fn test_files_are_optional() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("glue/RTE");
+        std::fs::create_dir_all(&dir).unwrap();
+        let body = "index\tsentence1\tsentence2\tlabel\n0\tA b.\tC d.\tentailment\n";
+        std::fs::write(dir.join("train.tsv"), body).unwrap();
+        std::fs::write(dir.join("dev.tsv"), body).unwrap();
+        let t = load_task(tmp.path(), "rte").unwrap();
+        assert!(t.test.is_empty());
+        assert_eq!(t.dev[0].examples.len(), 1);
+    }
+
+    fn write_rte(rows: &str) -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("glue/RTE");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("dev.tsv"), "index\tsentence1\tsentence2\tlabel\n").unwrap();
+        let path = dir.join("train.tsv");
+        std::fs::write(&path, rows).unwrap();
+        (tmp, path)
+    }
+
+    #[test]
+    fn malformed_rows_name_file_line_and_columns() {
+        let (tmp, path) =
+            write_rte("index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\n1\tA.\tB.\n");
+        let e = load_task(tmp.path(), "rte").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:3: expected 4 tab-separated columns (index | sentence1 | sentence2 | label), found 3",
+                path.display()
+            )
+        );
+        let (tmp, path) =
+            write_rte("index\tsentence1\tsentence2\tlabel\r\n0\tA.\tB.\tcontradiction\r\n");
+        let e = load_task(tmp.path(), "rte").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "{}:2: column 4: label `contradiction` is not one of entailment, not_entailment",
+                path.display()
+            )
+        );
+        let (tmp, path) = write_rte("index\tsentence\tlabel\n");
+        let e = load_task(tmp.path(), "rte").unwrap_err().to_string();
+        assert!(e.starts_with(&format!("{}:1: header does not match", path.display())));
+    }
+
+    #[test]
+    fn crlf_and_bom_are_tolerated() {
+        let (tmp, _) = write_rte(
+            "\u{feff}index\tsentence1\tsentence2\tlabel\r\n0\tA.\tB.\tnot_entailment\r\n\r\n",
+        );
+        let t = load_task(tmp.path(), "rte").unwrap();
+        assert_eq!(t.train.examples.len(), 1);
+        assert_eq!(t.train.examples[0].text_b.as_deref(), Some("B."));
+        assert_eq!(t.train.examples[0].label, Some(Label::Class(1)));
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_with_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("glue/SST-2");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("train.tsv"),
+            b"sentence\tlabel\nok\t1\nbad \xff\t0\n",
+        )
+        .unwrap();
+        let e = load_task(tmp.path(), "sst2").unwrap_err().to_string();
+        assert!(e.contains("train.tsv:3: not valid UTF-8"), "{e}");
+    }
+}

@@ -1,0 +1,1156 @@
+//! Two stand-in fine-tuning tasks built from public-domain text, written in GLUE TSV layouts
+//! under `<data_dir>/standin/<name>/{train,dev,test}.tsv` and read by the same loader as GLUE.
+//! They are not GLUE tasks and their scores are never GLUE scores.
+//!
+//! **`spam`** — single-text classification, ham = 0, spam = 1, SST-2 layout
+//! (`sentence<TAB>label` header). Source: the SpamAssassin public corpus (folders
+//! `easy-ham-1`, `easy-ham-2`, `hard-ham-1` = ham, `spam-1`, `spam-2` = spam; 4,150 ham and
+//! 1,896 spam raw emails). Text of an email: its decoded `Subject`, a space, then the start of
+//! its body: headers other than Subject dropped, the first `text/plain` part of a multipart
+//! message (else the first `text/html` part), quoted-printable and base64 decoded, bytes read
+//! as UTF-8 or else Latin-1, HTML tags, comments, scripts and styles removed, common entities
+//! decoded, control characters and all whitespace runs (tabs, newlines) collapsed to one
+//! space, capped at 1,000 characters. Emails whose text is empty are dropped, and duplicates
+//! (same text) are kept once (first in folder/file-name order). Splits: train 2,000, dev 500,
+//! test 500, drawn without overlap and stratified: each split has the spam share of the
+//! de-duplicated pool (rounded), about 31% spam.
+//!
+//! **`kjv_next`** — sentence-pair classification, "is B the verse right after A?", RTE/WNLI
+//! layout (`index<TAB>sentence1<TAB>sentence2<TAB>label`) with labels `not_next` = 0 and
+//! `next` = 1. Source: the King James Bible, one verse per line (`kjv.jsonl`, 31,102 verses,
+//! 66 books). The successor of a verse is the next verse of the same book in
+//! (chapter, verse) order, crossing chapter ends; a book's last verse has none. Books are
+//! split, not verses, so that no text is shared across splits: the books are shuffled, then
+//! taken in that order into dev until it has at least as many verses with a successor as its
+//! size, then into test likewise, and all remaining books form train. In each split, that
+//! many anchor verses A are drawn without replacement; the first half are paired with their
+//! successor (`next`), the other half with a verse drawn uniformly from the split's books
+//! that is neither A nor its successor (`not_next`). Splits: train 4,000, dev 500, test 500,
+//! exactly 50/50.
+//!
+//! Both tasks have labelled test files (unlike GLUE). Randomness: ChaCha8 seeded with
+//! [`STANDIN_SEED`] (the paper's arXiv number), stream 1 for `spam` and stream 2 for
+//! `kjv_next`; each split's rows are shuffled. Rebuilding with the same sources and sizes
+//! gives byte-identical files. Each task directory holds a `BUILD` marker whose first line
+//! records the construction version, seed and sizes; a build whose marker matches is skipped,
+//! any other is replaced atomically (written to a temporary directory, then renamed).
+
+use std::collections::HashSet;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use super::glue::{self, KJV_NEXT_LABELS};
+use super::{DataError, Label};
+
+/// Seed of both stand-in constructions (arXiv 2311.08123).
+pub const STANDIN_SEED: u64 = 231_108_123;
+/// Construction version recorded in each `BUILD` marker; bump it when the construction changes.
+pub const CONSTRUCTION_VERSION: u32 = 1;
+/// Characters kept of each email text.
+pub const SPAM_MAX_CHARS: usize = 1000;
+
+const HAM_DIRS: &[&str] = &["easy-ham-1", "easy-ham-2", "hard-ham-1"];
+const SPAM_DIRS: &[&str] = &["spam-1", "spam-2"];
+const MARKER: &str = "BUILD";
+
+/// Number of examples per split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitSizes {
+    pub train: usize,
+    pub dev: usize,
+    pub test: usize,
+}
+
+/// Sizes of both stand-in tasks; [`Default`] gives the documented sizes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildConfig {
+    pub spam: SplitSizes,
+    pub kjv_next: SplitSizes,
+}
+
+impl Default for BuildConfig {
+    fn default() -> Self {
+        BuildConfig {
+            spam: SplitSizes {
+                train: 2000,
+                dev: 500,
+                test: 500,
+            },
+            kjv_next: SplitSizes {
+                train: 4000,
+                dev: 500,
+                test: 500,
+            },
+        }
+    }
+}
+
+/// Size and class counts of one written split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitSummary {
+    pub name: String,
+    pub examples: usize,
+    /// Examples per class id (see [`glue::label_names`]).
+    pub class_counts: Vec<usize>,
+}
+
+/// What [`build_all`] did for one task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskSummary {
+    pub name: String,
+    /// `false` when the existing files were up to date and left as they were.
+    pub built: bool,
+    pub dir: PathBuf,
+    pub splits: Vec<SplitSummary>,
+    /// Construction notes from the `BUILD` marker (source counts, books per split).
+    pub notes: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildSummary {
+    pub tasks: Vec<TaskSummary>,
+}
+
+impl fmt::Display for BuildSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for t in &self.tasks {
+            let state = if t.built { "built" } else { "up to date" };
+            writeln!(f, "{} ({state}): {}", t.name, t.dir.display())?;
+            let labels = glue::label_names(&t.name).unwrap_or(&[]);
+            for s in &t.splits {
+                let classes: Vec<String> = s
+                    .class_counts
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| format!("{} {n}", labels.get(i).unwrap_or(&"?")))
+                    .collect();
+                writeln!(
+                    f,
+                    "  {:<5} {:>5}  ({})",
+                    s.name,
+                    s.examples,
+                    classes.join(", ")
+                )?;
+            }
+            for n in &t.notes {
+                writeln!(f, "  {n}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Build both stand-in tasks with the documented sizes: `spam` from the SpamAssassin folders
+/// under `spam_dir`, `kjv_next` from `kjv_jsonl`, into `out_dir/<name>/` (`out_dir` is
+/// `<data_dir>/standin`). Up-to-date tasks are skipped.
+pub fn build_all(
+    spam_dir: &Path,
+    kjv_jsonl: &Path,
+    out_dir: &Path,
+) -> Result<BuildSummary, DataError> {
+    build_all_with(spam_dir, kjv_jsonl, out_dir, &BuildConfig::default())
+}
+
+/// [`build_all`] with explicit sizes.
+pub fn build_all_with(
+    spam_dir: &Path,
+    kjv_jsonl: &Path,
+    out_dir: &Path,
+    config: &BuildConfig,
+) -> Result<BuildSummary, DataError> {
+    fs::create_dir_all(out_dir).map_err(|e| DataError::io(out_dir, e))?;
+    let spam = build_task(out_dir, "spam", &config.spam, |rng| {
+        build_spam(spam_dir, &config.spam, rng)
+    })?;
+    let kjv = build_task(out_dir, "kjv_next", &config.kjv_next, |rng| {
+        build_kjv_next(kjv_jsonl, &config.kjv_next, rng)
+    })?;
+    Ok(BuildSummary {
+        tasks: vec![spam, kjv],
+    })
+}
+
+/// The files of one task: (file name, contents), plus construction notes.
+struct Built {
+    files: Vec<(&'static str, String)>,
+    notes: Vec<String>,
+}
+
+fn marker_head(name: &str, sizes: &SplitSizes) -> String {
+    format!(
+        "construction {name} v{CONSTRUCTION_VERSION} seed {STANDIN_SEED} sizes train {} dev {} test {}",
+        sizes.train, sizes.dev, sizes.test
+    )
+}
+
+fn stream(name: &str) -> u64 {
+    match name {
+        "spam" => 1,
+        _ => 2,
+    }
+}
+
+fn build_task(
+    out_dir: &Path,
+    name: &str,
+    sizes: &SplitSizes,
+    make: impl FnOnce(&mut ChaCha8Rng) -> Result<Built, DataError>,
+) -> Result<TaskSummary, DataError> {
+    let dir = out_dir.join(name);
+    let head = marker_head(name, sizes);
+    let marker_path = dir.join(MARKER);
+    if let Ok(marker) = fs::read_to_string(&marker_path) {
+        if marker.lines().next() == Some(head.as_str()) {
+            let notes = marker.lines().skip(1).map(str::to_string).collect();
+            return summarize(&dir, name, false, notes);
+        }
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(STANDIN_SEED);
+    rng.set_stream(stream(name));
+    let built = make(&mut rng)?;
+
+    let tmp = out_dir.join(format!(".{name}.tmp"));
+    let old = out_dir.join(format!(".{name}.old"));
+    for leftover in [&tmp, &old] {
+        if leftover.exists() {
+            fs::remove_dir_all(leftover).map_err(|e| DataError::io(leftover, e))?;
+        }
+    }
+    fs::create_dir(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    for (file, contents) in &built.files {
+        write_file(&tmp.join(file), contents)?;
+    }
+    let mut marker = head;
+    marker.push('\n');
+    for n in &built.notes {
+        marker.push_str(n);
+        marker.push('\n');
+    }
+    write_file(&tmp.join(MARKER), &marker)?;
+    if dir.exists() {
+        fs::rename(&dir, &old).map_err(|e| DataError::io(&dir, e))?;
+    }
+    fs::rename(&tmp, &dir).map_err(|e| DataError::io(&dir, e))?;
+    if old.exists() {
+        fs::remove_dir_all(&old).map_err(|e| DataError::io(&old, e))?;
+    }
+    summarize(&dir, name, true, built.notes)
+}
+
+fn write_file(path: &Path, contents: &str) -> Result<(), DataError> {
+    let mut f = fs::File::create(path).map_err(|e| DataError::io(path, e))?;
+    f.write_all(contents.as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| DataError::io(path, e))
+}
+
+/// Summary read back through the task loader, so it describes what `load_task` will see.
+fn summarize(
+    dir: &Path,
+    name: &str,
+    built: bool,
+    notes: Vec<String>,
+) -> Result<TaskSummary, DataError> {
+    let data = glue::load_task_dir(dir, name)?;
+    let n = glue::label_names(name).map_or(0, |l| l.len());
+    let splits = std::iter::once(&data.train)
+        .chain(&data.dev)
+        .chain(&data.test)
+        .map(|s| {
+            let mut class_counts = vec![0; n];
+            for ex in &s.examples {
+                if let Some(Label::Class(c)) = ex.label {
+                    class_counts[c] += 1;
+                }
+            }
+            SplitSummary {
+                name: s.name.clone(),
+                examples: s.examples.len(),
+                class_counts,
+            }
+        })
+        .collect();
+    Ok(TaskSummary {
+        name: name.to_string(),
+        built,
+        dir: dir.to_path_buf(),
+        splits,
+        notes,
+    })
+}
+
+fn source_error(task: &str, message: String) -> DataError {
+    DataError::Standin {
+        task: task.to_string(),
+        message,
+    }
+}
+
+// ---- spam ----------------------------------------------------------------------------------
+
+fn build_spam(
+    spam_dir: &Path,
+    sizes: &SplitSizes,
+    rng: &mut ChaCha8Rng,
+) -> Result<Built, DataError> {
+    let mut read = 0;
+    let mut seen = HashSet::new();
+    let (mut ham, mut spam) = (Vec::new(), Vec::new());
+    let (mut empty, mut dups) = (0, 0);
+    for (dirs, is_spam) in [(HAM_DIRS, false), (SPAM_DIRS, true)] {
+        for d in dirs {
+            let dir = spam_dir.join(d);
+            let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+                .map_err(|e| {
+                    source_error(
+                        "spam",
+                        format!(
+                            "cannot read {}: {e}. Run scripts/setup.sh to fetch the SpamAssassin \
+                             corpus",
+                            super::absolute(&dir).display()
+                        ),
+                    )
+                })?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|x| x == "txt"))
+                .collect();
+            files.sort();
+            for path in files {
+                let raw = fs::read(&path).map_err(|e| DataError::io(&path, e))?;
+                read += 1;
+                let text = email_text(&raw);
+                if text.is_empty() {
+                    empty += 1;
+                } else if !seen.insert(text.clone()) {
+                    dups += 1;
+                } else if is_spam {
+                    spam.push(text);
+                } else {
+                    ham.push(text);
+                }
+            }
+        }
+    }
+    let (n_ham, n_spam) = (ham.len(), spam.len());
+    let share = n_spam as f64 / (n_ham + n_spam).max(1) as f64;
+    ham.shuffle(rng);
+    spam.shuffle(rng);
+    let (mut ham, mut spam) = (ham.into_iter(), spam.into_iter());
+    let mut files = Vec::new();
+    for (file, n) in [
+        ("train.tsv", sizes.train),
+        ("dev.tsv", sizes.dev),
+        ("test.tsv", sizes.test),
+    ] {
+        let k = (n as f64 * share).round() as usize;
+        let mut rows: Vec<(String, u8)> = Vec::with_capacity(n);
+        rows.extend(spam.by_ref().take(k).map(|t| (t, 1)));
+        rows.extend(ham.by_ref().take(n - k).map(|t| (t, 0)));
+        if rows.len() < n {
+            return Err(source_error(
+                "spam",
+                format!(
+                    "{} has {n_ham} usable ham and {n_spam} spam emails, too few for splits of \
+                     {} / {} / {}",
+                    spam_dir.display(),
+                    sizes.train,
+                    sizes.dev,
+                    sizes.test
+                ),
+            ));
+        }
+        rows.shuffle(rng);
+        let mut tsv = String::from("sentence\tlabel\n");
+        for (text, label) in rows {
+            tsv.push_str(&format!("{text}\t{label}\n"));
+        }
+        files.push((file, tsv));
+    }
+    let notes = vec![format!(
+        "source: {read} emails read; {empty} with empty text and {dups} duplicates dropped; \
+             pool {n_ham} ham, {n_spam} spam ({:.1}% spam)",
+        100.0 * share
+    )];
+    Ok(Built { files, notes })
+}
+
+/// Subject plus the cleaned start of the body of a raw RFC 822 email (see the module doc).
+pub fn email_text(raw: &[u8]) -> String {
+    let (head, body) = split_head(raw);
+    let headers = parse_headers(head);
+    let subject = header(&headers, "subject")
+        .map(decode_encoded_words)
+        .unwrap_or_default();
+    let body = part_text(&headers, body, 0);
+    let text = clean(&format!("{subject} {body}"));
+    match text.char_indices().nth(SPAM_MAX_CHARS) {
+        Some((i, _)) => text[..i].trim_end().to_string(),
+        None => text,
+    }
+}
+
+/// Split at the first empty line.
+fn split_head(raw: &[u8]) -> (&[u8], &[u8]) {
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\n' {
+            let rest = &raw[i + 1..];
+            if rest.starts_with(b"\n") {
+                return (&raw[..i], &rest[1..]);
+            }
+            if rest.starts_with(b"\r\n") {
+                return (&raw[..i], &rest[2..]);
+            }
+        }
+        i += 1;
+    }
+    (raw, &[])
+}
+
+/// Unfolded headers as (lower-case name, value).
+fn parse_headers(head: &[u8]) -> Vec<(String, String)> {
+    let text = bytes_to_string(head);
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) {
+            if let Some(last) = out.last_mut() {
+                last.1.push(' ');
+                last.1.push_str(line.trim());
+            }
+        } else if let Some((name, value)) = line.split_once(':') {
+            out.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    out
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// A `key=value` parameter of a header value (e.g. `boundary`), quotes removed.
+fn header_param(value: &str, key: &str) -> Option<String> {
+    for part in value.split(';').skip(1) {
+        if let Some((k, v)) = part.split_once('=') {
+            if k.trim().eq_ignore_ascii_case(key) {
+                return Some(v.trim().trim_matches('"').to_string());
+            }
+        }
+    }
+    None
+}
+
+/// Text of a (possibly multipart) message part: the first text/plain part, else the first
+/// text/html part, decoded.
+fn part_text(headers: &[(String, String)], body: &[u8], depth: usize) -> String {
+    let ctype = header(headers, "content-type")
+        .unwrap_or("text/plain")
+        .to_ascii_lowercase();
+    if ctype.starts_with("multipart/") {
+        let Some(boundary) =
+            header(headers, "content-type").and_then(|v| header_param(v, "boundary"))
+        else {
+            return String::new();
+        };
+        if depth >= 4 {
+            return String::new();
+        }
+        let mut html = None;
+        for part in multipart_parts(body, &boundary) {
+            let (h, b) = split_head(part);
+            let h = parse_headers(h);
+            let t = header(&h, "content-type")
+                .unwrap_or("text/plain")
+                .to_ascii_lowercase();
+            let is_html = t.starts_with("text/html");
+            if !(t.starts_with("text/plain") || is_html || t.starts_with("multipart/")) {
+                continue;
+            }
+            let text = part_text(&h, b, depth + 1);
+            if text.trim().is_empty() {
+                continue;
+            }
+            if is_html {
+                html.get_or_insert(text);
+            } else {
+                return text;
+            }
+        }
+        return html.unwrap_or_default();
+    }
+    if !(ctype.starts_with("text/") || ctype.is_empty()) {
+        return String::new();
+    }
+    let cte = header(headers, "content-transfer-encoding")
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let bytes = match cte.as_str() {
+        "quoted-printable" => decode_quoted_printable(body),
+        "base64" => decode_base64(body),
+        _ => body.to_vec(),
+    };
+    let text = bytes_to_string(&bytes);
+    let lower_start: String = text
+        .chars()
+        .take(2000)
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if ctype.starts_with("text/html")
+        || lower_start.contains("<html")
+        || lower_start.contains("<body")
+    {
+        strip_html(&text)
+    } else {
+        text
+    }
+}
+
+/// Bodies between `--boundary` delimiter lines, up to the closing `--boundary--`.
+fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
+    let delim = format!("--{boundary}");
+    let delim = delim.as_bytes();
+    let mut parts = Vec::new();
+    let mut start: Option<usize> = None;
+    let mut pos = 0;
+    while pos < body.len() {
+        let end = body[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(body.len(), |i| pos + i + 1);
+        let line = &body[pos..end];
+        if line.starts_with(delim) {
+            if let Some(s) = start {
+                parts.push(&body[s..pos]);
+            }
+            let rest = &line[delim.len()..];
+            if rest.starts_with(b"--") {
+                return parts;
+            }
+            start = Some(end);
+        }
+        pos = end;
+    }
+    if let Some(s) = start {
+        parts.push(&body[s..]);
+    }
+    parts
+}
+
+/// UTF-8 when valid, else Latin-1 (every byte one code point).
+fn bytes_to_string(b: &[u8]) -> String {
+    match std::str::from_utf8(b) {
+        Ok(s) => s.to_string(),
+        Err(_) => b.iter().map(|&c| c as char).collect(),
+    }
+}
+
+fn hex_val(c: u8) -> Option<u8> {
+    (c as char).to_digit(16).map(|d| d as u8)
+}
+
+/// Quoted-printable (RFC 2045 §6.7): `=XX` bytes and `=` soft line breaks.
+fn decode_quoted_printable(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' {
+            if b[i + 1..].starts_with(b"\r\n") {
+                i += 3;
+                continue;
+            }
+            if b[i + 1..].starts_with(b"\n") {
+                i += 2;
+                continue;
+            }
+            if i + 2 < b.len() {
+                if let (Some(h), Some(l)) = (hex_val(b[i + 1]), hex_val(b[i + 2])) {
+                    out.push(h * 16 + l);
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// Base64 (RFC 4648) ignoring characters outside the alphabet; stops at `=` padding.
+fn decode_base64(b: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(b.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in b {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => break,
+            _ => continue,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    out
+}
+
+/// RFC 2047 encoded words (`=?charset?Q|B?text?=`) in a header value, decoded to bytes and
+/// read as UTF-8 or Latin-1; other text is kept.
+fn decode_encoded_words(value: &str) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("=?") {
+        out.push_str(&rest[..start]);
+        let word = &rest[start + 2..];
+        let parsed = word.split_once('?').and_then(|(_charset, r)| {
+            let (enc, r) = r.split_once('?')?;
+            let end = r.find("?=")?;
+            Some((enc, &r[..end], &r[end + 2..]))
+        });
+        match parsed {
+            Some((enc, text, after)) if enc.eq_ignore_ascii_case("q") => {
+                let t = text.replace('_', " ");
+                out.push_str(&bytes_to_string(&decode_quoted_printable(t.as_bytes())));
+                rest = after;
+            }
+            Some((enc, text, after)) if enc.eq_ignore_ascii_case("b") => {
+                out.push_str(&bytes_to_string(&decode_base64(text.as_bytes())));
+                rest = after;
+            }
+            _ => {
+                out.push_str("=?");
+                rest = word;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Crude HTML to text: drops comments, `<script>`/`<style>` blocks and tags, decodes common
+/// entities.
+fn strip_html(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let mut out = String::with_capacity(html.len());
+    let mut i = 0;
+    while i < html.len() {
+        let rest = &lower[i..];
+        if rest.starts_with("<!--") {
+            i = rest.find("-->").map_or(html.len(), |e| i + e + 3);
+            out.push(' ');
+        } else if rest.starts_with("<script") || rest.starts_with("<style") {
+            let close = if rest.starts_with("<script") {
+                "</script"
+            } else {
+                "</style"
+            };
+            i = match rest.find(close) {
+                Some(e) => rest[e..].find('>').map_or(html.len(), |g| i + e + g + 1),
+                None => html.len(),
+            };
+            out.push(' ');
+        } else if rest.starts_with('<') {
+            i = rest.find('>').map_or(html.len(), |e| i + e + 1);
+            out.push(' ');
+        } else if rest.starts_with('&') {
+            let (s, len) = entity(&html[i..]);
+            out.push_str(&s);
+            i += len;
+        } else {
+            let c = html[i..].chars().next().expect("in bounds");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+/// Decode the entity at the start of `s` (which starts with `&`): (text, bytes consumed).
+fn entity(s: &str) -> (String, usize) {
+    let end = s[1..]
+        .char_indices()
+        .take(10)
+        .find(|(_, c)| *c == ';')
+        .map(|(i, _)| i + 1);
+    let Some(end) = end else {
+        return ("&".to_string(), 1);
+    };
+    let name = &s[1..end];
+    let decoded = match name.to_ascii_lowercase().as_str() {
+        "nbsp" => Some(' '),
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        n if n.starts_with("#x") => u32::from_str_radix(&n[2..], 16)
+            .ok()
+            .and_then(char::from_u32),
+        n if n.starts_with('#') => n[1..].parse().ok().and_then(char::from_u32),
+        _ => None,
+    };
+    match decoded {
+        Some(c) => (c.to_string(), end + 1),
+        None => ("&".to_string(), 1),
+    }
+}
+
+/// Control characters to spaces, whitespace runs (tabs, newlines included) to one space.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+// ---- kjv_next ------------------------------------------------------------------------------
+
+#[derive(serde::Deserialize)]
+struct Verse {
+    book: String,
+    chapter: u32,
+    verse: u32,
+    text: String,
+}
+
+/// (chapter, verse, cleaned text)
+type BookVerse = (u32, u32, String);
+
+fn build_kjv_next(
+    kjv_jsonl: &Path,
+    sizes: &SplitSizes,
+    rng: &mut ChaCha8Rng,
+) -> Result<Built, DataError> {
+    let raw = fs::read_to_string(kjv_jsonl).map_err(|e| {
+        source_error(
+            "kjv_next",
+            format!(
+                "cannot read {}: {e}. Run scripts/setup.sh to fetch kjv.jsonl",
+                super::absolute(kjv_jsonl).display()
+            ),
+        )
+    })?;
+    // Books in order of first appearance, each verse list in (chapter, verse) order.
+    let mut books: Vec<(String, Vec<BookVerse>)> = Vec::new();
+    for (i, line) in raw.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v: Verse = serde_json::from_str(line).map_err(|e| DataError::Malformed {
+            path: kjv_jsonl.to_path_buf(),
+            line: i + 1,
+            message: format!("expected a JSON object with book, chapter, verse, text: {e}"),
+        })?;
+        let text = clean(&v.text);
+        if text.is_empty() {
+            continue;
+        }
+        match books.iter_mut().find(|(b, _)| *b == v.book) {
+            Some((_, verses)) => verses.push((v.chapter, v.verse, text)),
+            None => books.push((v.book, vec![(v.chapter, v.verse, text)])),
+        }
+    }
+    for (_, verses) in &mut books {
+        verses.sort_by_key(|(c, v, _)| (*c, *v));
+    }
+    let n_verses: usize = books.iter().map(|(_, v)| v.len()).sum();
+
+    let mut order: Vec<usize> = (0..books.len()).collect();
+    order.shuffle(rng);
+    let anchors_in = |b: usize| books[b].1.len().saturating_sub(1);
+    let mut assigned: [Vec<usize>; 3] = Default::default(); // dev, test, train
+    let mut next = order.into_iter();
+    for (slot, need) in [(0, sizes.dev), (1, sizes.test)] {
+        let mut have = 0;
+        while have < need {
+            let Some(b) = next.next() else { break };
+            have += anchors_in(b);
+            assigned[slot].push(b);
+        }
+    }
+    assigned[2].extend(next);
+
+    let mut files = Vec::new();
+    let mut notes = vec![format!(
+        "source: {n_verses} verses in {} books",
+        books.len()
+    )];
+    for (slot, file, n) in [
+        (2, "train.tsv", sizes.train),
+        (0, "dev.tsv", sizes.dev),
+        (1, "test.tsv", sizes.test),
+    ] {
+        let mut split_books = assigned[slot].clone();
+        split_books.sort();
+        // (book, position) of every verse in the split, and the anchors (verses with a successor).
+        let pool: Vec<(usize, usize)> = split_books
+            .iter()
+            .flat_map(|&b| (0..books[b].1.len()).map(move |p| (b, p)))
+            .collect();
+        let mut anchors: Vec<(usize, usize)> = pool
+            .iter()
+            .copied()
+            .filter(|&(b, p)| p + 1 < books[b].1.len())
+            .collect();
+        if anchors.len() < n || pool.len() < 3 {
+            return Err(source_error(
+                "kjv_next",
+                format!(
+                    "{} has too few verses for {file} ({n} pairs need {n} verses with a \
+                     successor; its books have {})",
+                    kjv_jsonl.display(),
+                    anchors.len()
+                ),
+            ));
+        }
+        anchors.shuffle(rng);
+        let text = |(b, p): (usize, usize)| books[b].1[p].2.as_str();
+        let mut rows: Vec<(&str, &str, usize)> = Vec::with_capacity(n);
+        for (i, &(b, p)) in anchors[..n].iter().enumerate() {
+            if i < n / 2 {
+                rows.push((text((b, p)), text((b, p + 1)), 1));
+            } else {
+                let other = loop {
+                    let r = pool[rng.random_range(0..pool.len())];
+                    if r != (b, p) && r != (b, p + 1) {
+                        break r;
+                    }
+                };
+                rows.push((text((b, p)), text(other), 0));
+            }
+        }
+        rows.shuffle(rng);
+        let mut tsv = String::from("index\tsentence1\tsentence2\tlabel\n");
+        for (i, (a, b, label)) in rows.iter().enumerate() {
+            tsv.push_str(&format!("{i}\t{a}\t{b}\t{}\n", KJV_NEXT_LABELS[*label]));
+        }
+        files.push((file, tsv));
+        let names: Vec<&str> = split_books.iter().map(|&b| books[b].0.as_str()).collect();
+        notes.push(format!(
+            "{} books ({}): {}",
+            file.trim_end_matches(".tsv"),
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    Ok(Built { files, notes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::{load_task, Example};
+
+    #[test]
+    fn email_text_plain_with_subject() {
+        let raw = b"From: a@b.c\nSubject: Meeting\n  tomorrow\nX-Spam: yes\n\nHello\tteam,\n\nsee you at 10.\n";
+        assert_eq!(
+            email_text(raw),
+            "Meeting tomorrow Hello team, see you at 10."
+        );
+    }
+
+    #[test]
+    fn email_text_multipart_prefers_plain_and_decodes_qp() {
+        let raw = b"Subject: =?iso-8859-1?Q?Caf=E9_deals?=\r\n\
+Content-Type: multipart/alternative; boundary=\"XX\"\r\n\r\n\
+preamble\r\n--XX\r\nContent-Type: text/html\r\n\r\n<p>html version</p>\r\n\
+--XX\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n\
+Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
+        assert_eq!(email_text(raw), "Caf\u{e9} deals Buy now, save 50% today");
+    }
+
+    #[test]
+    fn email_text_base64_html() {
+        // base64 of "<html><style>p{x}</style><b>Win</b> &amp; cash&#33;<!-- c --></html>"
+        let b64 = "PGh0bWw+PHN0eWxlPnB7eH08L3N0eWxlPjxiPldpbjwvYj4gJmFtcDsgY2FzaCYjMzM7PCEtLSBjIC0tPjwvaHRtbD4=";
+        let raw = format!(
+            "Subject: hi\nContent-Type: text/html\nContent-Transfer-Encoding: base64\n\n{b64}\n"
+        );
+        assert_eq!(email_text(raw.as_bytes()), "hi Win & cash!");
+    }
+
+    #[test]
+    fn email_text_is_capped_and_latin1_tolerant() {
+        let mut raw = b"Subject: x\n\n".to_vec();
+        raw.extend(std::iter::repeat_n(b"ab\xe9 ".as_slice(), 600).flatten());
+        let t = email_text(&raw);
+        assert!(t.chars().count() <= SPAM_MAX_CHARS);
+        assert!(t.starts_with("x ab\u{e9} ab\u{e9}"));
+        assert!(!t.contains('\t') && !t.contains('\n'));
+    }
+
+    /// A tiny corpus: `n_ham` ham and `n_spam` spam emails in the real folder layout, plus
+    /// one duplicate and one empty email, and a KJV-style file of 3 books × `per_book` verses.
+    fn sources(root: &Path, n_ham: usize, n_spam: usize, per_book: usize) -> (PathBuf, PathBuf) {
+        let spam_dir = root.join("spam-assassin");
+        for d in HAM_DIRS.iter().chain(SPAM_DIRS) {
+            fs::create_dir_all(spam_dir.join(d)).unwrap();
+        }
+        for i in 0..n_ham {
+            let d = HAM_DIRS[i % HAM_DIRS.len()];
+            let body = format!("Subject: notes {i}\nFrom: x\n\nminutes of meeting {i}\tok\n");
+            fs::write(spam_dir.join(d).join(format!("{i:05}.txt")), body).unwrap();
+        }
+        for i in 0..n_spam {
+            let d = SPAM_DIRS[i % SPAM_DIRS.len()];
+            let body = format!("Subject: WIN {i}\nContent-Type: text/html\n\n<b>cash</b> {i}\n");
+            fs::write(spam_dir.join(d).join(format!("{i:05}.txt")), body).unwrap();
+        }
+        fs::write(
+            spam_dir.join("spam-2/99998.txt"),
+            "Subject: WIN 0\nContent-Type: text/html\n\n<b>cash</b> 0\n",
+        )
+        .unwrap();
+        fs::write(spam_dir.join("spam-2/99999.txt"), "X: y\n\n  \n").unwrap();
+        fs::write(spam_dir.join("spam-2/notes.json"), "{}").unwrap();
+
+        let kjv = root.join("kjv.jsonl");
+        let mut lines = String::new();
+        for book in ["Alpha", "Beta", "Gamma"] {
+            for v in 0..per_book {
+                let (ch, vs) = (1 + v / 10, 1 + v % 10);
+                lines.push_str(&format!(
+                    "{{\"citation\": \"{book} {ch}:{vs}\", \"text\": \"{book} says\\tthing {v}.\", \"book\": \"{book}\", \"chapter\": {ch}, \"verse\": {vs}}}\n"
+                ));
+            }
+        }
+        fs::write(&kjv, lines).unwrap();
+        (spam_dir, kjv)
+    }
+
+    const SMALL: BuildConfig = BuildConfig {
+        spam: SplitSizes {
+            train: 20,
+            dev: 10,
+            test: 10,
+        },
+        kjv_next: SplitSizes {
+            train: 12,
+            dev: 8,
+            test: 8,
+        },
+    };
+
+    fn count(ex: &[Example], class: usize) -> usize {
+        ex.iter()
+            .filter(|e| e.label == Some(Label::Class(class)))
+            .count()
+    }
+
+    #[test]
+    fn build_then_load_with_the_glue_loader() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (spam_dir, kjv) = sources(tmp.path(), 35, 15, 20);
+        let out = tmp.path().join("data/standin");
+        let summary = build_all_with(&spam_dir, &kjv, &out, &SMALL).unwrap();
+        assert!(summary.tasks.iter().all(|t| t.built));
+
+        let spam = load_task(&tmp.path().join("data"), "spam").unwrap();
+        assert_eq!(spam.train.examples.len(), 20);
+        assert_eq!(spam.dev[0].examples.len(), 10);
+        assert_eq!(spam.test[0].examples.len(), 10);
+        // Pool: 35 ham, 15 spam (the duplicate and the empty email dropped) → 30% spam.
+        assert_eq!(count(&spam.train.examples, 1), 6);
+        assert_eq!(count(&spam.dev[0].examples, 1), 3);
+        assert_eq!(count(&spam.test[0].examples, 1), 3);
+        assert!(spam.train.examples.iter().all(|e| e.text_b.is_none()));
+        let ham_ex = spam
+            .train
+            .examples
+            .iter()
+            .find(|e| e.label == Some(Label::Class(0)))
+            .unwrap();
+        assert!(
+            ham_ex.text_a.starts_with("notes ") && ham_ex.text_a.ends_with(" ok"),
+            "{ham_ex:?}"
+        );
+        // No text appears in two splits.
+        let mut seen = HashSet::new();
+        for s in std::iter::once(&spam.train)
+            .chain(&spam.dev)
+            .chain(&spam.test)
+        {
+            for e in &s.examples {
+                assert!(seen.insert(e.text_a.clone()), "{} repeated", e.text_a);
+            }
+        }
+        let notes = &summary.tasks[0].notes[0];
+        assert!(
+            notes.contains("52 emails read; 1 with empty text and 1 duplicates"),
+            "{notes}"
+        );
+
+        let kjv_task = load_task(&tmp.path().join("data"), "kjv_next").unwrap();
+        for (s, n) in [
+            (&kjv_task.train, 12),
+            (&kjv_task.dev[0], 8),
+            (&kjv_task.test[0], 8),
+        ] {
+            assert_eq!(s.examples.len(), n);
+            assert_eq!(count(&s.examples, 1), n / 2);
+            for e in &s.examples {
+                let a: usize = e
+                    .text_a
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('.')
+                    .parse()
+                    .unwrap();
+                let b_text = e.text_b.as_deref().unwrap();
+                let b: usize = b_text
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('.')
+                    .parse()
+                    .unwrap();
+                let same_book = e.text_a.split(' ').next() == b_text.split(' ').next();
+                let is_next = same_book && b == a + 1;
+                assert_eq!(e.label == Some(Label::Class(1)), is_next, "{e:?}");
+                assert!(!e.text_a.contains('\t'));
+            }
+        }
+        // Three books, each split gets its own: dev and test take one book each (19 anchors ≥ 8).
+        let kjv_sum = &summary.tasks[1];
+        assert_eq!(
+            kjv_sum
+                .splits
+                .iter()
+                .map(|s| s.examples)
+                .collect::<Vec<_>>(),
+            vec![12, 8, 8]
+        );
+        assert_eq!(kjv_sum.splits[0].class_counts, vec![6, 6]);
+        let books = |p: &str| {
+            kjv_sum
+                .notes
+                .iter()
+                .find(|n| n.starts_with(p))
+                .unwrap()
+                .split(": ")
+                .nth(1)
+                .unwrap()
+                .to_string()
+        };
+        let (tr, dv, te) = (
+            books("train books"),
+            books("dev books"),
+            books("test books"),
+        );
+        assert!(tr != dv && dv != te && tr != te, "{tr} / {dv} / {te}");
+    }
+
+    #[test]
+    fn rebuild_is_byte_identical_and_skipped_when_up_to_date() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (spam_dir, kjv) = sources(tmp.path(), 35, 15, 20);
+        let read_all = |out: &Path| -> Vec<Vec<u8>> {
+            ["spam", "kjv_next"]
+                .iter()
+                .flat_map(|t| {
+                    ["train.tsv", "dev.tsv", "test.tsv", "BUILD"].map(|f| out.join(t).join(f))
+                })
+                .map(|p| fs::read(p).unwrap())
+                .collect()
+        };
+        let a = tmp.path().join("a");
+        let b = tmp.path().join("b");
+        build_all_with(&spam_dir, &kjv, &a, &SMALL).unwrap();
+        build_all_with(&spam_dir, &kjv, &b, &SMALL).unwrap();
+        assert_eq!(read_all(&a), read_all(&b));
+
+        // Up to date: skipped, files untouched.
+        let again = build_all_with(&spam_dir, &kjv, &a, &SMALL).unwrap();
+        assert!(again.tasks.iter().all(|t| !t.built));
+        assert_eq!(again.tasks[1].splits[0].examples, 12);
+        assert_eq!(read_all(&a), read_all(&b));
+
+        // Other sizes: rebuilt in place, no temporary directories left.
+        let mut other = SMALL;
+        other.kjv_next.train = 10;
+        let s = build_all_with(&spam_dir, &kjv, &a, &other).unwrap();
+        assert!(!s.tasks[0].built && s.tasks[1].built);
+        assert_eq!(load_task_dir_len(&a.join("kjv_next")), 10);
+        let names: Vec<String> = fs::read_dir(&a)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    fn load_task_dir_len(dir: &Path) -> usize {
+        glue::load_task_dir(dir, "kjv_next")
+            .unwrap()
+            .train
+            .examples
+            .len()
+    }
+
+    #[test]
+    fn too_small_sources_are_reported() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (spam_dir, kjv) = sources(tmp.path(), 10, 5, 20);
+        let e = build_all_with(&spam_dir, &kjv, &tmp.path().join("o"), &SMALL).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("10 usable ham and 5 spam emails, too few"),
+            "{e}"
+        );
+        let e = build_all_with(
+            &tmp.path().join("nowhere"),
+            &kjv,
+            &tmp.path().join("o"),
+            &SMALL,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("nowhere/easy-ham-1") && e.contains("scripts/setup.sh"),
+            "{e}"
+        );
+    }
+
+    /// The real sources (`data/sources` after scripts/setup.sh, or `$HARNESS_SOURCES`):
+    /// `cargo test --release --lib standin -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "needs the real sources fetched by scripts/setup.sh"]
+    fn real_sources_build_documented_sizes() {
+        let src = std::env::var_os("HARNESS_SOURCES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sources"));
+        let tmp = tempfile::tempdir().unwrap();
+        let out = tmp.path().join("standin");
+        let s = build_all(&src.join("spam-assassin"), &src.join("kjv.jsonl"), &out).unwrap();
+        println!("{s}");
+        let sizes: Vec<Vec<usize>> = s
+            .tasks
+            .iter()
+            .map(|t| t.splits.iter().map(|x| x.examples).collect())
+            .collect();
+        assert_eq!(sizes, vec![vec![2000, 500, 500], vec![4000, 500, 500]]);
+        for sp in &s.tasks[1].splits {
+            assert_eq!(sp.class_counts[0], sp.class_counts[1]);
+        }
+    }
+}
