@@ -3,3 +3,4 @@
 //! spec → runs → store → statistics → report.
 
 pub mod device;
+pub mod model;
