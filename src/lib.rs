@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod device;
 pub mod environment;
+pub mod model;
 pub mod runner;
 pub mod seed;
 pub mod spec;
