@@ -152,3 +152,58 @@ fn hidden_states_and_pooler_match_transformers() {
     );
     assert!(d_pooled <= TOLERANCE, "pooler outputs differ by {d_pooled}");
 }
+
+/// The same comparison with the weights on a GPU, plus a training step with cross-head
+/// attention there. Needs a CUDA device and a CUDA libtorch on the library path:
+/// `cargo test --release --test bert_parity -- --ignored`.
+#[test]
+#[ignore = "needs a CUDA device"]
+fn cuda_matches_transformers_and_trains_with_cross_head() {
+    if let Err(e) = harness::device::enable_cuda() {
+        panic!("libtorch_cuda.so could not be loaded: {e}");
+    }
+    assert!(
+        tch::Cuda::is_available(),
+        "no CUDA device visible to libtorch"
+    );
+    let device = Device::Cuda(0);
+    let reference = reference();
+    let dir = model_dir();
+    let tok = BertTokenizer::from_dir(&dir).unwrap();
+    let examples: Vec<(String, Option<String>)> = reference
+        .inputs
+        .iter()
+        .map(|i| (i.a.clone(), i.b.clone()))
+        .collect();
+    let batch = tok.encode_batch(&examples, reference.max_len).unwrap();
+
+    let vs = nn::VarStore::new(device);
+    let mut rng = ChaCha20Rng::seed_from_u64(0);
+    let model = BertForSequenceClassification::load(
+        &vs.root(),
+        &dir,
+        Head::Classification(2),
+        None,
+        None,
+        &mut rng,
+    )
+    .unwrap();
+    let out = model.encode(&batch);
+    assert_eq!(out.hidden.device(), device);
+    let d_first = max_abs_diff(
+        &out.hidden
+            .narrow(2, 0, reference.hidden_dims)
+            .to_device(Device::Cpu),
+        &reference.hidden_first_dims,
+    );
+    let d_pooled = max_abs_diff(&out.pooled.to_device(Device::Cpu), &reference.pooler_output);
+    println!("cuda: max |rust - transformers|: hidden[..8] {d_first:.3e}, pooler {d_pooled:.3e}");
+    assert!(d_first <= TOLERANCE && d_pooled <= TOLERANCE);
+
+    let mut cross_head = harness::model::CrossHead::new(1.0, ChaCha20Rng::seed_from_u64(1));
+    let logits = model.forward_t(&batch, true, Some(&mut cross_head));
+    let loss = model.loss(&logits, &Tensor::from_slice(&[0i64, 1, 0]));
+    loss.backward();
+    assert_eq!(cross_head.permutations(), 6);
+    assert!(loss.double_value(&[]).is_finite());
+}

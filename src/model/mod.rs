@@ -7,7 +7,8 @@ pub mod tokenizer;
 use std::path::PathBuf;
 
 pub use bert::{
-    no_decay, BertConfig, BertForSequenceClassification, Head, DECAY_GROUP, NO_DECAY_GROUP,
+    loss, no_decay, BertConfig, BertForSequenceClassification, BertOutput, Head, DECAY_GROUP,
+    NO_DECAY_GROUP,
 };
 pub use cross_head::CrossHead;
 pub use tokenizer::{collate, Batch, BertTokenizer, Encoded};
