@@ -67,7 +67,7 @@ pub fn finetune_throughput(
     let mut one_step = || {
         opt.zero_grad();
         let logits = model.forward_t(&batch, true, None);
-        let loss = bert::loss(&logits, &labels, &model.head());
+        let loss = bert::loss(&logits, &labels, model.head());
         loss.backward();
         opt.clip_grad_norm(1.0);
         opt.step(2e-5);

@@ -65,19 +65,24 @@ pub struct GridSummary {
 pub fn finetune_settings(c: &RunConfig) -> FinetuneSettings {
     FinetuneSettings {
         seed: c.seed,
-        pretrained: c.model.pretrained.clone(),
+        pretrained: pretrained(c),
         layers: c.model.layers,
         dropout: c.model.dropout,
-        epochs: c.train.epochs,
-        max_steps: c.train.max_steps,
-        batch_size: c.train.batch_size,
+        epochs: c.train.epochs as usize,
+        max_steps: c.train.max_steps.map(|n| n as usize),
+        batch_size: c.train.batch_size as usize,
         lr: c.train.lr,
         warmup_ratio: c.train.warmup_ratio,
         weight_decay: c.train.weight_decay,
-        eval_every: c.train.eval_every,
+        eval_every: c.train.eval_every.map(|n| n as usize),
         grad_clip: c.train.grad_clip,
-        cross_head_prob: c.cross_head_prob(),
+        cross_head_prob: c.variant_settings.cross_head_prob,
     }
+}
+
+/// The checkpoint directory of a BERT run (validation guarantees it is set).
+fn pretrained(c: &RunConfig) -> PathBuf {
+    c.model.pretrained.clone().unwrap_or_default()
 }
 
 /// Checks, before anything is written, that the model and every task's data are there.
@@ -85,7 +90,7 @@ fn preflight(plans: &[RunPlan]) -> Result<HashMap<String, TaskData>> {
     let mut tasks = HashMap::new();
     for plan in plans {
         let c = &plan.config;
-        let config_json = c.model.pretrained.join("config.json");
+        let config_json = pretrained(c).join("config.json");
         if !config_json.is_file() {
             bail!(
                 "pretrained model not found: {} does not exist. Run scripts/setup.sh to fetch \
@@ -155,7 +160,7 @@ fn summarize_results(results: &[crate::store::ResultRow]) -> String {
 /// Runs every run of the grid that is not done yet.
 pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<GridSummary> {
     let spec = &loaded.spec;
-    let requested_device = opts.device.clone().unwrap_or_else(|| spec.device.clone());
+    let requested_device = opts.device.clone().unwrap_or_else(|| spec.device.to_string());
     let device = device::resolve(&requested_device)?;
     let device_label = device::label(device);
     if let Some(threads) = spec.threads {
@@ -246,7 +251,7 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
 
     let mut prepared: HashMap<(String, usize, Option<usize>, Option<usize>, PathBuf), PreparedTask> =
         HashMap::new();
-    let mut tokenizers: HashMap<PathBuf, crate::model::tokenizer::Tokenizer> = HashMap::new();
+    let mut tokenizers: HashMap<PathBuf, crate::model::tokenizer::BertTokenizer> = HashMap::new();
     let mut summary = GridSummary {
         total: plans.len(),
         ..Default::default()
@@ -273,25 +278,26 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         let started = Instant::now();
 
         let result = (|| -> Result<finetune::Outcome> {
-            if !tokenizers.contains_key(&c.model.pretrained) {
-                let tok = finetune::load_tokenizer(&c.model.pretrained)?;
-                tokenizers.insert(c.model.pretrained.clone(), tok);
+            let model_dir = pretrained(c);
+            if !tokenizers.contains_key(&model_dir) {
+                let tok = finetune::load_tokenizer(&model_dir)?;
+                tokenizers.insert(model_dir.clone(), tok);
             }
-            let tokenizer = &tokenizers[&c.model.pretrained];
+            let tokenizer = &tokenizers[&model_dir];
             let cache_key = (
                 plan.task.clone(),
-                c.train.max_len,
-                c.train.max_train_examples,
-                c.train.max_eval_examples,
-                c.model.pretrained.clone(),
+                c.train.max_len as usize,
+                c.train.max_train_examples.map(|n| n as usize),
+                c.train.max_eval_examples.map(|n| n as usize),
+                model_dir.clone(),
             );
             if !prepared.contains_key(&cache_key) {
                 let p = PreparedTask::prepare(
                     &tasks[&plan.task],
                     tokenizer,
-                    c.train.max_len,
-                    c.train.max_train_examples,
-                    c.train.max_eval_examples,
+                    cache_key.1,
+                    cache_key.2,
+                    cache_key.3,
                 )?;
                 prepared.insert(cache_key.clone(), p);
             }

@@ -31,7 +31,7 @@ fn bad_spec_exits_2_with_location_and_writes_nothing() {
 #[test]
 fn dry_run_lists_the_grid_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = tiny_spec(dir.path(), "dry", "", 1);
+    let spec = tiny_spec(dir.path(), "dry", TINY_TRAIN, 1);
     let db = dir.path().join("r.db");
     let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--dry-run", "--set", "seeds.count=3"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -45,7 +45,7 @@ fn dry_run_lists_the_grid_and_runs_nothing() {
 #[test]
 fn a_grid_runs_to_done_and_reruns_are_free() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = tiny_spec(dir.path(), "grid", "", 1);
+    let spec = tiny_spec(dir.path(), "grid", TINY_TRAIN, 1);
     let db = dir.path().join("r.db");
     let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -87,7 +87,7 @@ fn metric_rows(db: &std::path::Path, exp: &str) -> Vec<(String, Vec<harness::sto
 #[test]
 fn the_same_run_is_bit_identical_on_cpu() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = tiny_spec(dir.path(), "det", "", 2);
+    let spec = tiny_spec(dir.path(), "det", TINY_TRAIN, 2);
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     for db in [&a, &b] {
         let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
@@ -114,7 +114,7 @@ fn the_same_run_is_bit_identical_on_cpu() {
 fn a_diverged_run_is_recorded_and_the_grid_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     // An absurd learning rate without clipping blows the weights up within a few steps.
-    let spec = tiny_spec(dir.path(), "boom", ", lr: 1.0e30, grad_clip: null, warmup_ratio: 0.0", 1);
+    let spec = tiny_spec(dir.path(), "boom", &format!("{TINY_TRAIN}, lr: 1.0e30, grad_clip: null, warmup_ratio: 0.0"), 1);
     let db = dir.path().join("r.db");
     let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -126,9 +126,21 @@ fn a_diverged_run_is_recorded_and_the_grid_goes_on() {
     }
 }
 
-fn wait_for(db: &std::path::Path, exp: &str, pred: impl Fn(&serde_json::Value) -> bool) {
+/// Runs long enough (30 steps) to be caught in the middle.
+const LONGER_TRAIN: &str =
+    "max_steps: 30, batch_size: 4, max_len: 64, eval_every: 2, max_train_examples: 32, max_eval_examples: 16";
+
+fn wait_for(
+    child: &mut std::process::Child,
+    db: &std::path::Path,
+    exp: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) {
     let t0 = Instant::now();
     loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("harness run exited early with {status}");
+        }
         if db.exists() {
             let out = harness(&["status", exp, "--db", db.to_str().unwrap(), "--format", "json"]);
             if out.status.success() {
@@ -138,8 +150,8 @@ fn wait_for(db: &std::path::Path, exp: &str, pred: impl Fn(&serde_json::Value) -
                 }
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(300), "timed out waiting for the grid");
-        std::thread::sleep(Duration::from_millis(200));
+        assert!(t0.elapsed() < Duration::from_secs(600), "timed out waiting for the grid");
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 
@@ -155,7 +167,7 @@ fn check_complete_once(db: &std::path::Path, exp: &str, runs: usize, steps: i64)
 #[test]
 fn kill_9_mid_grid_then_rerun_finishes_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = tiny_spec(dir.path(), "killed", ", max_steps: 30, max_len: 64", 2);
+    let spec = tiny_spec(dir.path(), "killed", LONGER_TRAIN, 2);
     let db = dir.path().join("r.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"])
@@ -164,7 +176,7 @@ fn kill_9_mid_grid_then_rerun_finishes_without_loss_or_duplicates() {
         .spawn()
         .unwrap();
     // Kill while the second run is under way, with its metrics partly written.
-    wait_for(&db, "killed", |d| d["counts"]["done"] == 1 && d["counts"]["running"] == 1);
+    wait_for(&mut child, &db, "killed", |d| d["counts"]["done"] == 1 && d["counts"]["running"] == 1);
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
@@ -184,7 +196,7 @@ fn kill_9_mid_grid_then_rerun_finishes_without_loss_or_duplicates() {
 #[test]
 fn ctrl_c_requeues_the_current_run_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = tiny_spec(dir.path(), "sigint", ", max_steps: 30, max_len: 64", 2);
+    let spec = tiny_spec(dir.path(), "sigint", LONGER_TRAIN, 2);
     let db = dir.path().join("r.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
         .args(["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"])
@@ -192,7 +204,7 @@ fn ctrl_c_requeues_the_current_run_and_exits_130() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    wait_for(&db, "sigint", |d| d["counts"]["running"] == 1);
+    wait_for(&mut child, &db, "sigint", |d| d["counts"]["running"] == 1);
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();

@@ -232,9 +232,10 @@ impl Store {
         .await?;
         if res.rows_affected() == 1 {
             for table in ["metrics", "results"] {
-                sqlx::query(&format!(
+                // `table` is one of two literals above, never user input.
+                sqlx::query(sqlx::AssertSqlSafe(format!(
                     "DELETE FROM {table} WHERE experiment = ? AND run_key = ?"
-                ))
+                )))
                 .bind(experiment)
                 .bind(key)
                 .execute(&mut *tx)
@@ -320,7 +321,8 @@ impl Store {
             );
             sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
             sql.push_str(" ON CONFLICT (experiment, run_key, split, name, step) DO UPDATE SET value = excluded.value, phase = excluded.phase");
-            let mut q = sqlx::query(&sql);
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for m in chunk {
                 q = q
                     .bind(experiment)

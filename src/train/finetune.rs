@@ -9,7 +9,7 @@ use crate::data::metrics::{self, Predictions};
 use crate::data::{Label, TaskData, TaskKind};
 use crate::model::bert::{self, BertForSequenceClassification, Head};
 use crate::model::cross_head::CrossHead;
-use crate::model::tokenizer::{Encoded, Tokenizer};
+use crate::model::tokenizer::{BertTokenizer as Tokenizer, Encoded};
 use crate::seed::{self, Purpose};
 use crate::store::{MetricRow, ResultRow};
 use anyhow::{Context, Result};
@@ -199,7 +199,7 @@ fn evaluate(
     for split in &task.dev {
         // Length-sorted batches waste little on padding; metrics do not depend on order.
         let mut order: Vec<usize> = (0..split.encodings.len()).collect();
-        order.sort_by_key(|&i| split.encodings[i].len());
+        order.sort_by_key(|&i| split.encodings[i].ids.len());
         let mut class_preds = vec![0usize; order.len()];
         let mut score_preds = vec![0f32; order.len()];
         let mut loss_sum = 0.0;
@@ -209,7 +209,7 @@ fn evaluate(
                 let batch = tokenizer.collate(&encs).to_device(device);
                 let logits = model.forward_t(&batch, false, None);
                 let labels: Vec<&Label> = chunk.iter().map(|&i| &split.labels[i]).collect();
-                let loss = bert::loss(&logits, &labels_tensor(&labels, device), &model.head());
+                let loss = bert::loss(&logits, &labels_tensor(&labels, device), model.head());
                 loss_sum += f64::try_from(loss).unwrap_or(f64::NAN) * chunk.len() as f64;
                 match task.kind {
                     TaskKind::Regression => {
@@ -324,7 +324,7 @@ pub fn finetune(
 
         opt.zero_grad();
         let logits = model.forward_t(&batch, true, cross_head.as_mut());
-        let loss = bert::loss(&logits, &labels, &model.head());
+        let loss = bert::loss(&logits, &labels, model.head());
         let loss_value = f64::try_from(&loss).unwrap_or(f64::NAN);
         if !loss_value.is_finite() {
             observer.on_metrics(

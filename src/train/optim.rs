@@ -149,8 +149,8 @@ mod tests {
     fn no_decay_variables_are_not_decayed() {
         let vs = VarStore::new(Device::Cpu);
         let root = vs.root();
-        let w = root.var_copy("dense.weight", &Tensor::from_slice(&[1.0f32]));
-        let b = root.var_copy("dense.bias", &Tensor::from_slice(&[1.0f32]));
+        let w = (&root / "dense").var_copy("weight", &Tensor::from_slice(&[1.0f32]));
+        let b = (&root / "dense").var_copy("bias", &Tensor::from_slice(&[1.0f32]));
         let mut opt = AdamW::new(&vs, 0.5, |name| name.ends_with("bias"));
         opt.zero_grad();
         // Zero gradient: only weight decay can move a parameter.

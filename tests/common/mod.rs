@@ -34,8 +34,13 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-/// A tiny grid over the real stand-in data: MiniLM truncated to `layers` layers, short sequences.
-pub fn tiny_spec(dir: &Path, name: &str, extra_train: &str, layers: usize) -> PathBuf {
+/// Training settings of the tiny grids: 4 steps of 4 examples of at most 32 tokens.
+pub const TINY_TRAIN: &str =
+    "max_steps: 4, batch_size: 4, max_len: 32, eval_every: 2, max_train_examples: 32, max_eval_examples: 16";
+
+/// A tiny grid over the real stand-in data: MiniLM truncated to `layers` layers, `train` as the
+/// body of the `train:` flow mapping (e.g. [`TINY_TRAIN`]).
+pub fn tiny_spec(dir: &Path, name: &str, train: &str, layers: usize) -> PathBuf {
     let (model, data) = require_data();
     let spec = format!(
         "name: {name}
@@ -45,7 +50,7 @@ threads: 1
 data_dir: {data}
 model: {{kind: bert, pretrained: {model}, layers: {layers}}}
 tasks: [spam]
-train: {{max_steps: 4, batch_size: 4, max_len: 32, eval_every: 2, max_train_examples: 32, max_eval_examples: 16{extra_train}}}
+train: {{{train}}}
 baseline: baseline
 variants:
   baseline: {{}}
