@@ -119,7 +119,7 @@ pub struct Setting {
 }
 
 impl Setting {
-    fn of(run: &RunRow) -> Setting {
+    pub fn of(run: &RunRow) -> Setting {
         Setting {
             task: run.task.clone(),
             sweep: sweep_label(&run.sweep),
@@ -325,10 +325,12 @@ pub struct Curve {
 }
 
 /// Settings of the analysis.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Options {
     pub bootstrap: Bootstrap,
     pub power: PowerSettings,
+    /// Compute bootstrap intervals and power (the costly parts); off for quick comparisons.
+    pub uncertainty: bool,
     /// Majority-class baselines given by the caller; result rows named `majority_<metric>` add
     /// to (and are overridden by) these.
     pub majority: MajorityBaselines,
@@ -357,6 +359,17 @@ pub struct Analysis {
     pub bootstrap: Bootstrap,
 }
 
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            bootstrap: Bootstrap::default(),
+            power: PowerSettings::default(),
+            uncertainty: true,
+            majority: MajorityBaselines::default(),
+        }
+    }
+}
+
 impl Analysis {
     pub fn metric(&self, setting: &Setting, metric: &MetricKey) -> Option<&MetricAnalysis> {
         self.metrics
@@ -370,8 +383,7 @@ impl Analysis {
 pub fn compare_samples(
     v: &Sample,
     reference: &Sample,
-    bootstrap: &Bootstrap,
-    power: &PowerSettings,
+    uncertainty: Option<(&Bootstrap, &PowerSettings)>,
     power_cache: &mut HashMap<(usize, usize), Option<f64>>,
 ) -> Comparison {
     let (sv, sr) = (
@@ -379,9 +391,11 @@ pub fn compare_samples(
         crate::stats::summary::std_dev(&reference.values),
     );
     let (n, nr) = (v.values.len(), reference.values.len());
-    let mdr = *power_cache
-        .entry((nr, n))
-        .or_insert_with(|| min_detectable_reduction(nr, n, power));
+    let mdr = uncertainty.and_then(|(_, power)| {
+        *power_cache
+            .entry((nr, n))
+            .or_insert_with(|| min_detectable_reduction(nr, n, power))
+    });
     Comparison {
         reference: reference.variant.clone(),
         n_reference: nr,
@@ -389,7 +403,8 @@ pub fn compare_samples(
         std_reduction: (sr - sv) / sr,
         variance_ratio: (sv * sv) / (sr * sr),
         brown_forsythe: brown_forsythe(&[&reference.values, &v.values]),
-        std_ratio_interval: bootstrap.std_ratio_interval(&v.values, &reference.values),
+        std_ratio_interval: uncertainty
+            .and_then(|(bootstrap, _)| bootstrap.std_ratio_interval(&v.values, &reference.values)),
         welch: welch_t_test(&v.values, &reference.values),
         min_detectable_reduction: mdr,
     }
@@ -505,15 +520,18 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
                 Some(b) if v != &data.baseline => Some(compare_samples(
                     &sample,
                     b,
-                    &options.bootstrap,
-                    &options.power,
+                    options.uncertainty.then_some((&options.bootstrap, &options.power)),
                     &mut power_cache,
                 )),
                 _ => None,
             };
             vstats.push(VariantStats {
                 summary: Summary::of(&sample.values),
-                std_interval: options.bootstrap.std_interval(&sample.values),
+                std_interval: if options.uncertainty {
+                    options.bootstrap.std_interval(&sample.values)
+                } else {
+                    None
+                },
                 sample,
                 degenerate,
                 vs_baseline,

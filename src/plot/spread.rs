@@ -38,7 +38,14 @@ impl Draw for SpreadFigure<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Result<(), String> {
         root.fill(&WHITE).map_err(e2s)?;
         let n_settings = self.per_setting.len().max(1);
-        let k = self.variants.len().max(1);
+        // Variants with a sample in some setting keep their experiment-wide colour.
+        let shown: Vec<(usize, &String)> = self
+            .variants
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| self.per_setting.iter().any(|m| m.variant(v).is_some()))
+            .collect();
+        let k = shown.len().max(1);
         let mut top: f64 = 0.0;
         for m in self.per_setting {
             for v in &m.variants {
@@ -85,8 +92,8 @@ impl Draw for SpreadFigure<'_> {
             .draw()
             .map_err(e2s)?;
         let width = 0.7 / k as f64;
-        for (j, variant) in self.variants.iter().enumerate() {
-            let color = variant_color(j);
+        for (j, &(ci, variant)) in shown.iter().enumerate() {
+            let color = variant_color(ci);
             let offset = (j as f64 - (k as f64 - 1.0) / 2.0) * width;
             let mut shapes: Vec<PathElement<(f64, f64)>> = Vec::new();
             let mut dots = Vec::new();
