@@ -44,9 +44,8 @@ impl Direction {
 /// losses, bits per character and perplexity lower-is-better; `None` for names not known here.
 pub fn direction(metric: &str) -> Option<Direction> {
     match metric {
-        "acc" | "accuracy" | "f1" | "mcc" | "pearson" | "spearman" | "precision" | "recall" | "auc" => {
-            Some(Direction::Higher)
-        }
+        "acc" | "accuracy" | "f1" | "mcc" | "pearson" | "spearman" | "precision" | "recall"
+        | "auc" => Some(Direction::Higher),
         "loss" | "nll" | "bpc" | "ppl" | "perplexity" => Some(Direction::Lower),
         _ => None,
     }
@@ -176,8 +175,10 @@ impl MajorityBaselines {
     }
 
     pub fn insert(&mut self, task: &str, split: &str, metric: &str, value: f64) {
-        self.0
-            .insert((task.to_string(), split.to_string(), metric.to_string()), value);
+        self.0.insert(
+            (task.to_string(), split.to_string(), metric.to_string()),
+            value,
+        );
     }
 }
 
@@ -433,7 +434,11 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
     for s in &settings {
         for v in &variants {
             let mut p = Progress::default();
-            for r in data.runs.iter().filter(|r| &Setting::of(r) == s && &r.variant == v) {
+            for r in data
+                .runs
+                .iter()
+                .filter(|r| &Setting::of(r) == s && &r.variant == v)
+            {
                 p.total += 1;
                 match RunStatus::parse(&r.status) {
                     Some(RunStatus::Done) => p.done += 1,
@@ -465,8 +470,15 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
     type Samples = BTreeMap<(usize, MetricKey), HashMap<String, Vec<(i64, f64)>>>;
     let mut samples: Samples = BTreeMap::new();
     let mut non_finite = Vec::new();
-    for r in data.runs.iter().filter(|r| r.status == RunStatus::Done.as_str()) {
-        let si = settings.iter().position(|s| *s == Setting::of(r)).unwrap_or(0);
+    for r in data
+        .runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Done.as_str())
+    {
+        let si = settings
+            .iter()
+            .position(|s| *s == Setting::of(r))
+            .unwrap_or(0);
         for row in data.results.get(&r.run_key).into_iter().flatten() {
             if row.name.starts_with(MAJORITY_PREFIX) {
                 continue;
@@ -520,7 +532,9 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
                 Some(b) if v != &data.baseline => Some(compare_samples(
                     &sample,
                     b,
-                    options.uncertainty.then_some((&options.bootstrap, &options.power)),
+                    options
+                        .uncertainty
+                        .then_some((&options.bootstrap, &options.power)),
                     &mut power_cache,
                 )),
                 _ => None,
@@ -586,10 +600,22 @@ fn learning_curves(data: &ExperimentData, settings: &[Setting], variants: &[Stri
     // (setting index, metric) → variant → step → values
     type Acc = BTreeMap<(usize, MetricKey), HashMap<String, BTreeMap<i64, Vec<f64>>>>;
     let mut acc: Acc = BTreeMap::new();
-    for r in data.runs.iter().filter(|r| r.status == RunStatus::Done.as_str()) {
-        let Some(rows) = data.curves.get(&r.run_key) else { continue };
-        let si = settings.iter().position(|s| *s == Setting::of(r)).unwrap_or(0);
-        for m in rows.iter().filter(|m| m.split != "train" && m.value.is_finite()) {
+    for r in data
+        .runs
+        .iter()
+        .filter(|r| r.status == RunStatus::Done.as_str())
+    {
+        let Some(rows) = data.curves.get(&r.run_key) else {
+            continue;
+        };
+        let si = settings
+            .iter()
+            .position(|s| *s == Setting::of(r))
+            .unwrap_or(0);
+        for m in rows
+            .iter()
+            .filter(|m| m.split != "train" && m.value.is_finite())
+        {
             acc.entry((si, MetricKey::new(&m.split, &m.name)))
                 .or_default()
                 .entry(r.variant.clone())
@@ -647,14 +673,24 @@ pub(crate) mod tests {
     pub(crate) fn small_runs() -> Vec<SyntheticRun> {
         let mut runs = Vec::new();
         for (i, v) in BASE.iter().enumerate() {
-            let mut r = SyntheticRun::done("rte", "baseline", i as u64 + 1, &[("acc", *v), ("loss", 1.0 - v)]);
+            let mut r = SyntheticRun::done(
+                "rte",
+                "baseline",
+                i as u64 + 1,
+                &[("acc", *v), ("loss", 1.0 - v)],
+            );
             if i == 0 {
                 r.results.push(("dev".into(), "majority_acc".into(), 0.527));
             }
             runs.push(r);
         }
         for (i, v) in CROSS.iter().enumerate() {
-            runs.push(SyntheticRun::done("rte", "cross_head", i as u64 + 1, &[("acc", *v), ("loss", 1.0 - v)]));
+            runs.push(SyntheticRun::done(
+                "rte",
+                "cross_head",
+                i as u64 + 1,
+                &[("acc", *v), ("loss", 1.0 - v)],
+            ));
         }
         runs.push(
             SyntheticRun::done("rte", "cross_head", 5, &[("acc", 0.5)])
@@ -662,19 +698,29 @@ pub(crate) mod tests {
         );
         runs.push(SyntheticRun::done("rte", "skip", 1, &[]).with_status(RunStatus::Queued, None));
         runs.push(
-            SyntheticRun::done("rte", "skip", 2, &[]).with_status(RunStatus::Failed, Some("out of memory")),
+            SyntheticRun::done("rte", "skip", 2, &[])
+                .with_status(RunStatus::Failed, Some("out of memory")),
         );
         runs
     }
 
     pub(crate) fn load(runs: &[SyntheticRun], curves: bool) -> (ExperimentData, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let data = rt.block_on(async {
             let store = Store::open(&dir.path().join("h.db")).await.unwrap();
-            write_experiment(&store, "small", "baseline", Some("a small experiment"), runs)
-                .await
-                .unwrap();
+            write_experiment(
+                &store,
+                "small",
+                "baseline",
+                Some("a small experiment"),
+                runs,
+            )
+            .await
+            .unwrap();
             let d = ExperimentData::load(&store, "small", curves).await.unwrap();
             store.close().await;
             d
@@ -691,10 +737,24 @@ pub(crate) mod tests {
         let (data, _dir) = load(&small_runs(), false);
         let a = analyse(&data, &Options::default());
         assert_eq!(a.variants, ["baseline", "cross_head", "skip"]);
-        let rte = Setting { task: "rte".into(), sweep: String::new() };
-        assert_eq!(a.settings, [rte.clone()]);
-        let p: Vec<_> = a.progress.iter().map(|(_, v, p)| (v.as_str(), p.clone())).collect();
-        let prog = |total, done, diverged, failed, queued| Progress { total, done, diverged, failed, running: 0, queued };
+        let rte = Setting {
+            task: "rte".into(),
+            sweep: String::new(),
+        };
+        assert_eq!(a.settings, [rte]);
+        let p: Vec<_> = a
+            .progress
+            .iter()
+            .map(|(_, v, p)| (v.as_str(), p.clone()))
+            .collect();
+        let prog = |total, done, diverged, failed, queued| Progress {
+            total,
+            done,
+            diverged,
+            failed,
+            running: 0,
+            queued,
+        };
         assert_eq!(p[0], ("baseline", prog(5, 5, 0, 0, 0)));
         assert_eq!(p[1], ("cross_head", prog(5, 4, 1, 0, 0)));
         assert_eq!(p[2], ("skip", prog(2, 0, 0, 1, 1)));
@@ -762,7 +822,10 @@ pub(crate) mod tests {
         assert_eq!(k.label(), "dev_matched/acc");
         assert!(k.matches("acc") && k.matches("dev_matched/acc") && !k.matches("dev/acc"));
         assert_eq!(MetricKey::new("dev", "f1").label(), "f1");
-        assert_eq!(sweep_label(r#"{"lr": 2e-5, "kind": "x"}"#), "kind=x, lr=0.00002");
+        assert_eq!(
+            sweep_label(r#"{"lr": 2e-5, "kind": "x"}"#),
+            "kind=x, lr=0.00002"
+        );
         assert_eq!(direction("bpc"), Some(Direction::Lower));
         assert_eq!(direction("mcc"), Some(Direction::Higher));
         assert_eq!(primary_metric("cola"), Some("mcc"));

@@ -17,7 +17,10 @@
 //! ```
 //! Non-finite numbers are `null` in JSON.
 
-use crate::analysis::{analyse, primary_metric, Analysis, Direction, ExperimentData, MetricKey, Options, Sample, Setting};
+use crate::analysis::{
+    analyse, primary_metric, Analysis, Direction, ExperimentData, MetricKey, Options, Sample,
+    Setting,
+};
 use crate::report::format::{p_value, percent, sig, value};
 use crate::stats::summary::{mean, std_dev};
 use crate::stats::{brown_forsythe, welch_t_test};
@@ -191,7 +194,12 @@ fn run_seeds(data: &ExperimentData, setting: &Setting, variants: &[&String]) -> 
 fn statuses(data: &ExperimentData) -> HashMap<(Setting, String, i64), String> {
     data.runs
         .iter()
-        .map(|r| ((Setting::of(r), r.variant.clone(), r.seed), r.status.clone()))
+        .map(|r| {
+            (
+                (Setting::of(r), r.variant.clone(), r.seed),
+                r.status.clone(),
+            )
+        })
         .collect()
 }
 
@@ -206,7 +214,11 @@ fn selected<'a>(
         .filter(|m| selection.task.is_none_or(|t| m.setting.task == t))
         .collect();
     let chosen: Vec<_> = match selection.metric {
-        Some(sel) => in_task.iter().copied().filter(|m| m.metric.matches(sel)).collect(),
+        Some(sel) => in_task
+            .iter()
+            .copied()
+            .filter(|m| m.metric.matches(sel))
+            .collect(),
         None => in_task
             .iter()
             .copied()
@@ -267,7 +279,11 @@ fn block(
     run_seeds: Vec<i64>,
 ) -> Block {
     // Seeds of runs that are not done appear too, with their status.
-    let mut seeds: Vec<i64> = samples.iter().flatten().flat_map(|s| s.seeds.clone()).collect();
+    let mut seeds: Vec<i64> = samples
+        .iter()
+        .flatten()
+        .flat_map(|s| s.seeds.clone())
+        .collect();
     seeds.extend(run_seeds);
     seeds.sort();
     seeds.dedup();
@@ -278,7 +294,8 @@ fn block(
                 .iter()
                 .enumerate()
                 .map(|(ci, s)| {
-                    let v = s.and_then(|s| s.seeds.iter().position(|&x| x == seed).map(|i| s.values[i]));
+                    let v = s
+                        .and_then(|s| s.seeds.iter().position(|&x| x == seed).map(|i| s.values[i]));
                     match v {
                         Some(v) => Cell::Value(v),
                         None => status(ci, seed).map_or(Cell::Absent, Cell::Status),
@@ -346,25 +363,39 @@ pub fn single(data: &ExperimentData, selection: &Selection) -> Result<Vec<Block>
                 variant: v.to_string(),
             })
             .collect();
-        let samples = variants.iter().map(|v| m.variant(v).map(|s| &s.sample)).collect();
+        let samples = variants
+            .iter()
+            .map(|v| m.variant(v).map(|s| &s.sample))
+            .collect();
         let status = |ci: usize, seed: i64| {
-            st.get(&(m.setting.clone(), variants[ci].clone(), seed)).cloned()
+            st.get(&(m.setting.clone(), variants[ci].clone(), seed))
+                .cloned()
         };
         let seeds = run_seeds(data, &m.setting, &variants);
-        blocks.push(block(&m.setting, &m.metric, columns, samples, &status, seeds));
+        blocks.push(block(
+            &m.setting, &m.metric, columns, samples, &status, seeds,
+        ));
     }
     Ok(blocks)
 }
 
 /// The same variant of two experiments side by side, the first experiment as the reference.
-pub fn pair(first: &ExperimentData, second: &ExperimentData, selection: &Selection) -> Result<Vec<Block>, CompareError> {
+pub fn pair(
+    first: &ExperimentData,
+    second: &ExperimentData,
+    selection: &Selection,
+) -> Result<Vec<Block>, CompareError> {
     let (a, b) = (quick_analysis(first), quick_analysis(second));
     let (sa, sb) = (statuses(first), statuses(second));
     let mut blocks = Vec::new();
     for m in selected(&a, selection)? {
-        let Some(mb) = b.metric(&m.setting, &m.metric) else { continue };
+        let Some(mb) = b.metric(&m.setting, &m.metric) else {
+            continue;
+        };
         for v in &a.variants {
-            let (Some(va), Some(vb)) = (m.variant(v), mb.variant(v)) else { continue };
+            let (Some(va), Some(vb)) = (m.variant(v), mb.variant(v)) else {
+                continue;
+            };
             let columns = vec![
                 Column {
                     name: format!("{}:{v}", a.experiment),
@@ -387,7 +418,11 @@ pub fn pair(first: &ExperimentData, second: &ExperimentData, selection: &Selecti
                 columns,
                 vec![Some(&va.sample), Some(&vb.sample)],
                 &status,
-                [run_seeds(first, &m.setting, &[v]), run_seeds(second, &m.setting, &[v])].concat(),
+                [
+                    run_seeds(first, &m.setting, &[v]),
+                    run_seeds(second, &m.setting, &[v]),
+                ]
+                .concat(),
             ));
         }
     }
@@ -411,13 +446,18 @@ pub fn render(experiments: &[String], blocks: &[Block], format: CompareFormat) -
                 "experiments": experiments,
                 "blocks": blocks.iter().map(block_json).collect::<Vec<_>>(),
             });
-            format!("{}\n", serde_json::to_string_pretty(&doc).unwrap_or_default())
+            format!(
+                "{}\n",
+                serde_json::to_string_pretty(&doc).unwrap_or_default()
+            )
         }
     }
 }
 
 fn title(b: &Block) -> String {
-    let dir = b.direction.map_or(String::new(), |d| format!(" ({})", d.phrase()));
+    let dir = b
+        .direction
+        .map_or(String::new(), |d| format!(" ({})", d.phrase()));
     format!(
         "{} {}{dir}, reference: {}",
         b.setting,
@@ -453,7 +493,9 @@ fn text_rows(b: &Block) -> (Vec<String>, Vec<Vec<String>>) {
     rows.push(line("mean", &|s| value(s.mean)));
     rows.push(line("std", &|s| sig(s.std)));
     rows.push(line("std reduction", &|s| opt(s.std_reduction, percent)));
-    rows.push(line("p Brown–Forsythe", &|s| opt(s.p_brown_forsythe, p_value)));
+    rows.push(line("p Brown–Forsythe", &|s| {
+        opt(s.p_brown_forsythe, p_value)
+    }));
     rows.push(line("p Welch", &|s| opt(s.p_welch, p_value)));
     (header, rows)
 }
@@ -549,10 +591,17 @@ fn render_csv(blocks: &[Block]) -> String {
     out.push('\n');
     for b in blocks {
         let mut emit = |row: &str, cells: Vec<(usize, String)>| {
-            let mut line = vec![csv_field(&b.setting.label()), csv_field(&b.metric.label()), row.to_string()];
+            let mut line = vec![
+                csv_field(&b.setting.label()),
+                csv_field(&b.metric.label()),
+                row.to_string(),
+            ];
             let mut values = vec![String::new(); names.len()];
             for (ci, v) in cells {
-                let pos = names.iter().position(|n| n == &b.columns[ci].name).unwrap_or(0);
+                let pos = names
+                    .iter()
+                    .position(|n| n == &b.columns[ci].name)
+                    .unwrap_or(0);
                 values[pos] = v;
             }
             line.extend(values);
@@ -563,12 +612,25 @@ fn render_csv(blocks: &[Block]) -> String {
             let vals = cells
                 .iter()
                 .enumerate()
-                .map(|(ci, c)| (ci, if let Cell::Value(v) = c { num(*v) } else { String::new() }))
+                .map(|(ci, c)| {
+                    (
+                        ci,
+                        if let Cell::Value(v) = c {
+                            num(*v)
+                        } else {
+                            String::new()
+                        },
+                    )
+                })
                 .collect();
             emit(&seed.to_string(), vals);
         }
         let col = |f: &dyn Fn(&ColumnSummary) -> String| {
-            b.summary.iter().enumerate().map(|(ci, s)| (ci, f(s))).collect::<Vec<_>>()
+            b.summary
+                .iter()
+                .enumerate()
+                .map(|(ci, s)| (ci, f(s)))
+                .collect::<Vec<_>>()
         };
         let opt = |o: Option<f64>| o.map_or(String::new(), num);
         emit("n", col(&|s| s.n.to_string()));
@@ -638,22 +700,38 @@ mod tests {
     fn db() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("h.db");
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async {
             let store = Store::open(&path).await.unwrap();
-            write_experiment(&store, "small", "baseline", None, &small_runs()).await.unwrap();
+            write_experiment(&store, "small", "baseline", None, &small_runs())
+                .await
+                .unwrap();
             let mut after = Vec::new();
             for (seed, v) in [(1, 0.60), (2, 0.64), (4, 0.62), (5, 0.61)] {
                 after.push(SyntheticRun::done("rte", "baseline", seed, &[("acc", v)]));
             }
-            after.push(SyntheticRun::done("rte", "baseline", 3, &[]).with_status(crate::store::RunStatus::Queued, None));
-            write_experiment(&store, "after", "baseline", None, &after).await.unwrap();
+            after.push(
+                SyntheticRun::done("rte", "baseline", 3, &[])
+                    .with_status(crate::store::RunStatus::Queued, None),
+            );
+            write_experiment(&store, "after", "baseline", None, &after)
+                .await
+                .unwrap();
             store.close().await;
         });
         (dir, path)
     }
 
-    fn run(path: &Path, exps: &[&str], task: Option<&str>, metric: Option<&str>, f: CompareFormat) -> String {
+    fn run(
+        path: &Path,
+        exps: &[&str],
+        task: Option<&str>,
+        metric: Option<&str>,
+        f: CompareFormat,
+    ) -> String {
         let exps: Vec<String> = exps.iter().map(|s| s.to_string()).collect();
         compare_command(path, &exps, task, metric, f).unwrap()
     }
@@ -681,9 +759,21 @@ p Welch                          0.474
     #[test]
     fn one_experiment_as_table_and_markdown() {
         let (_d, path) = db();
-        assert_eq!(run(&path, &["small"], None, None, CompareFormat::Table), TABLE);
+        assert_eq!(
+            run(&path, &["small"], None, None, CompareFormat::Table),
+            TABLE
+        );
         // The same with the task and metric named (`rte`'s primary metric is acc).
-        assert_eq!(run(&path, &["small"], Some("rte"), Some("dev/acc"), CompareFormat::Table), TABLE);
+        assert_eq!(
+            run(
+                &path,
+                &["small"],
+                Some("rte"),
+                Some("dev/acc"),
+                CompareFormat::Table
+            ),
+            TABLE
+        );
         let md = run(&path, &["small"], None, None, CompareFormat::Md);
         assert_eq!(
             md,
@@ -711,27 +801,43 @@ p Welch                          0.474
         );
         // Every metric of the task when asked for a bare name present on one split only.
         let loss = run(&path, &["small"], None, Some("loss"), CompareFormat::Csv);
-        assert!(loss.starts_with("task,metric,row,baseline,cross_head\nrte,loss,1,0.38,0.36"), "{loss}");
+        assert!(
+            loss.starts_with("task,metric,row,baseline,cross_head\nrte,loss,1,0.38,0.36"),
+            "{loss}"
+        );
     }
 
     #[test]
     fn one_experiment_as_json() {
         let (_d, path) = db();
-        let doc: Value = serde_json::from_str(&run(&path, &["small"], None, None, CompareFormat::Json)).unwrap();
+        let doc: Value =
+            serde_json::from_str(&run(&path, &["small"], None, None, CompareFormat::Json)).unwrap();
         assert_eq!(doc["experiments"], json!(["small"]));
         let b = &doc["blocks"][0];
         assert_eq!(doc["blocks"].as_array().unwrap().len(), 1);
         assert_eq!(
-            (b["task"].as_str(), b["metric"].as_str(), b["direction"].as_str(), b["reference"].as_str()),
+            (
+                b["task"].as_str(),
+                b["metric"].as_str(),
+                b["direction"].as_str(),
+                b["reference"].as_str()
+            ),
             (Some("rte"), Some("acc"), Some("higher"), Some("baseline"))
         );
         assert_eq!(b["columns"], json!(["baseline", "cross_head"]));
-        assert_eq!(b["rows"][4], json!({"seed": 5, "values": [0.58, null], "status": ["done", "diverged"]}));
-        assert_eq!(b["rows"][0], json!({"seed": 1, "values": [0.62, 0.64], "status": ["done", "done"]}));
+        assert_eq!(
+            b["rows"][4],
+            json!({"seed": 5, "values": [0.58, null], "status": ["done", "diverged"]})
+        );
+        assert_eq!(
+            b["rows"][0],
+            json!({"seed": 1, "values": [0.62, 0.64], "status": ["done", "done"]})
+        );
         let s = &b["summary"];
         assert_eq!(s["n"], json!([5, 4]));
         assert_eq!(s["std_reduction"][0], Value::Null);
-        let close = |v: &Value, x: f64| assert!((v.as_f64().unwrap() - x).abs() < 1e-12, "{v} vs {x}");
+        let close =
+            |v: &Value, x: f64| assert!((v.as_f64().unwrap() - x).abs() < 1e-12, "{v} vs {x}");
         close(&s["std"][0], 0.07694153624668537);
         close(&s["std"][1], 0.021602468994692887);
         close(&s["std_reduction"][1], 0.7192352785180642);
@@ -761,10 +867,22 @@ std reduction                             +77.8%
 p Brown–Forsythe                           0.107
 p Welch                                    0.883
 ";
-        assert_eq!(run(&path, &["small..after"], None, None, CompareFormat::Table), expected);
-        assert_eq!(run(&path, &["small", "after"], None, None, CompareFormat::Table), expected);
         assert_eq!(
-            run(&path, &["small", "after"], Some("rte"), Some("acc"), CompareFormat::Csv),
+            run(&path, &["small..after"], None, None, CompareFormat::Table),
+            expected
+        );
+        assert_eq!(
+            run(&path, &["small", "after"], None, None, CompareFormat::Table),
+            expected
+        );
+        assert_eq!(
+            run(
+                &path,
+                &["small", "after"],
+                Some("rte"),
+                Some("acc"),
+                CompareFormat::Csv
+            ),
             "task,metric,row,small:baseline,after:baseline\n\
              rte,acc,1,0.62,0.6\nrte,acc,2,0.7,0.64\nrte,acc,3,0.5,\nrte,acc,4,0.66,0.62\n\
              rte,acc,5,0.58,0.61\nrte,acc,n,5,4\nrte,acc,mean,0.612,0.6174999999999999\n\
@@ -784,17 +902,29 @@ p Welch                                    0.883
         assert!(parse_experiments(&s(&["a.."])).is_err());
         assert!(parse_experiments(&s(&["a..b..c"])).is_err());
         let (_d, path) = db();
-        let err = compare_command(&path, &s(&["small"]), None, Some("f1"), CompareFormat::Table)
-            .unwrap_err()
-            .to_string();
+        let err = compare_command(
+            &path,
+            &s(&["small"]),
+            None,
+            Some("f1"),
+            CompareFormat::Table,
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(err, "nothing to compare in small: no done results for metric `f1` (present: rte acc, rte loss)");
         let err = compare_command(&path, &s(&["nope"]), None, None, CompareFormat::Table)
             .unwrap_err()
             .to_string();
         assert!(err.contains("no experiment named `nope`"), "{err}");
-        let err = compare_command(&path.with_file_name("missing.db"), &s(&["small"]), None, None, CompareFormat::Table)
-            .unwrap_err()
-            .to_string();
+        let err = compare_command(
+            &path.with_file_name("missing.db"),
+            &s(&["small"]),
+            None,
+            None,
+            CompareFormat::Table,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("no results database at "), "{err}");
     }
 }

@@ -96,7 +96,9 @@ pub async fn write_experiment(
         let key = r.key(i);
         let only = [key.clone()];
         store.claim_next(name, "synthetic:0", Some(&only)).await?;
-        store.mark_started(name, &key, &r.device, None, "{}").await?;
+        store
+            .mark_started(name, &key, &r.device, None, "{}")
+            .await?;
         if !r.curve.is_empty() {
             store.write_metrics(name, &key, &r.curve).await?;
         }
@@ -170,7 +172,9 @@ pub fn generated_grid(
                                 step,
                                 split: "dev".into(),
                                 name: name.into(),
-                                value: 0.5 + (target - 0.5) * (1.0 - (-4.0 * progress).exp()) + noise,
+                                value: 0.5
+                                    + (target - 0.5) * (1.0 - (-4.0 * progress).exp())
+                                    + noise,
                                 phase: None,
                             });
                         }

@@ -1,7 +1,7 @@
 //! Learning curves: an evaluation metric against the optimizer step, the mean across seeds as a
 //! line and ± 1 std as a translucent band, one colour per variant.
 
-use super::{e2s, padded_range, slug, tick_format, variant_color, Draw, FONT};
+use super::{e2s, padded_range, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::Curve;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -39,11 +39,24 @@ impl Draw for CurveFigure<'_> {
         root.fill(&WHITE).map_err(e2s)?;
         let points = c.variants.iter().flat_map(|v| v.points.iter());
         let max_step = points.clone().map(|p| p.step).max().unwrap_or(1).max(1);
-        let min_step = points.clone().map(|p| p.step).min().unwrap_or(0).min(max_step - 1);
+        let min_step = points
+            .clone()
+            .map(|p| p.step)
+            .min()
+            .unwrap_or(0)
+            .min(max_step - 1);
         let (y0, y1) = padded_range(points.flat_map(|p| {
             let s = if p.std.is_finite() { p.std } else { 0.0 };
             [p.mean - s, p.mean + s]
         }));
+        // Room for the legend where the curves are not: below rising curves, above falling ones.
+        let room = LEGEND_ROOM * (y1 - y0);
+        let lower_is_better = c.direction == Some(crate::analysis::Direction::Lower);
+        let (y0, y1) = if lower_is_better {
+            (y0, y1 + room)
+        } else {
+            (y0 - room, y1)
+        };
         let direction = c
             .direction
             .map_or(String::new(), |d| format!(" ({})", d.phrase()));
@@ -66,7 +79,11 @@ impl Draw for CurveFigure<'_> {
             .draw()
             .map_err(e2s)?;
         for (i, v) in c.variants.iter().enumerate() {
-            let ci = self.variants.iter().position(|n| n == &v.variant).unwrap_or(i);
+            let ci = self
+                .variants
+                .iter()
+                .position(|n| n == &v.variant)
+                .unwrap_or(i);
             let color = variant_color(ci);
             let band: Vec<(f64, f64)> = v
                 .points
@@ -83,7 +100,10 @@ impl Draw for CurveFigure<'_> {
                 .collect();
             if band.len() >= 4 {
                 chart
-                    .draw_series(std::iter::once(Polygon::new(band, color.mix(0.18).filled())))
+                    .draw_series(std::iter::once(Polygon::new(
+                        band,
+                        color.mix(0.18).filled(),
+                    )))
                     .map_err(e2s)?;
             }
             let runs = v.points.iter().map(|p| p.n).max().unwrap_or(0);
@@ -95,14 +115,18 @@ impl Draw for CurveFigure<'_> {
                 .map_err(e2s)?
                 .label(format!("{} (n={runs}), band = ± 1 std", v.variant))
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], ShapeStyle::from(&color).stroke_width(3))
+                    PathElement::new(
+                        vec![(x, y), (x + 18, y)],
+                        ShapeStyle::from(&color).stroke_width(3),
+                    )
                 });
         }
         chart
             .configure_series_labels()
-            .position(match c.direction {
-                Some(crate::analysis::Direction::Lower) => SeriesLabelPosition::UpperRight,
-                _ => SeriesLabelPosition::LowerRight,
+            .position(if lower_is_better {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::LowerRight
             })
             .label_font((FONT, 14))
             .background_style(WHITE.mix(0.85))

@@ -20,6 +20,8 @@ use std::sync::Once;
 
 /// Font family name the figures use (registered from the embedded DejaVu Sans).
 pub const FONT: &str = "sans-serif";
+/// Fraction of the data range added on the legend's side so that it covers no data.
+pub const LEGEND_ROOM: f64 = 0.3;
 /// Figure size in pixels (PNG) and user units (SVG).
 pub const SIZE: (u32, u32) = (960, 540);
 
@@ -131,7 +133,11 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let pad = if hi > lo { 0.08 * (hi - lo) } else { 0.05 * lo.abs().max(1.0) };
+    let pad = if hi > lo {
+        0.08 * (hi - lo)
+    } else {
+        0.05 * lo.abs().max(1.0)
+    };
     (lo - pad, hi + pad)
 }
 
@@ -157,8 +163,18 @@ mod tests {
 
     fn check_png(path: &Path) {
         let bytes = std::fs::read(path).unwrap();
-        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{} is not a PNG", path.display());
-        assert!(bytes.len() > 10_000, "{} is only {} bytes", path.display(), bytes.len());
+        assert_eq!(
+            &bytes[..8],
+            b"\x89PNG\r\n\x1a\n",
+            "{} is not a PNG",
+            path.display()
+        );
+        assert!(
+            bytes.len() > 10_000,
+            "{} is only {} bytes",
+            path.display(),
+            bytes.len()
+        );
         // IHDR: width and height big-endian at offsets 16 and 20.
         let w = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
         let h = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
@@ -169,7 +185,12 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap();
         assert!(text.starts_with("<svg"), "{} is not an SVG", path.display());
         assert!(text.trim_end().ends_with("</svg>"));
-        assert!(text.len() > 5_000, "{} is only {} bytes", path.display(), text.len());
+        assert!(
+            text.len() > 5_000,
+            "{} is only {} bytes",
+            path.display(),
+            text.len()
+        );
         for s in must_contain {
             assert!(text.contains(s), "{} lacks {s:?}", path.display());
         }
@@ -177,22 +198,43 @@ mod tests {
 
     #[test]
     fn figures_of_a_synthetic_experiment() {
-        let runs = generated_grid(&["rte", "mrpc"], &[("baseline", 1.0), ("cross_head", 0.6)], 6, 40, 1);
+        let runs = generated_grid(
+            &["rte", "mrpc"],
+            &[("baseline", 1.0), ("cross_head", 0.6)],
+            6,
+            40,
+            1,
+        );
         let (data, _db) = crate::analysis::tests::load(&runs, true);
         let a = analyse(&data, &Options::default());
         let dir = tempfile::tempdir().unwrap();
 
-        let acc = a.metrics.iter().find(|m| m.setting.task == "rte" && m.metric.name == "acc").unwrap();
+        let acc = a
+            .metrics
+            .iter()
+            .find(|m| m.setting.task == "rte" && m.metric.name == "acc")
+            .unwrap();
         let f = render(&SeedsFigure::new(acc, &a.variants), dir.path()).unwrap();
         check_png(&f.png);
-        check_svg(&f.svg, &["baseline", "cross_head", "higher is better", "mean ± 1 std"]);
+        check_svg(
+            &f.svg,
+            &["baseline", "cross_head", "higher is better", "mean ± 1 std"],
+        );
 
-        let curve = a.curves.iter().find(|c| c.setting.task == "mrpc" && c.metric.name == "f1").unwrap();
+        let curve = a
+            .curves
+            .iter()
+            .find(|c| c.setting.task == "mrpc" && c.metric.name == "f1")
+            .unwrap();
         let f = render(&CurveFigure::new(curve, &a.variants), dir.path()).unwrap();
         check_png(&f.png);
         check_svg(&f.svg, &["optimizer step", "cross_head", "f1"]);
 
-        let accs: Vec<_> = a.metrics.iter().filter(|m| m.metric.name == "acc").collect();
+        let accs: Vec<_> = a
+            .metrics
+            .iter()
+            .filter(|m| m.metric.name == "acc")
+            .collect();
         let f = render(&SpreadFigure::new("acc", &accs, &a.variants), dir.path()).unwrap();
         check_png(&f.png);
         check_svg(&f.svg, &["rte", "mrpc", "std of acc"]);

@@ -1,6 +1,6 @@
 //! Per-seed final values of each variant, with the mean and a ± 1 std bar beside them.
 
-use super::{e2s, padded_range, slug, tick_format, variant_color, Draw, FONT};
+use super::{e2s, padded_range, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::MetricAnalysis;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -40,11 +40,15 @@ impl Draw for SeedsFigure<'_> {
         let k = m.variants.len().max(1);
         let values = m.variants.iter().flat_map(|v| {
             let s = v.summary;
-            v.sample.values.iter().copied().chain(s.into_iter().flat_map(|s| {
-                [s.mean - s.std, s.mean + s.std]
-            }))
+            v.sample
+                .values
+                .iter()
+                .copied()
+                .chain(s.into_iter().flat_map(|s| [s.mean - s.std, s.mean + s.std]))
         });
         let (y0, y1) = padded_range(values.chain(m.majority));
+        // Headroom for the legend (upper right) above the data.
+        let y1 = y1 + LEGEND_ROOM * (y1 - y0);
         let direction = m
             .direction
             .map_or(String::new(), |d| format!(" ({})", d.phrase()));
@@ -108,12 +112,20 @@ impl Draw for SeedsFigure<'_> {
                 .iter()
                 .enumerate()
                 .map(|(j, &y)| {
-                    let offset = if n > 1 { -0.3 + 0.25 * j as f64 / (n - 1) as f64 } else { -0.175 };
+                    let offset = if n > 1 {
+                        -0.3 + 0.25 * j as f64 / (n - 1) as f64
+                    } else {
+                        -0.175
+                    };
                     (i as f64 + offset, y)
                 })
                 .collect();
             let series = chart
-                .draw_series(points.iter().map(|&p| Circle::new(p, 4, color.mix(0.75).filled())))
+                .draw_series(
+                    points
+                        .iter()
+                        .map(|&p| Circle::new(p, 4, color.mix(0.75).filled())),
+                )
                 .map_err(e2s)?;
             if i == 0 {
                 series
@@ -127,13 +139,22 @@ impl Draw for SeedsFigure<'_> {
                 if s.std.is_finite() {
                     let (lo, hi) = (s.mean - s.std, s.mean + s.std);
                     shapes.push(PathElement::new(vec![(x, lo), (x, hi)], style));
-                    shapes.push(PathElement::new(vec![(x - 0.06, lo), (x + 0.06, lo)], style));
-                    shapes.push(PathElement::new(vec![(x - 0.06, hi), (x + 0.06, hi)], style));
+                    shapes.push(PathElement::new(
+                        vec![(x - 0.06, lo), (x + 0.06, lo)],
+                        style,
+                    ));
+                    shapes.push(PathElement::new(
+                        vec![(x - 0.06, hi), (x + 0.06, hi)],
+                        style,
+                    ));
                 }
                 let series = chart.draw_series(shapes).map_err(e2s)?;
                 if i == 0 {
                     series.label("mean ± 1 std").legend(|(x, y)| {
-                        PathElement::new(vec![(x + 9, y - 7), (x + 9, y + 7)], BLACK.stroke_width(3))
+                        PathElement::new(
+                            vec![(x + 9, y - 7), (x + 9, y + 7)],
+                            BLACK.stroke_width(3),
+                        )
                     });
                 }
                 chart

@@ -1,7 +1,7 @@
 //! The standard deviation across seeds of each variant, with its bootstrap interval, side by side
 //! for every task (setting) that has the metric.
 
-use super::{e2s, slug, tick_format, variant_color, Draw, FONT};
+use super::{e2s, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::MetricAnalysis;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -14,7 +14,11 @@ pub struct SpreadFigure<'a> {
 }
 
 impl<'a> SpreadFigure<'a> {
-    pub fn new(metric: &'a str, per_setting: &'a [&'a MetricAnalysis], variants: &'a [String]) -> Self {
+    pub fn new(
+        metric: &'a str,
+        per_setting: &'a [&'a MetricAnalysis],
+        variants: &'a [String],
+    ) -> Self {
         SpreadFigure {
             metric,
             per_setting,
@@ -61,7 +65,11 @@ impl Draw for SpreadFigure<'_> {
                 }
             }
         }
-        let top = if top > 0.0 { top * 1.12 } else { 1.0 };
+        let top = if top > 0.0 {
+            top * (1.05 + LEGEND_ROOM)
+        } else {
+            1.0
+        };
         let mut chart = ChartBuilder::on(root)
             .caption(self.title(), (FONT, 22))
             .margin(16)
@@ -86,7 +94,10 @@ impl Draw for SpreadFigure<'_> {
             .x_label_formatter(&x_fmt)
             .y_label_formatter(&y_fmt)
             .x_desc("task")
-            .y_desc(format!("std of {} across seeds (lower = less spread)", self.metric))
+            .y_desc(format!(
+                "std of {} across seeds (lower = less spread)",
+                self.metric
+            ))
             .label_style((FONT, 15))
             .axis_desc_style((FONT, 16))
             .draw()
@@ -98,14 +109,22 @@ impl Draw for SpreadFigure<'_> {
             let mut shapes: Vec<PathElement<(f64, f64)>> = Vec::new();
             let mut dots = Vec::new();
             for (i, m) in self.per_setting.iter().enumerate() {
-                let Some(v) = m.variant(variant) else { continue };
+                let Some(v) = m.variant(variant) else {
+                    continue;
+                };
                 let x = i as f64 + offset;
                 if let Some(ci) = v.std_interval {
                     let hi = if ci.upper.is_finite() { ci.upper } else { top };
                     let style = ShapeStyle::from(&color).stroke_width(2);
                     shapes.push(PathElement::new(vec![(x, ci.lower), (x, hi)], style));
-                    shapes.push(PathElement::new(vec![(x - 0.04, ci.lower), (x + 0.04, ci.lower)], style));
-                    shapes.push(PathElement::new(vec![(x - 0.04, hi), (x + 0.04, hi)], style));
+                    shapes.push(PathElement::new(
+                        vec![(x - 0.04, ci.lower), (x + 0.04, ci.lower)],
+                        style,
+                    ));
+                    shapes.push(PathElement::new(
+                        vec![(x - 0.04, hi), (x + 0.04, hi)],
+                        style,
+                    ));
                 }
                 if let Some(s) = v.summary.filter(|s| s.std.is_finite()) {
                     dots.push((x, s.std));
@@ -113,13 +132,20 @@ impl Draw for SpreadFigure<'_> {
             }
             chart.draw_series(shapes).map_err(e2s)?;
             chart
-                .draw_series(dots.into_iter().map(|p| Rectangle::new(
-                    [(p.0 - 0.6 * width / 2.0, 0.0), (p.0 + 0.6 * width / 2.0, p.1)],
-                    color.mix(0.35).filled(),
-                )))
+                .draw_series(dots.into_iter().map(|p| {
+                    Rectangle::new(
+                        [
+                            (p.0 - 0.6 * width / 2.0, 0.0),
+                            (p.0 + 0.6 * width / 2.0, p.1),
+                        ],
+                        color.mix(0.35).filled(),
+                    )
+                }))
                 .map_err(e2s)?
                 .label(format!("{variant}: std (bar) and 95% interval"))
-                .legend(move |(x, y)| Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.mix(0.35).filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.mix(0.35).filled())
+                });
         }
         chart
             .configure_series_labels()

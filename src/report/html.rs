@@ -20,7 +20,7 @@ h2 { margin-top: 2em; border-bottom: 1px solid #ccc; padding-bottom: .15em; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
 th, td { border: 1px solid #ccc; padding: .25em .6em; }
 th { background: #eef3f8; text-align: left; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr:nth-child(even) td { background: #fafafa; }
 code { background: #f2f2f2; padding: 0 .2em; border-radius: 3px; }
 figure { margin: 1.5em 0; }

@@ -9,7 +9,13 @@ fn cell(s: &str) -> String {
 
 fn table(t: &Table, out: &mut String) {
     out.push_str("| ");
-    out.push_str(&t.header.iter().map(|h| cell(h)).collect::<Vec<_>>().join(" | "));
+    out.push_str(
+        &t.header
+            .iter()
+            .map(|h| cell(h))
+            .collect::<Vec<_>>()
+            .join(" | "),
+    );
     out.push_str(" |\n|");
     for (i, _) in t.header.iter().enumerate() {
         out.push_str(if t.numeric.get(i).copied().unwrap_or(false) {

@@ -112,9 +112,15 @@ impl Figures {
         let mut spread = Vec::new();
         let labels: BTreeSet<String> = a.metrics.iter().map(|m| m.metric.label()).collect();
         for label in labels {
-            let per_setting: Vec<&MetricAnalysis> =
-                a.metrics.iter().filter(|m| m.metric.label() == label).collect();
-            spread.push(plot::render(&SpreadFigure::new(&label, &per_setting, &a.variants), dir)?);
+            let per_setting: Vec<&MetricAnalysis> = a
+                .metrics
+                .iter()
+                .filter(|m| m.metric.label() == label)
+                .collect();
+            spread.push(plot::render(
+                &SpreadFigure::new(&label, &per_setting, &a.variants),
+                dir,
+            )?);
         }
         Ok(Figures {
             seeds,
@@ -156,7 +162,12 @@ fn metric_heading(m: &MetricAnalysis) -> String {
 }
 
 /// The report's content.
-pub fn build_document(a: &Analysis, data: &ExperimentData, figures: &FiguresRefs, db: &Path) -> Document {
+pub fn build_document(
+    a: &Analysis,
+    data: &ExperimentData,
+    figures: &FiguresRefs,
+    db: &Path,
+) -> Document {
     let mut doc = Document {
         title: format!("Report: {}", a.experiment),
         blocks: Vec::new(),
@@ -167,7 +178,11 @@ pub fn build_document(a: &Analysis, data: &ExperimentData, figures: &FiguresRefs
     doc.para(format!(
         "Baseline variant: `{}`. Tasks: {}. Variants: {}. Results database: `{}`.",
         a.baseline,
-        a.settings.iter().map(|s| s.label()).collect::<Vec<_>>().join(", "),
+        a.settings
+            .iter()
+            .map(|s| s.label())
+            .collect::<Vec<_>>()
+            .join(", "),
         a.variants.join(", "),
         db.display()
     ));
@@ -190,7 +205,11 @@ pub struct FiguresRefs {
 impl From<&Figures> for FiguresRefs {
     fn from(f: &Figures) -> Self {
         FiguresRefs {
-            seeds: f.seeds.iter().map(|(i, fig)| (*i, figure_ref(fig))).collect(),
+            seeds: f
+                .seeds
+                .iter()
+                .map(|(i, fig)| (*i, figure_ref(fig)))
+                .collect(),
             curves: f.curves.iter().map(figure_ref).collect(),
             spread: f.spread.iter().map(figure_ref).collect(),
         }
@@ -200,7 +219,9 @@ impl From<&Figures> for FiguresRefs {
 fn runs_section(a: &Analysis, doc: &mut Document) {
     doc.heading(2, "Runs");
     let mut t = Table::new(
-        &["task", "variant", "done", "diverged", "failed", "running", "queued", "total"],
+        &[
+            "task", "variant", "done", "diverged", "failed", "running", "queued", "total",
+        ],
         &[false, false, true, true, true, true, true, true],
     );
     let (mut total, mut done) = (0, 0);
@@ -344,10 +365,23 @@ fn variance_section(a: &Analysis, doc: &mut Document) {
     ));
     let mut t = Table::new(
         &[
-            "task", "metric", "variant", "n base/v", "σ base", "σ v", "std reduction", "variance ratio",
-            "B–F p", "95% CI σ_v/σ_base", "Δ mean", "Welch p", "min. detectable reduction",
+            "task",
+            "metric",
+            "variant",
+            "n base/v",
+            "σ base",
+            "σ v",
+            "std reduction",
+            "variance ratio",
+            "B–F p",
+            "95% CI σ_v/σ_base",
+            "Δ mean",
+            "Welch p",
+            "min. detectable reduction",
         ],
-        &[false, false, false, true, true, true, true, true, true, true, true, true, true],
+        &[
+            false, false, false, true, true, true, true, true, true, true, true, true, true,
+        ],
     );
     for m in &a.metrics {
         let base_std = m
@@ -370,9 +404,11 @@ fn variance_section(a: &Analysis, doc: &mut Document) {
                 percent(c.std_reduction),
                 sig(c.variance_ratio),
                 c.brown_forsythe.map_or(NA.into(), |b| p_value(b.p_value)),
-                c.std_ratio_interval
-                    .map_or(NA.into(), |i| format!("[{}, {}]", sig(i.lower), sig(i.upper))),
-                c.welch.map_or(NA.into(), |w| format!("{:+.4}", w.difference)),
+                c.std_ratio_interval.map_or(NA.into(), |i| {
+                    format!("[{}, {}]", sig(i.lower), sig(i.upper))
+                }),
+                c.welch
+                    .map_or(NA.into(), |w| format!("{:+.4}", w.difference)),
                 c.welch.map_or(NA.into(), |w| p_value(w.p_value)),
                 c.min_detectable_reduction
                     .map_or("none".into(), |d| format!("≥ {:.0}%", 100.0 * d)),
@@ -411,7 +447,18 @@ fn summary_section(a: &Analysis, doc: &mut Document) {
             .collect();
         doc.para(format!("Majority-class baseline: {}.", majority.join("; ")));
         let mut t = Table::new(
-            &["metric", "variant", "n", "mean", "std", "se", "min", "median", "max", "degenerate"],
+            &[
+                "metric",
+                "variant",
+                "n",
+                "mean",
+                "std",
+                "se",
+                "min",
+                "median",
+                "max",
+                "degenerate",
+            ],
             &[false, false, true, true, true, true, true, true, true, true],
         );
         for m in ms {
@@ -427,7 +474,8 @@ fn summary_section(a: &Analysis, doc: &mut Document) {
                     value(sm.min),
                     value(sm.median),
                     value(sm.max),
-                    v.degenerate.map_or(NA.into(), |d| format!("{d} of {}", sm.n)),
+                    v.degenerate
+                        .map_or(NA.into(), |d| format!("{d} of {}", sm.n)),
                 ]);
             }
         }
@@ -448,7 +496,9 @@ fn figures_section(a: &Analysis, f: &FiguresRefs, doc: &mut Document) {
     if f.curves.is_empty() {
         doc.para("No evaluation metrics were recorded during training of the done runs.");
     } else {
-        doc.para("Evaluation metric against the optimizer step: mean across done runs, band ± 1 std.");
+        doc.para(
+            "Evaluation metric against the optimizer step: mean across done runs, band ± 1 std.",
+        );
         for fig in &f.curves {
             doc.figure(fig.clone());
         }
@@ -475,10 +525,12 @@ fn per_run_section(data: &ExperimentData, doc: &mut Document) {
         }
     }
     metrics.sort();
-    let mut header: Vec<String> = ["run", "task", "variant", "seed", "status", "device", "duration", "steps"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut header: Vec<String> = [
+        "run", "task", "variant", "seed", "status", "device", "duration", "steps",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     header.extend(
         metrics
             .iter()
@@ -527,7 +579,15 @@ mod tests {
     use crate::analysis::tests::{load, small_runs};
     use crate::synthetic::{generated_grid, SyntheticRun};
 
-    fn write(runs: &[SyntheticRun]) -> (ReportFiles, String, String, tempfile::TempDir, tempfile::TempDir) {
+    fn write(
+        runs: &[SyntheticRun],
+    ) -> (
+        ReportFiles,
+        String,
+        String,
+        tempfile::TempDir,
+        tempfile::TempDir,
+    ) {
         let (data, db) = load(runs, true);
         let a = analyse(&data, &Options::default());
         let out = tempfile::tempdir().unwrap();
@@ -549,41 +609,89 @@ mod tests {
         has(&md, "The experiment is incomplete: 9 of 12 runs are done. The statistics below use the done runs only");
         has(&md, "- rte / cross_head: 1 of 5 runs missing (1 diverged)\n- rte / skip: 2 of 2 runs missing (1 failed, 1 queued)\n");
         has(&md, "| 0009-rte-cross_head-s5 | rte | cross_head | 5 | diverged | 100 | loss is NaN at step 40 |");
-        has(&md, "| 0011-rte-skip-s2 | rte | skip | 2 | failed | 100 | out of memory |");
+        has(
+            &md,
+            "| 0011-rte-skip-s2 | rte | skip | 2 | failed | 100 | out of memory |",
+        );
         // σ and p-values: see analysis::tests (scipy); the interval comes from the seeded bootstrap.
-        has(&md, "| rte | acc↑ | cross_head | 5/4 | 0.07694 | 0.02160 | +71.9% | 0.07883 | 0.131 | [");
+        has(
+            &md,
+            "| rte | acc↑ | cross_head | 5/4 | 0.07694 | 0.02160 | +71.9% | 0.07883 | 0.131 | [",
+        );
         has(&md, "] | +0.0280 | 0.474 | none |");
-        has(&md, "| rte | loss↓ | cross_head | 5/4 | 0.07694 | 0.02160 | +71.9% | 0.07883 | 0.131 | [");
-        has(&md, "with 5 baseline and 4 variant seeds it cannot detect any std reduction");
-        has(&md, "Majority-class baseline: acc 0.5270; loss not available.");
+        has(
+            &md,
+            "| rte | loss↓ | cross_head | 5/4 | 0.07694 | 0.02160 | +71.9% | 0.07883 | 0.131 | [",
+        );
+        has(
+            &md,
+            "with 5 baseline and 4 variant seeds it cannot detect any std reduction",
+        );
+        has(
+            &md,
+            "Majority-class baseline: acc 0.5270; loss not available.",
+        );
         has(&md, "| acc (higher is better, primary metric) | baseline | 5 | 0.6120 | 0.07694 | 0.03441 | 0.5000 | 0.6200 | 0.7000 | 1 of 5 |");
         has(&md, "| acc (higher is better, primary metric) | cross_head | 4 | 0.6400 | 0.02160 | 0.01080 | 0.6100 | 0.6450 | 0.6600 | 0 of 4 |");
         has(&md, "| loss (lower is better) | baseline | 5 | 0.3880 | 0.07694 | 0.03441 | 0.3000 | 0.3800 | 0.5000 | n/a |");
         has(&md, "| 0009-rte-cross_head-s5 | rte | cross_head | 5 | diverged | cpu | 15.0 s | 100 |  |  |");
-        has(&md, "| 0010-rte-skip-s1 | rte | skip | 1 | queued | n/a | n/a | n/a |  |  |");
+        has(
+            &md,
+            "| 0010-rte-skip-s1 | rte | skip | 1 | queued | n/a | n/a | n/a |  |  |",
+        );
         has(&md, "| 0000-rte-baseline-s1 | rte | baseline | 1 | done | cpu | 11.0 s | 100 | 0.6200 | 0.3800 |");
-        has(&md, "![rte acc: per-seed values, mean ± 1 std](seeds-rte-acc.png)");
-        has(&md, "No evaluation metrics were recorded during training of the done runs.");
+        has(
+            &md,
+            "![rte acc: per-seed values, mean ± 1 std](seeds-rte-acc.png)",
+        );
+        has(
+            &md,
+            "No evaluation metrics were recorded during training of the done runs.",
+        );
         // Four figures (seeds: acc, loss; spread: acc, loss), each as PNG and SVG, each embedded.
         assert_eq!(files.figures.len(), 4);
         for f in &files.figures {
             assert!(f.png.exists() && f.svg.exists());
         }
         assert_eq!(html.matches("<img alt=").count(), 4);
-        assert_eq!(html.matches("src=\"data:image/png;base64,iVBORw0KGgo").count(), 4);
-        assert!(!html.contains("http://") && !html.contains("https://") && !html.contains("<script"));
+        assert_eq!(
+            html.matches("src=\"data:image/png;base64,iVBORw0KGgo")
+                .count(),
+            4
+        );
+        assert!(
+            !html.contains("http://") && !html.contains("https://") && !html.contains("<script")
+        );
         assert!(html.contains("<td>cross_head</td><td class=\"num\">4</td>"));
     }
 
     #[test]
     fn report_of_a_complete_experiment_with_curves() {
-        let runs = generated_grid(&["spam", "kjv_next"], &[("baseline", 1.0), ("cross_head", 0.5)], 4, 30, 3);
+        let runs = generated_grid(
+            &["spam", "kjv_next"],
+            &[("baseline", 1.0), ("cross_head", 0.5)],
+            4,
+            30,
+            3,
+        );
         let (files, md, _html, _out, _db) = write(&runs);
         has(&md, "All 16 runs are done.");
-        has(&md, "Tasks: spam, kjv_next. Variants: baseline, cross_head.");
-        has(&md, "![spam acc: learning curve, mean ± 1 std across seeds](curve-spam-acc.png)");
-        has(&md, "![std of f1 across seeds, with bootstrap 95% intervals](spread-f1.png)");
-        has(&md, "Majority-class baseline: acc not available; f1 not available; loss not available.");
+        has(
+            &md,
+            "Tasks: spam, kjv_next. Variants: baseline, cross_head.",
+        );
+        has(
+            &md,
+            "![spam acc: learning curve, mean ± 1 std across seeds](curve-spam-acc.png)",
+        );
+        has(
+            &md,
+            "![std of f1 across seeds, with bootstrap 95% intervals](spread-f1.png)",
+        );
+        has(
+            &md,
+            "Majority-class baseline: acc not available; f1 not available; loss not available.",
+        );
         // seeds: 2 tasks × 3 metrics; curves: 2 tasks × 2 dev metrics; spread: 3 metrics.
         assert_eq!(files.figures.len(), 6 + 4 + 3);
         assert!(!md.contains("incomplete"));
@@ -592,15 +700,24 @@ mod tests {
     #[test]
     fn language_model_metrics_are_lower_is_better() {
         let mut runs = Vec::new();
-        for (variant, bpcs) in [("baseline", [1.10, 1.06, 1.08]), ("skip_cross_head", [1.04, 1.03, 1.05])] {
+        for (variant, bpcs) in [
+            ("baseline", [1.10, 1.06, 1.08]),
+            ("skip_cross_head", [1.04, 1.03, 1.05]),
+        ] {
             for (i, bpc) in bpcs.iter().enumerate() {
                 let mut r = SyntheticRun::done("enwik8", variant, i as u64 + 1, &[]);
-                r.results = vec![("valid".into(), "bpc".into(), *bpc), ("test".into(), "bpc".into(), bpc + 0.01)];
+                r.results = vec![
+                    ("valid".into(), "bpc".into(), *bpc),
+                    ("test".into(), "bpc".into(), bpc + 0.01),
+                ];
                 runs.push(r);
             }
         }
         let (_files, md, _html, _out, _db) = write(&runs);
-        has(&md, "| valid/bpc (lower is better, primary metric) | baseline | 3 | 1.0800 |");
+        has(
+            &md,
+            "| valid/bpc (lower is better, primary metric) | baseline | 3 | 1.0800 |",
+        );
         has(&md, "| enwik8 | valid/bpc↓ | skip_cross_head | 3/3 |");
         has(&md, "| enwik8 | test/bpc↓ | skip_cross_head | 3/3 |");
     }

@@ -161,6 +161,8 @@ mod tests {
         .std_ratio_interval(&v, &b)
         .unwrap();
         assert_ne!(one, other);
-        assert!(Bootstrap::default().std_ratio_interval(&v, &[1.0]).is_none());
+        assert!(Bootstrap::default()
+            .std_ratio_interval(&v, &[1.0])
+            .is_none());
     }
 }

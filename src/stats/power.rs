@@ -103,7 +103,12 @@ impl Draws {
 }
 
 /// Simulated power of the two-group Brown–Forsythe test at level α for σ_v/σ_base = `ratio`.
-pub fn brown_forsythe_power(n_base: usize, n_other: usize, ratio: f64, settings: &PowerSettings) -> f64 {
+pub fn brown_forsythe_power(
+    n_base: usize,
+    n_other: usize,
+    ratio: f64,
+    settings: &PowerSettings,
+) -> f64 {
     if n_base < 2 || n_other < 2 {
         return f64::NAN;
     }
@@ -114,7 +119,11 @@ pub fn brown_forsythe_power(n_base: usize, n_other: usize, ratio: f64, settings:
 /// The smallest relative std reduction 1 − σ_v/σ_base that the Brown–Forsythe test detects with
 /// the target power at these sample sizes; `None` when no reduction short of 100% reaches it
 /// (as with 5 seeds per arm).
-pub fn min_detectable_reduction(n_base: usize, n_other: usize, settings: &PowerSettings) -> Option<f64> {
+pub fn min_detectable_reduction(
+    n_base: usize,
+    n_other: usize,
+    settings: &PowerSettings,
+) -> Option<f64> {
     if n_base < 2 || n_other < 2 {
         return None;
     }
@@ -186,10 +195,18 @@ mod tests {
     #[test]
     fn power_matches_reference_simulation() {
         let s = PowerSettings::default();
-        for (n, r, expected) in [(10, 0.5, 0.3021_f64), (50, 0.7, 0.60055), (5, 0.3, 0.095), (5, 1e-4, 0.52335)] {
+        for (n, r, expected) in [
+            (10, 0.5, 0.3021_f64),
+            (50, 0.7, 0.60055),
+            (5, 0.3, 0.095),
+            (5, 1e-4, 0.52335),
+        ] {
             let p = brown_forsythe_power(n, n, r, &s);
             let se = (expected * (1.0 - expected) * (1.0 / 4000.0 + 1.0 / 20000.0)).sqrt();
-            assert!((p - expected).abs() < 3.0 * se, "n={n} r={r}: {p} vs {expected}");
+            assert!(
+                (p - expected).abs() < 3.0 * se,
+                "n={n} r={r}: {p} vs {expected}"
+            );
         }
     }
 
