@@ -2,15 +2,21 @@
 //! memory-based transformers (arXiv 2311.08123). Data flows one way:
 //! spec → runs → store → statistics → report.
 
+pub mod analysis;
 pub mod bench;
 pub mod cli;
+pub mod compare;
 pub mod data;
 pub mod device;
 pub mod environment;
 pub mod model;
+pub mod plot;
+pub mod report;
 pub mod runner;
 pub mod seed;
 pub mod spec;
+pub mod stats;
 pub mod status;
 pub mod store;
+pub mod synthetic;
 pub mod train;
