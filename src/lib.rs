@@ -5,6 +5,7 @@
 pub mod device;
 pub mod cli;
 pub mod environment;
+pub mod model;
 pub mod runner;
 pub mod status;
 pub mod store;
