@@ -336,8 +336,8 @@ pub struct PositionwiseFf {
 impl PositionwiseFf {
     pub fn new(p: &nn::Path, d_model: i64, d_inner: i64, dropout: f64) -> Self {
         PositionwiseFf {
-            l1: normal_linear(p / "core_net_0", d_model, d_inner, true),
-            l2: normal_linear(p / "core_net_3", d_inner, d_model, true),
+            l1: normal_linear(p / "CoreNet" / 0, d_model, d_inner, true),
+            l2: normal_linear(p / "CoreNet" / 3, d_inner, d_model, true),
             ln: nn::layer_norm(p / "layer_norm", vec![d_model], Default::default()),
             dropout,
         }

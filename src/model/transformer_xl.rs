@@ -374,7 +374,8 @@ pub struct TransformerXl {
 }
 
 impl TransformerXl {
-    /// Builds the model under `p` (parameter names follow the original code, `/` for `.`).
+    /// Builds the model under `p`; parameter names are those of the original code
+    /// (`layers.0.dec_attn.qkv_net.weight`, `word_emb.emb_layers.0.weight`, `crit.cluster_weight`, …).
     pub fn new(p: &nn::Path, cfg: &TxlConfig) -> Result<Self, TxlConfigError> {
         cfg.validate()?;
         let (n_token, d_model, d_embed) =
@@ -1147,7 +1148,10 @@ mod tests {
                     skip: Some(&mut f),
                     cross_head: Some(&mut perm),
                 };
-                model.forward(&x, &y, mem, true, &mut d).unwrap().to_device(Device::Cpu)
+                model
+                    .forward(&x, &y, mem, true, &mut d)
+                    .unwrap()
+                    .to_device(Device::Cpu)
             };
             let a = run(&cpu, &mut m_cpu);
             let b = run(&gpu, &mut m_gpu);
