@@ -1,8 +1,13 @@
-//! Models: BERT for sequence classification with cross-head attention, and its tokenizer.
+//! Models: BERT for sequence classification and Transformer-XL (relative attention, adaptive
+//! input/softmax, skip-retain), both with cross-head attention; the BERT tokenizer.
 
+pub mod adaptive;
 pub mod bert;
 pub mod cross_head;
+pub mod rel_attention;
+pub mod skip;
 pub mod tokenizer;
+pub mod transformer_xl;
 
 use std::path::PathBuf;
 
