@@ -54,11 +54,10 @@ pub fn direction(metric: &str) -> Option<Direction> {
 /// The metric a task is judged by (GLUE's official metric; accuracy for the stand-in tasks;
 /// bits per character or perplexity for language modelling). `None` for unknown tasks.
 pub fn primary_metric(task: &str) -> Option<&'static str> {
+    if crate::data::task_names().contains(&task) {
+        return Some(crate::data::metrics::primary_metric(task));
+    }
     match task {
-        "cola" => Some("mcc"),
-        "mrpc" => Some("f1"),
-        "stsb" => Some("pearson"),
-        "sst2" | "qqp" | "mnli" | "qnli" | "rte" | "wnli" | "spam" | "kjv_next" => Some("acc"),
         "enwik8" | "text8" => Some("bpc"),
         "wikitext2" | "wikitext103" | "wt2" | "wt103" | "ptb" => Some("ppl"),
         _ => None,

@@ -65,6 +65,10 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: Format,
     },
+    /// Write reports/<experiment>/: report.md, a self-contained report.html, every figure as PNG and SVG
+    Report(crate::report::ReportArgs),
+    /// Per-seed values side by side (seeds × variants) with mean, std, std reduction and p-value
+    Compare(crate::compare::CompareArgs),
     /// Measure things (see bench/)
     Bench {
         #[command(subcommand)]

@@ -91,6 +91,25 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{text}");
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report(args) => {
+            let html = harness::report::report_command(&args.db, &args.experiment, args.out.as_deref())?;
+            eprintln!("report written: {}", html.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Compare(args) => {
+            let text = harness::compare::compare_command(
+                &args.db,
+                &args.experiments,
+                args.task.as_deref(),
+                args.metric.as_deref(),
+                args.format,
+            )?;
+            print!("{text}");
+            if !text.ends_with('\n') {
+                println!();
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Bench { command } => match command {
             BenchCommand::Finetune {
                 model,

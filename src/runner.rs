@@ -151,7 +151,7 @@ impl Observer for StoreObserver<'_> {
 fn summarize_results(results: &[crate::store::ResultRow]) -> String {
     results
         .iter()
-        .filter(|r| r.name != "loss")
+        .filter(|r| r.name != "loss" && !r.name.starts_with("majority_"))
         .map(|r| format!("{} {} {:.4}", r.split, r.name, r.value))
         .collect::<Vec<_>>()
         .join(", ")

@@ -10,7 +10,8 @@
 //!            "error": null, "results": {"dev": {"acc": 0.97, "f1": 0.95, "loss": 0.1}}}]}
 //! ```
 //! Without an experiment name: `{"experiments": [{"name": …, "description": …, "counts": {…}}]}`.
-//! Non-finite values are `null`. `runs` lists every run of the experiment in grid order.
+//! Non-finite values are `null`. `results` also holds `majority_<metric>` per dev split: the score
+//! of always predicting the training set's majority class (the degenerate-run threshold). `runs` lists every run of the experiment in grid order.
 
 use crate::store::{RunRow, RunStatus, Store};
 use anyhow::Result;
@@ -135,7 +136,7 @@ fn fmt_results(res: &Value) -> String {
             .as_object()
             .into_iter()
             .flatten()
-            .filter(|(k, _)| k.as_str() != "loss")
+            .filter(|(k, _)| k.as_str() != "loss" && !k.starts_with("majority_"))
             .map(|(k, v)| match v.as_f64() {
                 Some(x) => format!("{k}={x:.4}"),
                 None => format!("{k}=nan"),

@@ -382,8 +382,15 @@ pub fn finetune(
         observer.on_metrics(rows, eval_now)?;
     }
 
-    let results = evaluate(&model, tokenizer, task, eval_bs, device);
+    let mut results = evaluate(&model, tokenizer, task, eval_bs, device);
     observer.on_metrics(as_metric_rows(step, &results), true)?;
+    // The majority-class baseline of each dev split goes with the final results, so reports
+    // can count degenerate runs (Mosbach et al. 2021) from the store alone.
+    results.extend(task.majority.iter().map(|(split, name, value)| ResultRow {
+        split: split.clone(),
+        name: format!("majority_{name}"),
+        value: *value,
+    }));
     Ok(Outcome {
         ending: Ending::Completed,
         steps: step,
