@@ -4,6 +4,7 @@
 #
 #   scripts/setup.sh            everything
 #   scripts/setup.sh --no-build everything but the cargo build
+#   scripts/setup.sh --verify FILE SHA256   only check one file's checksum (exit 1 on mismatch)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,14 +13,6 @@ DEPS="$ROOT/.deps"
 PY="$DEPS/py"                  # pip --target: torch and its two CUDA runtime stubs
 SOURCES="$ROOT/data/sources"   # downloaded archives, kept to make reruns free
 PYTHON="${PYTHON:-python3}"
-BUILD=1
-for arg in "$@"; do
-  case "$arg" in
-    --no-build) BUILD=0 ;;
-    -h|--help) sed -n 2,6p "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown argument '$arg' (allowed: --no-build)" >&2; exit 2 ;;
-  esac
-done
 
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
@@ -55,6 +48,16 @@ fetch_pip() {
   verify "$found" "$sha"
   echo "$found"
 }
+
+BUILD=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-build) BUILD=0; shift ;;
+    --verify) [ $# -ge 3 ] || die "--verify needs FILE SHA256"; verify "$2" "$3"; say "$2: sha256 ok"; exit 0 ;;
+    -h|--help) sed -n 2,7p "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown argument '$1' (allowed: --no-build, --verify FILE SHA256)" >&2; exit 2 ;;
+  esac
+done
 
 # ---------------------------------------------------------------- libtorch (PyPI torch 2.11.0)
 TORCH_VERSION=2.11.0

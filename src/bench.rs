@@ -58,8 +58,14 @@ pub fn finetune_throughput(
     let input_ids = Tensor::from_slice(&ids).view([batch_size as i64, seq_len as i64]);
     let batch = Batch {
         input_ids,
-        token_type_ids: Tensor::zeros([batch_size as i64, seq_len as i64], (Kind::Int64, Device::Cpu)),
-        attention_mask: Tensor::ones([batch_size as i64, seq_len as i64], (Kind::Int64, Device::Cpu)),
+        token_type_ids: Tensor::zeros(
+            [batch_size as i64, seq_len as i64],
+            (Kind::Int64, Device::Cpu),
+        ),
+        attention_mask: Tensor::ones(
+            [batch_size as i64, seq_len as i64],
+            (Kind::Int64, Device::Cpu),
+        ),
     }
     .to_device(device);
     let labels: Vec<i64> = (0..batch_size).map(|i| (i % 2) as i64).collect();

@@ -4,7 +4,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "harness", version, about = "Seeded experiment grids for memory-efficient stochastic methods in memory-based transformers")]
+#[command(
+    name = "harness",
+    version,
+    about = "Seeded experiment grids for memory-efficient stochastic methods in memory-based transformers"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

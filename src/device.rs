@@ -19,7 +19,9 @@ pub fn enable_cuda() -> &'static Result<(), String> {
             let msg = if err.is_null() {
                 "unknown dlopen error".to_string()
             } else {
-                unsafe { CStr::from_ptr(err) }.to_string_lossy().into_owned()
+                unsafe { CStr::from_ptr(err) }
+                    .to_string_lossy()
+                    .into_owned()
             };
             Err(msg)
         } else {

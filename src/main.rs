@@ -56,7 +56,12 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             let summary = runner::run(&loaded, &plans, &opts)?;
             eprintln!(
                 "{} runs ran now: {} done, {} diverged, {} failed; {} of {} still to run",
-                summary.ran, summary.done, summary.diverged, summary.failed, summary.queued, summary.total
+                summary.ran,
+                summary.done,
+                summary.diverged,
+                summary.failed,
+                summary.queued,
+                summary.total
             );
             if summary.interrupted {
                 return Ok(ExitCode::from(130));
@@ -67,14 +72,20 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
-        Command::Status { experiment, db, format } => {
+        Command::Status {
+            experiment,
+            db,
+            format,
+        } => {
             if !db.db.exists() {
                 anyhow::bail!(
                     "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
                     db.db.display()
                 );
             }
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
             let text = rt.block_on(async {
                 let store = Store::open(&db.db).await?;
                 let doc = match &experiment {
@@ -92,7 +103,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(args) => {
-            let html = harness::report::report_command(&args.db, &args.experiment, args.out.as_deref())?;
+            let html =
+                harness::report::report_command(&args.db, &args.experiment, args.out.as_deref())?;
             eprintln!("report written: {}", html.display());
             Ok(ExitCode::SUCCESS)
         }
@@ -122,15 +134,29 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             } => {
                 tch::set_num_threads(threads as i32);
                 let device = harness::device::resolve(&device)?;
-                let t = harness::bench::finetune_throughput(&model, batch_size, max_len, warmup, steps, device)?;
+                let t = harness::bench::finetune_throughput(
+                    &model, batch_size, max_len, warmup, steps, device,
+                )?;
                 println!("{}", serde_json::to_string(&t)?);
                 Ok(ExitCode::SUCCESS)
             }
         },
         Command::Data { command } => match command {
-            DataCommand::Glue { tasks, data_dir, mirror } => {
-                let base = mirror.unwrap_or_else(|| harness::data::download::OFFICIAL_BASE_URL.to_string());
-                harness::data::download::glue(&data_dir, &tasks, &base)?;
+            DataCommand::Glue {
+                tasks,
+                data_dir,
+                mirror,
+            } => {
+                let base = mirror
+                    .unwrap_or_else(|| harness::data::download::OFFICIAL_BASE_URL.to_string());
+                for f in harness::data::download::glue(&data_dir, &tasks, &base)? {
+                    let what = if f.skipped {
+                        "already present"
+                    } else {
+                        "downloaded"
+                    };
+                    eprintln!("{}: {what} in {}", f.task, f.dir.display());
+                }
                 Ok(ExitCode::SUCCESS)
             }
             DataCommand::Standin { spam, kjv, out } => {

@@ -37,6 +37,9 @@ fn install_signal_handlers() {
     }
 }
 
+/// A tokenized task is reused by every run with the same (task, max_len, subsets, checkpoint).
+type PreparedKey = (String, usize, Option<usize>, Option<usize>, PathBuf);
+
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     pub db: PathBuf,
@@ -122,7 +125,8 @@ impl Observer for StoreObserver<'_> {
     fn on_step(&mut self, step: i64, total: i64, loss: f64) {
         self.bar.set_length(total as u64);
         self.bar.set_position(step as u64);
-        self.bar.set_message(format!("train loss {loss:.4}{}", self.last_dev));
+        self.bar
+            .set_message(format!("train loss {loss:.4}{}", self.last_dev));
     }
 
     fn on_metrics(&mut self, rows: Vec<MetricRow>, flush: bool) -> Result<()> {
@@ -160,7 +164,10 @@ fn summarize_results(results: &[crate::store::ResultRow]) -> String {
 /// Runs every run of the grid that is not done yet.
 pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<GridSummary> {
     let spec = &loaded.spec;
-    let requested_device = opts.device.clone().unwrap_or_else(|| spec.device.to_string());
+    let requested_device = opts
+        .device
+        .clone()
+        .unwrap_or_else(|| spec.device.to_string());
     let device = device::resolve(&requested_device)?;
     let device_label = device::label(device);
     if let Some(threads) = spec.threads {
@@ -197,8 +204,7 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         })
         .collect::<Result<_>>()?;
     let added = rt.block_on(store.register(&experiment, &new_runs))?;
-    let requeued =
-        rt.block_on(store.requeue_abandoned(&spec.name, environment::worker_is_dead))?;
+    let requeued = rt.block_on(store.requeue_abandoned(&spec.name, environment::worker_is_dead))?;
     if opts.retry_failed {
         rt.block_on(store.requeue_status(&spec.name, RunStatus::Failed))?;
     }
@@ -210,7 +216,9 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
             .count()
     };
     let rows = rt.block_on(store.runs(&spec.name))?;
-    let finished = count(&rows, RunStatus::Done) + count(&rows, RunStatus::Diverged) + count(&rows, RunStatus::Failed);
+    let finished = count(&rows, RunStatus::Done)
+        + count(&rows, RunStatus::Diverged)
+        + count(&rows, RunStatus::Failed);
     eprintln!(
         "experiment {}: {} runs in the grid ({} new, {} finished, {} queued{}); device {}, {} threads; database {}",
         spec.name,
@@ -239,18 +247,21 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
     });
     let grid_bar = multi.add(ProgressBar::new(plans.len() as u64));
     grid_bar.set_style(
-        ProgressStyle::with_template("grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}",
+        )
+        .expect("valid template"),
     );
     grid_bar.set_position(finished as u64);
     let run_bar = multi.add(ProgressBar::new(1));
     run_bar.set_style(
-        ProgressStyle::with_template("run  {bar:30.green/white} {pos}/{len} steps {per_sec}  {prefix} {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "run  {bar:30.green/white} {pos}/{len} steps {per_sec}  {prefix} {msg}",
+        )
+        .expect("valid template"),
     );
 
-    let mut prepared: HashMap<(String, usize, Option<usize>, Option<usize>, PathBuf), PreparedTask> =
-        HashMap::new();
+    let mut prepared: HashMap<PreparedKey, PreparedTask> = HashMap::new();
     let mut tokenizers: HashMap<PathBuf, crate::model::tokenizer::BertTokenizer> = HashMap::new();
     let mut summary = GridSummary {
         total: plans.len(),
@@ -273,7 +284,13 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         let label = format!("{}/{} seed {}", plan.task, plan.variant, plan.seed);
         run_bar.reset();
         run_bar.set_prefix(label.clone());
-        rt.block_on(store.mark_started(&spec.name, &claim.key, &device_label, git_rev.as_deref(), &env_json))?;
+        rt.block_on(store.mark_started(
+            &spec.name,
+            &claim.key,
+            &device_label,
+            git_rev.as_deref(),
+            &env_json,
+        ))?;
         environment::reset_peak_rss();
         let started = Instant::now();
 

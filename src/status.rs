@@ -113,7 +113,9 @@ pub async fn all_json(store: &Store) -> Result<Value> {
     let mut list = Vec::new();
     for e in store.experiments().await? {
         let runs = store.runs(&e.name).await?;
-        list.push(json!({"name": e.name, "description": e.description, "counts": Counts::of(&runs)}));
+        list.push(
+            json!({"name": e.name, "description": e.description, "counts": Counts::of(&runs)}),
+        );
     }
     Ok(json!({ "experiments": list }))
 }
@@ -220,7 +222,17 @@ pub fn render_experiment_table(doc: &Value) -> String {
     } else {
         out.push('\n');
         out.push_str(&table(
-            &["key", "task", "variant", "seed", "sweep", "status", "device", "time", "final metrics"],
+            &[
+                "key",
+                "task",
+                "variant",
+                "seed",
+                "sweep",
+                "status",
+                "device",
+                "time",
+                "final metrics",
+            ],
             &finished,
         ));
     }

@@ -19,10 +19,22 @@ fn bad_spec_exits_2_with_location_and_writes_nothing() {
     let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     let msg = text(&out);
-    assert!(msg.contains("bad.yaml:5:") && msg.contains("train.lr"), "{msg}");
+    assert!(
+        msg.contains("bad.yaml:5:") && msg.contains("train.lr"),
+        "{msg}"
+    );
     assert!(!db.exists(), "a bad spec must not create the database");
 
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--set", "train.lr=2e-5", "--set", "train.nope=1"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--set",
+        "train.lr=2e-5",
+        "--set",
+        "train.nope=1",
+    ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("train.nope"), "{}", text(&out));
     assert!(!db.exists());
@@ -33,7 +45,15 @@ fn dry_run_lists_the_grid_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path(), "dry", TINY_TRAIN, 1);
     let db = dir.path().join("r.db");
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--dry-run", "--set", "seeds.count=3"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--dry-run",
+        "--set",
+        "seeds.count=3",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("spam")).collect();
@@ -47,7 +67,13 @@ fn a_grid_runs_to_done_and_reruns_are_free() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path(), "grid", TINY_TRAIN, 1);
     let db = dir.path().join("r.db");
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let doc = status_json(&db, "grid");
     assert_eq!(doc["counts"]["done"], 4, "{doc}");
@@ -59,10 +85,24 @@ fn a_grid_runs_to_done_and_reruns_are_free() {
         assert!(run["results"]["dev"]["f1"].is_number(), "{run}");
     }
     // A rerun finds nothing to do; adding a seed adds exactly the new runs.
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success());
     assert!(text(&out).contains("0 runs ran now"), "{}", text(&out));
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet", "--set", "seeds.count=3"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+        "--set",
+        "seeds.count=3",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("2 runs ran now"), "{}", text(&out));
     let table = harness(&["status", "grid", "--db", db.to_str().unwrap()]);
@@ -71,7 +111,10 @@ fn a_grid_runs_to_done_and_reruns_are_free() {
 }
 
 fn metric_rows(db: &std::path::Path, exp: &str) -> Vec<(String, Vec<harness::store::MetricRow>)> {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store = harness::store::Store::open(db).await.unwrap();
         let mut out = Vec::new();
@@ -90,7 +133,13 @@ fn the_same_run_is_bit_identical_on_cpu() {
     let spec = tiny_spec(dir.path(), "det", TINY_TRAIN, 2);
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     for db in [&a, &b] {
-        let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
+        let out = harness(&[
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--quiet",
+        ]);
         assert!(out.status.success(), "{}", text(&out));
     }
     let (ma, mb) = (metric_rows(&a, "det"), metric_rows(&b, "det"));
@@ -105,7 +154,10 @@ fn the_same_run_is_bit_identical_on_cpu() {
     }
     // Different seeds (and variants) give different training curves.
     let loss = |rows: &Vec<harness::store::MetricRow>| -> Vec<u64> {
-        rows.iter().filter(|m| m.name == "loss" && m.split == "train").map(|m| m.value.to_bits()).collect()
+        rows.iter()
+            .filter(|m| m.name == "loss" && m.split == "train")
+            .map(|m| m.value.to_bits())
+            .collect()
     };
     assert_ne!(loss(&ma[0].1), loss(&ma[1].1));
 }
@@ -114,9 +166,20 @@ fn the_same_run_is_bit_identical_on_cpu() {
 fn a_diverged_run_is_recorded_and_the_grid_goes_on() {
     let dir = tempfile::tempdir().unwrap();
     // An absurd learning rate without clipping blows the weights up within a few steps.
-    let spec = tiny_spec(dir.path(), "boom", &format!("{TINY_TRAIN}, lr: 1.0e30, grad_clip: null, warmup_ratio: 0.0"), 1);
+    let spec = tiny_spec(
+        dir.path(),
+        "boom",
+        &format!("{TINY_TRAIN}, lr: 1.0e30, grad_clip: null, warmup_ratio: 0.0"),
+        1,
+    );
     let db = dir.path().join("r.db");
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     let doc = status_json(&db, "boom");
     assert_eq!(doc["counts"]["diverged"], 4, "{doc}");
@@ -142,7 +205,14 @@ fn wait_for(
             panic!("harness run exited early with {status}");
         }
         if db.exists() {
-            let out = harness(&["status", exp, "--db", db.to_str().unwrap(), "--format", "json"]);
+            let out = harness(&[
+                "status",
+                exp,
+                "--db",
+                db.to_str().unwrap(),
+                "--format",
+                "json",
+            ]);
             if out.status.success() {
                 let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
                 if pred(&doc) {
@@ -150,7 +220,10 @@ fn wait_for(
                 }
             }
         }
-        assert!(t0.elapsed() < Duration::from_secs(600), "timed out waiting for the grid");
+        assert!(
+            t0.elapsed() < Duration::from_secs(600),
+            "timed out waiting for the grid"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
@@ -159,8 +232,16 @@ fn check_complete_once(db: &std::path::Path, exp: &str, runs: usize, steps: i64)
     let doc = status_json(db, exp);
     assert_eq!(doc["counts"]["done"], runs, "{doc}");
     for (key, rows) in metric_rows(db, exp) {
-        let train: Vec<i64> = rows.iter().filter(|m| m.split == "train" && m.name == "loss").map(|m| m.step).collect();
-        assert_eq!(train, (1..=steps).collect::<Vec<_>>(), "run {key}: one train-loss row per step");
+        let train: Vec<i64> = rows
+            .iter()
+            .filter(|m| m.split == "train" && m.name == "loss")
+            .map(|m| m.step)
+            .collect();
+        assert_eq!(
+            train,
+            (1..=steps).collect::<Vec<_>>(),
+            "run {key}: one train-loss row per step"
+        );
     }
 }
 
@@ -170,27 +251,53 @@ fn kill_9_mid_grid_then_rerun_finishes_without_loss_or_duplicates() {
     let spec = tiny_spec(dir.path(), "killed", LONGER_TRAIN, 2);
     let db = dir.path().join("r.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"])
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--quiet",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     // Kill while the second run is under way, with its metrics partly written.
-    wait_for(&mut child, &db, "killed", |d| d["counts"]["done"] == 1 && d["counts"]["running"] == 1);
+    wait_for(&mut child, &db, "killed", |d| {
+        d["counts"]["done"] == 1 && d["counts"]["running"] == 1
+    });
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     let doc = status_json(&db, "killed");
-    assert_eq!(doc["counts"]["running"], 1, "the killed run is left `running`: {doc}");
+    assert_eq!(
+        doc["counts"]["running"], 1,
+        "the killed run is left `running`: {doc}"
+    );
 
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("1 requeued"), "{}", text(&out));
     check_complete_once(&db, "killed", 4, 30);
     let doc = status_json(&db, "killed");
-    let mut attempts: Vec<i64> = doc["runs"].as_array().unwrap().iter().map(|r| r["attempt"].as_i64().unwrap()).collect();
+    let mut attempts: Vec<i64> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["attempt"].as_i64().unwrap())
+        .collect();
     attempts.sort();
-    assert_eq!(attempts, vec![1, 1, 1, 2], "only the killed run ran twice: {doc}");
+    assert_eq!(
+        attempts,
+        vec![1, 1, 1, 2],
+        "only the killed run ran twice: {doc}"
+    );
 }
 
 #[test]
@@ -199,7 +306,13 @@ fn ctrl_c_requeues_the_current_run_and_exits_130() {
     let spec = tiny_spec(dir.path(), "sigint", LONGER_TRAIN, 2);
     let db = dir.path().join("r.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args(["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"])
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--quiet",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
@@ -208,11 +321,22 @@ fn ctrl_c_requeues_the_current_run_and_exits_130() {
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let doc = status_json(&db, "sigint");
     assert_eq!(doc["counts"]["running"], 0, "{doc}");
     assert!(doc["counts"]["queued"].as_u64().unwrap() >= 1, "{doc}");
-    let out = harness(&["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap(), "--quiet"]);
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     check_complete_once(&db, "sigint", 4, 30);
 }

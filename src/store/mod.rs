@@ -313,7 +313,12 @@ impl Store {
     }
 
     /// Writes a batch of per-step metrics in one transaction and refreshes the heartbeat.
-    pub async fn write_metrics(&self, experiment: &str, key: &str, rows: &[MetricRow]) -> Result<()> {
+    pub async fn write_metrics(
+        &self,
+        experiment: &str,
+        key: &str,
+        rows: &[MetricRow],
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         for chunk in rows.chunks(100) {
             let mut sql = String::from(

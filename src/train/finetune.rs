@@ -62,7 +62,10 @@ impl PreparedTask {
         max_train: Option<usize>,
         max_eval: Option<usize>,
     ) -> Result<PreparedTask> {
-        let split = |name: &str, examples: &[crate::data::Example], max: Option<usize>| -> Result<PreparedSplit> {
+        let split = |name: &str,
+                     examples: &[crate::data::Example],
+                     max: Option<usize>|
+         -> Result<PreparedSplit> {
             let examples: Vec<_> = take_subset(examples, max)
                 .into_iter()
                 .filter(|e| e.label.is_some())
@@ -102,7 +105,7 @@ impl PreparedTask {
         }
         Ok(PreparedTask {
             name: task.name.clone(),
-            kind: task.kind.clone(),
+            kind: task.kind,
             train,
             dev,
             majority,
@@ -213,13 +216,21 @@ fn evaluate(
                 loss_sum += f64::try_from(loss).unwrap_or(f64::NAN) * chunk.len() as f64;
                 match task.kind {
                     TaskKind::Regression => {
-                        let v = Vec::<f32>::try_from(logits.squeeze_dim(-1).to_kind(Kind::Float).to_device(Device::Cpu)).unwrap_or_default();
+                        let v = Vec::<f32>::try_from(
+                            logits
+                                .squeeze_dim(-1)
+                                .to_kind(Kind::Float)
+                                .to_device(Device::Cpu),
+                        )
+                        .unwrap_or_default();
                         for (j, &i) in chunk.iter().enumerate() {
                             score_preds[i] = v[j];
                         }
                     }
                     TaskKind::Classification { .. } => {
-                        let v = Vec::<i64>::try_from(logits.argmax(-1, false).to_device(Device::Cpu)).unwrap_or_default();
+                        let v =
+                            Vec::<i64>::try_from(logits.argmax(-1, false).to_device(Device::Cpu))
+                                .unwrap_or_default();
                         for (j, &i) in chunk.iter().enumerate() {
                             class_preds[i] = v[j] as usize;
                         }
@@ -283,7 +294,12 @@ pub fn finetune(
         s.dropout,
         &mut init_rng,
     )
-    .with_context(|| format!("loading the pretrained model from {}", s.pretrained.display()))?;
+    .with_context(|| {
+        format!(
+            "loading the pretrained model from {}",
+            s.pretrained.display()
+        )
+    })?;
     let mut opt = AdamW::new(&vs, s.weight_decay, bert::no_decay);
 
     let n = task.train.encodings.len();

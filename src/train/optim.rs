@@ -120,7 +120,10 @@ mod tests {
     #[test]
     fn matches_hand_computed_updates() {
         let vs = VarStore::new(Device::Cpu);
-        let theta = vs.root().var_copy("w", &Tensor::from_slice(&[1.0f64, -2.0]).to_kind(Kind::Float));
+        let theta = vs.root().var_copy(
+            "w",
+            &Tensor::from_slice(&[1.0f64, -2.0]).to_kind(Kind::Float),
+        );
         let mut opt = AdamW::new(&vs, 0.01, |_| false);
         let mut expected = [1.0f64, -2.0];
         let (mut m, mut v) = ([0.0f64; 2], [0.0f64; 2]);
@@ -141,7 +144,10 @@ mod tests {
         }
         let got: Vec<f32> = Vec::<f32>::try_from(theta.detach()).unwrap();
         for i in 0..2 {
-            assert!((got[i] as f64 - expected[i]).abs() < 1e-6, "{got:?} vs {expected:?}");
+            assert!(
+                (got[i] as f64 - expected[i]).abs() < 1e-6,
+                "{got:?} vs {expected:?}"
+            );
         }
     }
 
@@ -170,6 +176,9 @@ mod tests {
         let norm = opt.clip_grad_norm(1.0);
         assert!((norm - 5.0).abs() < 1e-5);
         let g = Vec::<f32>::try_from(w.grad()).unwrap();
-        assert!((g[0] - 0.6).abs() < 1e-5 && (g[1] - 0.8).abs() < 1e-5, "{g:?}");
+        assert!(
+            (g[0] - 0.6).abs() < 1e-5 && (g[1] - 0.8).abs() < 1e-5,
+            "{g:?}"
+        );
     }
 }

@@ -24,7 +24,9 @@ mod tests {
     #[test]
     fn warms_up_linearly_then_decays_to_zero() {
         // 10 steps, 20% warmup → W = 2: 0.5, 1.0 of peak, then (10−s)/8.
-        let lr: Vec<f64> = (0..10).map(|s| linear_warmup_decay(2.0, s, 10, 0.2)).collect();
+        let lr: Vec<f64> = (0..10)
+            .map(|s| linear_warmup_decay(2.0, s, 10, 0.2))
+            .collect();
         let expected = [1.0, 2.0, 2.0, 1.75, 1.5, 1.25, 1.0, 0.75, 0.5, 0.25];
         for (got, want) in lr.iter().zip(expected) {
             assert!((got - want).abs() < 1e-12, "{lr:?}");
