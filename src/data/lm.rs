@@ -72,7 +72,7 @@ impl Vocab {
         self.symbols.is_empty()
     }
 
-    /// The id of `symbol`, if present.
+    /// The id of `symbol`, if present (a linear search).
     pub fn id(&self, symbol: &str) -> Option<u32> {
         self.symbols
             .iter()
