@@ -55,6 +55,7 @@ fn a_second_setup_does_nothing_already_done() {
         "MiniLM-L6 already",
         "SpamAssassin corpus already",
         "King James verses already",
+        "language-modelling stand-ins already",
     ] {
         assert!(log.contains(what), "missing `{what}` in:\n{log}");
     }
