@@ -181,7 +181,9 @@ pub fn split_label(label: &str) -> Option<(&str, &str)> {
 /// Whether two sweep points are the same (numbers compared by value, so `1` equals `1.0`).
 pub fn sweep_eq(a: &Sweep, b: &Sweep) -> bool {
     a.len() == b.len()
-        && a.iter().zip(b).all(|((ka, va), (kb, vb))| ka == kb && value_eq(va, vb))
+        && a.iter()
+            .zip(b)
+            .all(|((ka, va), (kb, vb))| ka == kb && value_eq(va, vb))
 }
 
 fn value_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
@@ -227,14 +229,22 @@ impl RunEntry {
     }
 
     pub fn same_run(&self, task: &str, variant: &str, seed: i64, sweep: &Sweep) -> bool {
-        self.task == task && self.variant == variant && self.seed == seed && sweep_eq(&self.sweep, sweep)
+        self.task == task
+            && self.variant == variant
+            && self.seed == seed
+            && sweep_eq(&self.sweep, sweep)
     }
 }
 
 impl GroupEntry {
     /// `spam/baseline`, with the sweep point when there is one.
     pub fn label(&self) -> String {
-        format!("{}/{}{}", self.task, self.variant, sweep_suffix(&self.sweep))
+        format!(
+            "{}/{}{}",
+            self.task,
+            self.variant,
+            sweep_suffix(&self.sweep)
+        )
     }
 
     pub fn same_group(&self, task: &str, variant: &str, sweep: &Sweep) -> bool {
@@ -245,7 +255,8 @@ impl GroupEntry {
 /// Parses and validates an expected file; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<ExpectedFile, FileError> {
     let locator = Locator::new(text);
-    let mut file: ExpectedFile = serde_yaml::from_str(text).map_err(|e| serde_error(&e, origin, &locator))?;
+    let mut file: ExpectedFile =
+        serde_yaml::from_str(text).map_err(|e| serde_error(&e, origin, &locator))?;
     file.header = text
         .lines()
         .take_while(|l| l.trim_start().starts_with('#'))
@@ -266,7 +277,9 @@ fn serde_error(e: &serde_yaml::Error, origin: &str, locator: &Locator) -> FileEr
         column: l.column(),
     });
     if let Some(p) = pos {
-        if let Some(stripped) = text.strip_suffix(&format!(" at line {} column {}", p.line, p.column)) {
+        if let Some(stripped) =
+            text.strip_suffix(&format!(" at line {} column {}", p.line, p.column))
+        {
             text = stripped.to_string();
         }
     }
@@ -308,7 +321,12 @@ impl Validator<'_> {
         }
     }
 
-    fn tolerance(&self, t: &Tolerance, path: &FieldPath, std_errors_allowed: bool) -> Result<(), FileError> {
+    fn tolerance(
+        &self,
+        t: &Tolerance,
+        path: &FieldPath,
+        std_errors_allowed: bool,
+    ) -> Result<(), FileError> {
         t.validate(std_errors_allowed).map_err(|e| {
             let at = match e {
                 ToleranceError::Negative(part, _) => path.key(part),
@@ -373,7 +391,10 @@ impl Validator<'_> {
                 .iter()
                 .position(|e| e.same_run(&entry.task, &entry.variant, entry.seed, &entry.sweep))
             {
-                return Err(self.err(&at, format!("{} is already expected at runs.entries[{j}]", entry.label())));
+                return Err(self.err(
+                    &at,
+                    format!("{} is already expected at runs.entries[{j}]", entry.label()),
+                ));
             }
             if entry.metrics.is_empty() {
                 return Err(self.err(&at.key("metrics"), "give at least one metric"));
@@ -411,7 +432,13 @@ impl Validator<'_> {
                 .iter()
                 .position(|e| e.same_group(&entry.task, &entry.variant, &entry.sweep))
             {
-                return Err(self.err(&at, format!("{} is already expected at groups.entries[{j}]", entry.label())));
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "{} is already expected at groups.entries[{j}]",
+                        entry.label()
+                    ),
+                ));
             }
             if entry.metrics.is_empty() {
                 return Err(self.err(&at.key("metrics"), "give at least one metric"));
@@ -422,11 +449,17 @@ impl Validator<'_> {
                 self.finite(metric.mean, &mp.key("mean"), "`mean`")?;
                 if let Some(s) = metric.std {
                     if !(s.is_finite() && s >= 0.0) {
-                        return Err(self.err(&mp.key("std"), format!("`std` must be a finite number >= 0, got {s}")));
+                        return Err(self.err(
+                            &mp.key("std"),
+                            format!("`std` must be a finite number >= 0, got {s}"),
+                        ));
                     }
                 }
                 if metric.n == 0 {
-                    return Err(self.err(&mp.key("n"), "`n` (the number of done runs) must be at least 1"));
+                    return Err(self.err(
+                        &mp.key("n"),
+                        "`n` (the number of done runs) must be at least 1",
+                    ));
                 }
                 let (tolerance, tp) = match (&metric.tolerance, &section.tolerance) {
                     (Some(t), _) => (*t, mp.key("tolerance")),
@@ -440,13 +473,20 @@ impl Validator<'_> {
                 };
                 self.tolerance(&tolerance, &tp, true)?;
                 let has_se = metric.std.is_some() && metric.n >= 2;
-                if tolerance.std_errors.is_some() && tolerance.abs.is_none() && tolerance.rel.is_none() && !has_se {
+                if tolerance.std_errors.is_some()
+                    && tolerance.abs.is_none()
+                    && tolerance.rel.is_none()
+                    && !has_se
+                {
                     return Err(self.err(&tp, ToleranceError::NoStandardError.to_string()));
                 }
                 if let Some(t) = &metric.std_tolerance {
                     self.tolerance(t, &mp.key("std_tolerance"), false)?;
                     if metric.std.is_none() {
-                        return Err(self.err(&mp.key("std_tolerance"), "`std_tolerance` needs the expected `std`"));
+                        return Err(self.err(
+                            &mp.key("std_tolerance"),
+                            "`std_tolerance` needs the expected `std`",
+                        ));
                     }
                 }
             }
@@ -465,9 +505,15 @@ pub fn default_header(experiment: &str) -> Vec<String> {
 
 fn yaml_string(s: &str) -> String {
     let plain = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
-        && s.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && !matches!(s.to_ascii_lowercase().as_str(), "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n");
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        );
     if plain {
         s.to_string()
     } else {
@@ -491,7 +537,10 @@ fn yaml_json(v: &serde_json::Value) -> String {
         },
         serde_json::Value::String(s) => serde_json::Value::String(s.clone()).to_string(),
         serde_json::Value::Array(items) => {
-            format!("[{}]", items.iter().map(yaml_json).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                items.iter().map(yaml_json).collect::<Vec<_>>().join(", ")
+            )
         }
         serde_json::Value::Object(map) => format!(
             "{{{}}}",
@@ -554,13 +603,20 @@ impl ExpectedFile {
                     out.push_str(&format!("      sweep: {}\n", yaml_sweep(&e.sweep)));
                 }
                 if let Some(key) = &e.key {
-                    out.push_str(&format!("      key: {}\n", serde_json::Value::String(key.clone())));
+                    out.push_str(&format!(
+                        "      key: {}\n",
+                        serde_json::Value::String(key.clone())
+                    ));
                 }
                 out.push_str("      metrics:\n");
                 for (label, m) in &e.metrics {
                     let value = match &m.tolerance {
                         None => yaml_float(m.value),
-                        Some(t) => format!("{{value: {}, tolerance: {}}}", yaml_float(m.value), yaml_tolerance(t)),
+                        Some(t) => format!(
+                            "{{value: {}, tolerance: {}}}",
+                            yaml_float(m.value),
+                            yaml_tolerance(t)
+                        ),
                     };
                     out.push_str(&format!("        {}: {value}\n", yaml_string(label)));
                 }
@@ -594,7 +650,11 @@ impl ExpectedFile {
                     if let Some(t) = &m.std_tolerance {
                         parts.push(format!("std_tolerance: {}", yaml_tolerance(t)));
                     }
-                    out.push_str(&format!("        {}: {{{}}}\n", yaml_string(label), parts.join(", ")));
+                    out.push_str(&format!(
+                        "        {}: {{{}}}\n",
+                        yaml_string(label),
+                        parts.join(", ")
+                    ));
                 }
             }
         }
@@ -646,9 +706,18 @@ groups:
         assert_eq!(runs.tolerance, Some(Tolerance::absolute(1e-9)));
         let e = &runs.entries[0];
         assert_eq!(e.key.as_deref(), Some("0123456789abcdef"));
-        assert_eq!(e.metrics["acc"], RunMetric { value: 0.8125, tolerance: None });
+        assert_eq!(
+            e.metrics["acc"],
+            RunMetric {
+                value: 0.8125,
+                tolerance: None
+            }
+        );
         assert_eq!(e.metrics["f1"].value, 1.0);
-        assert_eq!(e.metrics["loss"].tolerance, Some(Tolerance::relative(0.001)));
+        assert_eq!(
+            e.metrics["loss"].tolerance,
+            Some(Tolerance::relative(0.001))
+        );
         assert_eq!(e.label(), "spam/baseline seed 1");
         let e2 = &runs.entries[1];
         assert_eq!(e2.sweep["train.lr"], serde_json::json!(2.0e-5));
@@ -673,10 +742,14 @@ groups:
         // Values survive bit for bit, whatever their magnitude.
         let mut f2 = f.clone();
         for v in [0.1 + 0.2, 1e-300, 123456789.123, -0.0, 2.5e-7] {
-            f2.runs.as_mut().unwrap().entries[0].metrics.get_mut("acc").unwrap().value = v;
+            f2.runs.as_mut().unwrap().entries[0]
+                .metrics
+                .get_mut("acc")
+                .unwrap()
+                .value = v;
             let back = parse(&f2.to_yaml(), "v.yaml").unwrap();
             let got = back.runs.unwrap().entries[0].metrics["acc"].value;
-            assert_eq!(got.to_bits() == v.to_bits() || (got == 0.0 && v == 0.0), true, "{v} → {got}");
+            assert_eq!(got.to_bits(), v.to_bits(), "{v} → {got}");
         }
     }
 
@@ -689,18 +762,28 @@ groups:
         // An unknown field, at its key.
         let e = err(&GOOD.replace("      seed: 2\n", "      seed: 2\n      sed: 3\n"));
         assert_eq!((e.line, e.column), (Some(17), Some(7)), "{e}");
-        assert!(e.to_string().starts_with("e.yaml:17:7: runs.entries[1]: unknown field `sed`"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("e.yaml:17:7: runs.entries[1]: unknown field `sed`"),
+            "{e}"
+        );
         // An unknown tolerance kind.
         let e = err(&GOOD.replace("{abs: 1e-9}", "{absolute: 1e-9}"));
         assert_eq!(e.line, Some(4), "{e}");
-        assert!(e.message.contains("`absolute`") && e.message.contains("abs, rel, std_errors"), "{e}");
+        assert!(
+            e.message.contains("`absolute`") && e.message.contains("abs, rel, std_errors"),
+            "{e}"
+        );
         // A wrong type.
         let e = err(&GOOD.replace("seed: 1", "seed: one"));
         assert_eq!(e.line, Some(8), "{e}");
         assert!(e.message.contains("integer"), "{e}");
         // A missing field, at its mapping.
         let e = err(&GOOD.replace("      variant: cross_head\n", ""));
-        assert!(e.message.contains("missing required field `variant`"), "{e}");
+        assert!(
+            e.message.contains("missing required field `variant`"),
+            "{e}"
+        );
         assert_eq!(e.line, Some(24), "{e}");
         // A metric that is neither a number nor a mapping.
         let e = err(&GOOD.replace("acc: 0.8125", "acc: high"));
@@ -714,7 +797,10 @@ groups:
     fn semantic_errors_have_lines() {
         let e = err(&GOOD.replace("{rel: 0.001}", "{rel: -0.001}"));
         assert_eq!(e.line, Some(13), "{e}");
-        assert!(e.message.contains("`rel` must be a finite number >= 0"), "{e}");
+        assert!(
+            e.message.contains("`rel` must be a finite number >= 0"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("{rel: 0.001}", "{std_errors: 2}"));
         assert!(e.message.contains("only to the mean of a group"), "{e}");
         assert_eq!(e.line, Some(13), "{e}");
@@ -726,14 +812,22 @@ groups:
         assert!(e.message.contains("no tolerance for `acc`"), "{e}");
         // std_errors on a group needs std and n >= 2.
         let e = err(&GOOD.replace("{mean: 0.8, std: 0.01, n: 5}", "{mean: 0.8, n: 5}"));
-        assert!(e.message.contains("`std_errors` needs the expected `std`"), "{e}");
+        assert!(
+            e.message.contains("`std_errors` needs the expected `std`"),
+            "{e}"
+        );
         assert_eq!(e.line, Some(27), "{e}");
         let e = err(&GOOD.replace("dev_matched/acc", "dev matched/acc"));
         assert!(e.message.contains("not a metric label"), "{e}");
         let e = err(&GOOD.replace("acc: 0.8125", "acc: .nan"));
         assert!(e.message.contains("finite"), "{e}");
-        let e = err(&GOOD.replace("seed: 2", "seed: 1").replace("      sweep: {train.lr: 2.0e-5}\n", ""));
-        assert!(e.message.contains("already expected at runs.entries[0]"), "{e}");
+        let e = err(&GOOD
+            .replace("seed: 2", "seed: 1")
+            .replace("      sweep: {train.lr: 2.0e-5}\n", ""));
+        assert!(
+            e.message.contains("already expected at runs.entries[0]"),
+            "{e}"
+        );
         assert_eq!(e.line, Some(14), "{e}");
         let e = err("experiment: x\n");
         assert!(e.message.contains("nothing to check"), "{e}");
@@ -745,7 +839,10 @@ groups:
         let b: Sweep = [("train.max_steps".to_string(), serde_json::json!(10.0))].into();
         assert!(sweep_eq(&a, &b));
         assert!(!sweep_eq(&a, &Sweep::new()));
-        assert_eq!(sweep_of_json(r#"{"train.lr": 2e-5}"#)["train.lr"], serde_json::json!(2e-5));
+        assert_eq!(
+            sweep_of_json(r#"{"train.lr": 2e-5}"#)["train.lr"],
+            serde_json::json!(2e-5)
+        );
         assert!(sweep_of_json("{}").is_empty());
     }
 }

@@ -27,15 +27,18 @@ pub fn show(x: f64) -> String {
     }
 }
 
-/// A signed difference: `+0.0625`, `-1.234e-12`.
+/// A signed difference with four significant digits: `+0.0625`, `-0.05412`, `-1.234e-12`.
 pub fn show_diff(d: f64) -> String {
     if d == 0.0 {
         return "0".into();
     }
-    if d.is_finite() && (d.abs() < 1e-4 || d.abs() >= 1e6) {
-        return format!("{d:+.3e}");
-    }
-    let s = show(d);
+    let s = crate::report::format::sig(d);
+    let s = if s.contains('e') || !s.contains('.') {
+        s
+    } else {
+        let t = s.trim_end_matches('0');
+        t.strip_suffix('.').unwrap_or(t).to_string()
+    };
     if d > 0.0 {
         format!("+{s}")
     } else {
@@ -73,7 +76,16 @@ pub struct Context<'a> {
 
 /// The aligned table, then the verdict, the problems and the notes.
 pub fn table(outcome: &Outcome, ctx: &Context) -> String {
-    let header = ["entry", "metric", "stat", "expected", "actual", "difference", "tolerance", "result"];
+    let header = [
+        "entry",
+        "metric",
+        "stat",
+        "expected",
+        "actual",
+        "difference",
+        "tolerance",
+        "result",
+    ];
     let mut rows: Vec<[String; 8]> = Vec::new();
     for c in &outcome.checks {
         let tolerance = match (c.tolerance, c.allowed) {
@@ -153,7 +165,10 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
             }
         }
         let failing = total - counts.pass - if ctx.allow_better { counts.better } else { 0 };
-        out.push_str(&format!("FAIL: {failing} of {total} checks ({})\n", parts.join(", ")));
+        out.push_str(&format!(
+            "FAIL: {failing} of {total} checks ({})\n",
+            parts.join(", ")
+        ));
     }
     for p in &outcome.problems {
         out.push_str(&format!("  - {p}\n"));
@@ -186,7 +201,7 @@ mod tests {
     #[test]
     fn numbers() {
         assert_eq!(show(0.5), "0.5");
-        assert_eq!(show(0.6931471805599453), "0.6931471806");
+        assert_eq!(show(0.6614072471857071), "0.6614072472");
         assert_eq!(show(1234.5678901234), "1234.56789");
         assert_eq!(show(1.0), "1.0");
         assert_eq!(show(0.0), "0");
@@ -196,5 +211,8 @@ mod tests {
         assert_eq!(show_diff(1.2344e-12), "+1.234e-12");
         assert_eq!(show_diff(-3e-5), "-3.000e-5");
         assert_eq!(show_diff(0.0), "0");
+        assert_eq!(show_diff(-0.05411814153), "-0.05412");
+        assert_eq!(show_diff(0.0001155287027), "+0.0001155");
+        assert_eq!(show_diff(12.0), "+12");
     }
 }

@@ -80,7 +80,11 @@ impl Tolerance {
         if self.abs.is_none() && self.rel.is_none() && self.std_errors.is_none() {
             return Err(ToleranceError::Empty);
         }
-        for (name, v) in [("abs", self.abs), ("rel", self.rel), ("std_errors", self.std_errors)] {
+        for (name, v) in [
+            ("abs", self.abs),
+            ("rel", self.rel),
+            ("std_errors", self.std_errors),
+        ] {
             if let Some(v) = v {
                 if !(v.is_finite() && v >= 0.0) {
                     return Err(ToleranceError::Negative(name, v));
@@ -236,13 +240,21 @@ mod tests {
     fn standard_errors_of_a_difference_of_means() {
         // s = 0.02, n = 5 recorded and 4 now: SE = 0.02 * sqrt(1/5 + 1/4) = 0.02 * sqrt(0.45).
         let se = standard_error(0.02, 5, 4).unwrap();
-        assert!((se - 0.013_416_407_864_998_739).abs() < 1e-15, "{se}");
-        let allowed = Tolerance::standard_errors(3.0).allowed(0.7, Some(se)).unwrap();
-        assert!((allowed - 0.040_249_223_594_996_22).abs() < 1e-15, "{allowed}");
+        assert!((se - 0.013_416_407_864_998_74).abs() < 1e-15, "{se}");
+        let allowed = Tolerance::standard_errors(3.0)
+            .allowed(0.7, Some(se))
+            .unwrap();
+        assert!(
+            (allowed - 0.040_249_223_594_996_22).abs() < 1e-15,
+            "{allowed}"
+        );
         assert_eq!(standard_error(f64::NAN, 5, 4), None);
         assert_eq!(standard_error(0.1, 5, 0), None);
         // Bit-identical seeds give s = 0: the mean must then be exact.
-        assert_eq!(Tolerance::standard_errors(3.0).allowed(0.7, standard_error(0.0, 2, 2)), Ok(0.0));
+        assert_eq!(
+            Tolerance::standard_errors(3.0).allowed(0.7, standard_error(0.0, 2, 2)),
+            Ok(0.0)
+        );
         // Without a standard error, std_errors alone cannot be used; with abs it is ignored.
         assert_eq!(
             Tolerance::standard_errors(3.0).allowed(0.7, None),
@@ -259,7 +271,10 @@ mod tests {
 
     #[test]
     fn validation() {
-        assert_eq!(Tolerance::default().validate(true), Err(ToleranceError::Empty));
+        assert_eq!(
+            Tolerance::default().validate(true),
+            Err(ToleranceError::Empty)
+        );
         assert_eq!(
             Tolerance::absolute(-1.0).validate(true),
             Err(ToleranceError::Negative("abs", -1.0))
@@ -291,7 +306,10 @@ mod tests {
         assert_eq!(judge(0.5, 0.24, 0.25, Some(Lower)), Verdict::Better);
         assert_eq!(judge(0.5, 0.9, 0.25, None), Verdict::Changed);
         assert_eq!(judge(0.5, f64::NAN, 1.0, Some(Lower)), Verdict::Worse);
-        assert_eq!(judge(0.5, f64::INFINITY, f64::INFINITY, None), Verdict::Worse);
+        assert_eq!(
+            judge(0.5, f64::INFINITY, f64::INFINITY, None),
+            Verdict::Worse
+        );
         assert!(Verdict::Better.fails(false) && !Verdict::Better.fails(true));
         assert!(Verdict::Missing.fails(true) && !Verdict::Pass.fails(false));
     }

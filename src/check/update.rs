@@ -61,7 +61,9 @@ fn identities(runs: &[RunRow]) -> Vec<(String, String, i64, Sweep)> {
     let mut out: Vec<(String, String, i64, Sweep)> = Vec::new();
     for r in runs {
         let sweep = sweep_of_json(&r.sweep);
-        if !out.iter().any(|(t, v, s, sw)| t == &r.task && v == &r.variant && *s == r.seed && super::expected::sweep_eq(sw, &sweep)) {
+        if !out.iter().any(|(t, v, s, sw)| {
+            t == &r.task && v == &r.variant && *s == r.seed && super::expected::sweep_eq(sw, &sweep)
+        }) {
             out.push((r.task.clone(), r.variant.clone(), r.seed, sweep));
         }
     }
@@ -81,7 +83,9 @@ pub fn update(
         (Some(Record::Runs), _) => (true, false),
         (Some(Record::Groups), _) => (false, true),
         (Some(Record::Both), _) => (true, true),
-        (None, Some(f)) if f.runs.is_some() || f.groups.is_some() => (f.runs.is_some(), f.groups.is_some()),
+        (None, Some(f)) if f.runs.is_some() || f.groups.is_some() => {
+            (f.runs.is_some(), f.groups.is_some())
+        }
         (None, _) => (true, false),
     };
     let mut warnings = Vec::new();
@@ -93,7 +97,11 @@ pub fn update(
         let mut entries = Vec::new();
         for (task, variant, seed, sweep) in identities(runs) {
             let label = run_label(&task, &variant, seed, &sweep);
-            let old_entry = old_section.and_then(|s| s.entries.iter().find(|e| e.same_run(&task, &variant, seed, &sweep)));
+            let old_entry = old_section.and_then(|s| {
+                s.entries
+                    .iter()
+                    .find(|e| e.same_run(&task, &variant, seed, &sweep))
+            });
             let probe = RunEntry {
                 task: task.clone(),
                 variant: variant.clone(),
@@ -107,24 +115,35 @@ pub fn update(
             if !is_done(run) {
                 match old_entry {
                     Some(e) => {
-                        warnings.push(format!("{label}: the run is {}; kept its old expectations", run.status));
+                        warnings.push(format!(
+                            "{label}: the run is {}; kept its old expectations",
+                            run.status
+                        ));
                         entries.push(e.clone());
                     }
-                    None => warnings.push(format!("{label}: the run is {}; not recorded", run.status)),
+                    None => {
+                        warnings.push(format!("{label}: the run is {}; not recorded", run.status))
+                    }
                 }
                 continue;
             }
             let mut metrics = BTreeMap::new();
             for (metric, value) in results_of(&run.run_key) {
                 if !value.is_finite() {
-                    warnings.push(format!("{label}: {metric} is not a finite number; not recorded"));
+                    warnings.push(format!(
+                        "{label}: {metric} is not a finite number; not recorded"
+                    ));
                     continue;
                 }
-                let tolerance = old_entry.and_then(|e| e.metrics.get(&metric)).and_then(|m| m.tolerance);
+                let tolerance = old_entry
+                    .and_then(|e| e.metrics.get(&metric))
+                    .and_then(|m| m.tolerance);
                 metrics.insert(metric, RunMetric { value, tolerance });
             }
             if metrics.is_empty() {
-                warnings.push(format!("{label}: the run has no final metrics; not recorded"));
+                warnings.push(format!(
+                    "{label}: the run has no final metrics; not recorded"
+                ));
                 continue;
             }
             entries.push(RunEntry {
@@ -134,28 +153,43 @@ pub fn update(
             });
         }
         RunSection {
-            tolerance: old_section.and_then(|s| s.tolerance).or(Some(DEFAULT_RUN_TOLERANCE)),
+            tolerance: old_section
+                .and_then(|s| s.tolerance)
+                .or(Some(DEFAULT_RUN_TOLERANCE)),
             entries,
         }
     });
 
     let groups_section = want_groups.then(|| {
         let old_section = old.and_then(|f| f.groups.as_ref());
-        let tolerance = old_section.and_then(|s| s.tolerance).or(Some(DEFAULT_GROUP_TOLERANCE));
+        let tolerance = old_section
+            .and_then(|s| s.tolerance)
+            .or(Some(DEFAULT_GROUP_TOLERANCE));
         let mut keys: Vec<(String, String, Sweep)> = Vec::new();
         for r in runs {
             let sweep = sweep_of_json(&r.sweep);
-            if !keys.iter().any(|(t, v, sw)| t == &r.task && v == &r.variant && super::expected::sweep_eq(sw, &sweep)) {
+            if !keys.iter().any(|(t, v, sw)| {
+                t == &r.task && v == &r.variant && super::expected::sweep_eq(sw, &sweep)
+            }) {
                 keys.push((r.task.clone(), r.variant.clone(), sweep));
             }
         }
         let mut entries = Vec::new();
         for (task, variant, sweep) in keys {
             let label = format!("{task}/{variant}{}", sweep_suffix(&sweep));
-            let old_entry = old_section.and_then(|s| s.entries.iter().find(|e| e.same_group(&task, &variant, &sweep)));
+            let old_entry = old_section.and_then(|s| {
+                s.entries
+                    .iter()
+                    .find(|e| e.same_group(&task, &variant, &sweep))
+            });
             let done: Vec<&RunRow> = runs
                 .iter()
-                .filter(|r| r.task == task && r.variant == variant && is_done(r) && super::expected::sweep_eq(&sweep_of_json(&r.sweep), &sweep))
+                .filter(|r| {
+                    r.task == task
+                        && r.variant == variant
+                        && is_done(r)
+                        && super::expected::sweep_eq(&sweep_of_json(&r.sweep), &sweep)
+                })
                 .collect();
             if done.is_empty() {
                 match old_entry {
@@ -176,7 +210,9 @@ pub fn update(
             let mut metrics = BTreeMap::new();
             for (metric, vs) in values {
                 if vs.iter().any(|v| !v.is_finite()) {
-                    warnings.push(format!("{label}: {metric} is not a finite number in every run; not recorded"));
+                    warnings.push(format!(
+                        "{label}: {metric} is not a finite number in every run; not recorded"
+                    ));
                     continue;
                 }
                 let n = vs.len();
@@ -184,10 +220,19 @@ pub fn update(
                 let old_metric = old_entry.and_then(|e| e.metrics.get(&metric));
                 let mut own = old_metric.and_then(|m| m.tolerance);
                 let effective = own.or(tolerance).expect("a default tolerance");
-                if effective.std_errors.is_some() && effective.abs.is_none() && effective.rel.is_none() && std.is_none() {
+                if effective.std_errors.is_some()
+                    && effective.abs.is_none()
+                    && effective.rel.is_none()
+                    && std.is_none()
+                {
                     // One run: no standard error; fall back to the default's floor.
-                    own = Some(Tolerance::absolute(DEFAULT_GROUP_TOLERANCE.abs.unwrap_or(0.0)));
-                    warnings.push(format!("{label}: {metric} has a single run; recorded with tolerance {}", own.expect("set")));
+                    own = Some(Tolerance::absolute(
+                        DEFAULT_GROUP_TOLERANCE.abs.unwrap_or(0.0),
+                    ));
+                    warnings.push(format!(
+                        "{label}: {metric} has a single run; recorded with tolerance {}",
+                        own.expect("set")
+                    ));
                 }
                 metrics.insert(
                     metric,
@@ -196,7 +241,9 @@ pub fn update(
                         std,
                         n,
                         tolerance: own,
-                        std_tolerance: old_metric.and_then(|m| m.std_tolerance).filter(|_| std.is_some()),
+                        std_tolerance: old_metric
+                            .and_then(|m| m.std_tolerance)
+                            .filter(|_| std.is_some()),
                     },
                 );
             }
@@ -244,7 +291,11 @@ fn metric_changes<T>(
         match old.get(metric) {
             None => out.push(format!(
                 "+ {prefix}: {metric} {}",
-                numbers(n).iter().map(|(k, v)| format!("{k}{}", show(*v))).collect::<Vec<_>>().join(" ")
+                numbers(n)
+                    .iter()
+                    .map(|(k, v)| format!("{k}{}", show(*v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )),
             Some(o) => {
                 let (before, after) = (numbers(o), numbers(n));
@@ -285,8 +336,15 @@ pub fn changes(old: Option<&ExpectedFile>, new: &ExpectedFile) -> Vec<String> {
         let old_runs = old_runs.unwrap_or(&empty_runs);
         for e in &new_runs.entries {
             let label = e.label();
-            match old_runs.entries.iter().find(|o| o.same_run(&e.task, &e.variant, e.seed, &e.sweep)) {
-                None => out.push(format!("+ {label} ({})", e.metrics.keys().cloned().collect::<Vec<_>>().join(", "))),
+            match old_runs
+                .entries
+                .iter()
+                .find(|o| o.same_run(&e.task, &e.variant, e.seed, &e.sweep))
+            {
+                None => out.push(format!(
+                    "+ {label} ({})",
+                    e.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
                 Some(o) => {
                     if o.key != e.key {
                         out.push(format!(
@@ -295,12 +353,22 @@ pub fn changes(old: Option<&ExpectedFile>, new: &ExpectedFile) -> Vec<String> {
                             e.key.as_deref().unwrap_or("none")
                         ));
                     }
-                    metric_changes(&label, &o.metrics, &e.metrics, |m| vec![("", m.value)], &mut out);
+                    metric_changes(
+                        &label,
+                        &o.metrics,
+                        &e.metrics,
+                        |m| vec![("", m.value)],
+                        &mut out,
+                    );
                 }
             }
         }
         for o in &old_runs.entries {
-            if !new_runs.entries.iter().any(|e| e.same_run(&o.task, &o.variant, o.seed, &o.sweep)) {
+            if !new_runs
+                .entries
+                .iter()
+                .any(|e| e.same_run(&o.task, &o.variant, o.seed, &o.sweep))
+            {
                 out.push(format!("- {} (no such run in the experiment)", o.label()));
             }
         }
@@ -312,14 +380,23 @@ pub fn changes(old: Option<&ExpectedFile>, new: &ExpectedFile) -> Vec<String> {
         if old_groups.is_none() {
             out.push(format!(
                 "+ groups section (tolerance {})",
-                new_groups.tolerance.map_or("none".into(), |t| t.to_string())
+                new_groups
+                    .tolerance
+                    .map_or("none".into(), |t| t.to_string())
             ));
         }
         let old_groups = old_groups.unwrap_or(&empty_groups);
         for e in &new_groups.entries {
             let label = e.label();
-            match old_groups.entries.iter().find(|o| o.same_group(&e.task, &e.variant, &e.sweep)) {
-                None => out.push(format!("+ {label} ({})", e.metrics.keys().cloned().collect::<Vec<_>>().join(", "))),
+            match old_groups
+                .entries
+                .iter()
+                .find(|o| o.same_group(&e.task, &e.variant, &e.sweep))
+            {
+                None => out.push(format!(
+                    "+ {label} ({})",
+                    e.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
                 Some(o) => metric_changes(
                     &label,
                     &o.metrics,
@@ -337,7 +414,11 @@ pub fn changes(old: Option<&ExpectedFile>, new: &ExpectedFile) -> Vec<String> {
             }
         }
         for o in &old_groups.entries {
-            if !new_groups.entries.iter().any(|e| e.same_group(&o.task, &o.variant, &o.sweep)) {
+            if !new_groups
+                .entries
+                .iter()
+                .any(|e| e.same_group(&o.task, &o.variant, &o.sweep))
+            {
                 out.push(format!("- {} (no done runs in the experiment)", o.label()));
             }
         }
@@ -387,17 +468,41 @@ mod tests {
 
     #[test]
     fn a_new_file_passes_and_an_update_keeps_tolerances() {
-        let runs = vec![run("k1", "baseline", 1, "done"), run("k2", "baseline", 2, "done"), run("k3", "cross_head", 1, "failed")];
+        let runs = vec![
+            run("k1", "baseline", 1, "done"),
+            run("k2", "baseline", 2, "done"),
+            run("k3", "cross_head", 1, "failed"),
+        ];
         let mut results: HashMap<String, Vec<ResultRow>> =
             [("k1".to_string(), acc(0.75)), ("k2".to_string(), acc(0.5))].into();
         let u = update(None, "demo", &runs, &results, Some(Record::Both));
-        assert!(u.warnings.iter().any(|w| w == "spam/cross_head seed 1: the run is failed; not recorded"), "{:?}", u.warnings);
-        assert!(u.changes.contains(&"+ spam/baseline seed 1 (acc)".to_string()), "{:?}", u.changes);
+        assert!(
+            u.warnings
+                .iter()
+                .any(|w| w == "spam/cross_head seed 1: the run is failed; not recorded"),
+            "{:?}",
+            u.warnings
+        );
+        assert!(
+            u.changes
+                .contains(&"+ spam/baseline seed 1 (acc)".to_string()),
+            "{:?}",
+            u.changes
+        );
         let text = u.file.to_yaml();
         let file = parse(&text, "new.yaml").unwrap();
-        assert!(verify(&file, "demo", &runs, &results).passed(false), "{text}");
-        assert!(text.starts_with("# Expected final results of experiment `demo`"), "{text}");
-        assert!(text.contains("  tolerance: {abs: 1e-9, std_errors: 3}\n"), "{text}");
+        assert!(
+            verify(&file, "demo", &runs, &results).passed(false),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("# Expected final results of experiment `demo`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  tolerance: {abs: 1e-9, std_errors: 3}\n"),
+            "{text}"
+        );
 
         // A hand-set tolerance survives the next update; the changed value is reported.
         let edited = text.replace("acc: 0.5\n", "acc: {value: 0.5, tolerance: {abs: 0.01}}\n");
@@ -405,9 +510,26 @@ mod tests {
         results.insert("k2".into(), acc(0.5625));
         let u = update(Some(&old), "demo", &runs, &results, None);
         let e = &u.file.runs.as_ref().unwrap().entries[1];
-        assert_eq!(e.metrics["acc"], RunMetric { value: 0.5625, tolerance: Some(Tolerance::absolute(0.01)) });
-        assert!(u.changes.contains(&"~ spam/baseline seed 2: acc 0.5 → 0.5625 (+0.0625)".to_string()), "{:?}", u.changes);
-        assert!(u.changes.iter().any(|c| c.starts_with("~ spam/baseline: acc mean 0.625 → 0.65625")), "{:?}", u.changes);
+        assert_eq!(
+            e.metrics["acc"],
+            RunMetric {
+                value: 0.5625,
+                tolerance: Some(Tolerance::absolute(0.01))
+            }
+        );
+        assert!(
+            u.changes
+                .contains(&"~ spam/baseline seed 2: acc 0.5 → 0.5625 (+0.0625)".to_string()),
+            "{:?}",
+            u.changes
+        );
+        assert!(
+            u.changes
+                .iter()
+                .any(|c| c.starts_with("~ spam/baseline: acc mean 0.625 → 0.65625")),
+            "{:?}",
+            u.changes
+        );
         // An unchanged update reports nothing.
         let again = update(Some(&u.file), "demo", &runs, &results, None);
         assert!(again.changes.is_empty(), "{:?}", again.changes);
@@ -421,10 +543,28 @@ mod tests {
         let old = update(None, "demo", &runs, &results, None).file;
         let requeued = vec![run("k1", "baseline", 1, "queued")];
         let u = update(Some(&old), "demo", &requeued, &HashMap::new(), None);
-        assert_eq!(u.file.runs.as_ref().unwrap().entries, old.runs.as_ref().unwrap().entries);
-        assert!(u.warnings[0].contains("kept its old expectations"), "{:?}", u.warnings);
+        assert_eq!(
+            u.file.runs.as_ref().unwrap().entries,
+            old.runs.as_ref().unwrap().entries
+        );
+        assert!(
+            u.warnings[0].contains("kept its old expectations"),
+            "{:?}",
+            u.warnings
+        );
         // A run gone from the experiment is removed.
-        let u = update(Some(&old), "demo", &[run("k9", "baseline", 7, "done")], &[("k9".to_string(), acc(1.0))].into(), None);
-        assert!(u.changes.contains(&"- spam/baseline seed 1 (no such run in the experiment)".to_string()), "{:?}", u.changes);
+        let u = update(
+            Some(&old),
+            "demo",
+            &[run("k9", "baseline", 7, "done")],
+            &[("k9".to_string(), acc(1.0))].into(),
+            None,
+        );
+        assert!(
+            u.changes
+                .contains(&"- spam/baseline seed 1 (no such run in the experiment)".to_string()),
+            "{:?}",
+            u.changes
+        );
     }
 }

@@ -1,8 +1,6 @@
 //! Compares the store's results of an experiment with an expected file (pure: no I/O).
 
-use super::expected::{
-    split_label, sweep_of_json, ExpectedFile, GroupEntry, RunEntry, Sweep,
-};
+use super::expected::{split_label, sweep_of_json, ExpectedFile, GroupEntry, RunEntry, Sweep};
 use super::render::{show, show_diff};
 use super::tolerance::{judge, standard_error, Tolerance, Verdict};
 use crate::analysis::{direction, Direction, MAJORITY_PREFIX};
@@ -151,7 +149,9 @@ pub fn find_run<'a>(entry: &RunEntry, runs: &'a [RunRow]) -> (Option<&'a RunRow>
 /// none for counts.
 fn direction_of(label: &str, statistic: Statistic) -> Option<Direction> {
     match statistic {
-        Statistic::Value | Statistic::Mean => split_label(label).and_then(|(_, name)| direction(name)),
+        Statistic::Value | Statistic::Mean => {
+            split_label(label).and_then(|(_, name)| direction(name))
+        }
         Statistic::Std => Some(Direction::Lower),
         Statistic::N => None,
     }
@@ -171,7 +171,9 @@ fn moved_sentence(c: &Check) -> String {
         (Verdict::Worse, None) => "not a finite number".to_string(),
         _ => "changed; no better direction is known".to_string(),
     };
-    let diff = c.difference.map_or(String::new(), |d| format!("{}, ", show_diff(d)));
+    let diff = c
+        .difference
+        .map_or(String::new(), |d| format!("{}, ", show_diff(d)));
     let tolerance = match (c.tolerance, c.allowed) {
         (Some(t), Some(a)) if t.std_errors.is_some() => format!("{t} = {}", show(a)),
         (Some(t), _) => t.to_string(),
@@ -188,6 +190,8 @@ struct Builder<'a> {
     runs: &'a [RunRow],
     results: &'a HashMap<String, Vec<ResultRow>>,
     out: Outcome,
+    /// `label: old → new` for runs found under another key than recorded.
+    key_changes: Vec<String>,
 }
 
 impl Builder<'_> {
@@ -242,7 +246,12 @@ impl Builder<'_> {
         verdict
     }
 
-    fn run_entry(&mut self, entry: &RunEntry, default: Option<Tolerance>, matched: &mut BTreeSet<String>) {
+    fn run_entry(
+        &mut self,
+        entry: &RunEntry,
+        default: Option<Tolerance>,
+        matched: &mut BTreeSet<String>,
+    ) {
         let (run, same) = find_run(entry, self.runs);
         let template = Check {
             kind: EntryKind::Run,
@@ -265,14 +274,18 @@ impl Builder<'_> {
         };
         let missing_note = match run {
             None => Some("no such run in the experiment".to_string()),
-            Some(r) if !is_done(r) => Some(match r.error.as_deref().and_then(|e| e.lines().next()) {
-                Some(err) => format!("the run is {}: {err}", r.status),
-                None => format!("the run is {}", r.status),
-            }),
+            Some(r) if !is_done(r) => {
+                Some(match r.error.as_deref().and_then(|e| e.lines().next()) {
+                    Some(err) => format!("the run is {}: {err}", r.status),
+                    None => format!("the run is {}", r.status),
+                })
+            }
             Some(_) => None,
         };
         if let Some(note) = missing_note {
-            self.out.problems.push(format!("{}: missing: {note}", entry.label()));
+            self.out
+                .problems
+                .push(format!("{}: missing: {note}", entry.label()));
             for (label, m) in &entry.metrics {
                 let mut c = template.clone();
                 c.metric = label.clone();
@@ -286,15 +299,9 @@ impl Builder<'_> {
         }
         let run = run.expect("a done run");
         matched.insert(run.run_key.clone());
-        if let Some(key) = &entry.key {
-            if key != &run.run_key {
-                self.out.notes.push(format!(
-                    "{}: run key {} is now {} (the run's settings differ from when the expectations were recorded)",
-                    entry.label(),
-                    key,
-                    run.run_key
-                ));
-            }
+        if let Some(key) = entry.key.as_ref().filter(|k| *k != &run.run_key) {
+            self.key_changes
+                .push(format!("{}: {key} → {}", entry.label(), run.run_key));
         }
         if same > 1 {
             self.out.notes.push(format!(
@@ -308,7 +315,15 @@ impl Builder<'_> {
             let tolerance = m.tolerance.or(default);
             match values.get(label) {
                 Some(&actual) => {
-                    self.push(&template, label, Statistic::Value, m.value, Some(actual), tolerance, None);
+                    self.push(
+                        &template,
+                        label,
+                        Statistic::Value,
+                        m.value,
+                        Some(actual),
+                        tolerance,
+                        None,
+                    );
                 }
                 None => {
                     let mut c = template.clone();
@@ -327,17 +342,29 @@ impl Builder<'_> {
                 }
             }
         }
-        let extra: Vec<&String> = values.keys().filter(|k| !entry.metrics.contains_key(*k)).collect();
+        let extra: Vec<&String> = values
+            .keys()
+            .filter(|k| !entry.metrics.contains_key(*k))
+            .collect();
         if !extra.is_empty() {
             self.out.notes.push(format!(
                 "{}: not checked (not in the expected file): {}",
                 entry.label(),
-                extra.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                extra
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ));
         }
     }
 
-    fn group_entry(&mut self, entry: &GroupEntry, default: Option<Tolerance>, default_std: Option<Tolerance>) {
+    fn group_entry(
+        &mut self,
+        entry: &GroupEntry,
+        default: Option<Tolerance>,
+        default_std: Option<Tolerance>,
+    ) {
         let members: Vec<&RunRow> = self
             .runs
             .iter()
@@ -418,9 +445,25 @@ impl Builder<'_> {
                 continue;
             }
             let se = m.std.and_then(|s| standard_error(s, m.n, n));
-            self.push(&template, label, Statistic::Mean, m.mean, Some(mean(&values)), tolerance, se);
+            self.push(
+                &template,
+                label,
+                Statistic::Mean,
+                m.mean,
+                Some(mean(&values)),
+                tolerance,
+                se,
+            );
             if let (Some(std), Some(t)) = (m.std, m.std_tolerance.or(default_std)) {
-                self.push(&template, label, Statistic::Std, std, Some(std_dev(&values)), Some(t), None);
+                self.push(
+                    &template,
+                    label,
+                    Statistic::Std,
+                    std,
+                    Some(std_dev(&values)),
+                    Some(t),
+                    None,
+                );
             }
         }
     }
@@ -437,6 +480,7 @@ pub fn verify(
         runs,
         results,
         out: Outcome::default(),
+        key_changes: Vec::new(),
     };
     if let Some(name) = &file.experiment {
         if name != experiment {
@@ -450,12 +494,26 @@ pub fn verify(
         for entry in &section.entries {
             b.run_entry(entry, section.tolerance, &mut matched);
         }
+        if !b.key_changes.is_empty() {
+            let note = format!(
+                "{} runs have another key than recorded (their settings differ from when the expectations were recorded): {}",
+                b.key_changes.len(),
+                abbreviate(&b.key_changes)
+            );
+            b.out.notes.push(note);
+        }
         let unchecked: Vec<String> = runs
             .iter()
             .filter(|r| is_done(r) && !matched.contains(&r.run_key))
             .map(|r| {
                 let sweep = sweep_of_json(&r.sweep);
-                format!("{}/{} seed {}{}", r.task, r.variant, r.seed, super::expected::sweep_suffix(&sweep))
+                format!(
+                    "{}/{} seed {}{}",
+                    r.task,
+                    r.variant,
+                    r.seed,
+                    super::expected::sweep_suffix(&sweep)
+                )
             })
             .collect();
         if !unchecked.is_empty() {
@@ -473,8 +531,17 @@ pub fn verify(
         let mut unchecked: Vec<String> = Vec::new();
         for r in runs.iter().filter(|r| is_done(r)) {
             let sweep = sweep_of_json(&r.sweep);
-            if !section.entries.iter().any(|e| e.same_group(&r.task, &r.variant, &sweep)) {
-                let label = format!("{}/{}{}", r.task, r.variant, super::expected::sweep_suffix(&sweep));
+            if !section
+                .entries
+                .iter()
+                .any(|e| e.same_group(&r.task, &r.variant, &sweep))
+            {
+                let label = format!(
+                    "{}/{}{}",
+                    r.task,
+                    r.variant,
+                    super::expected::sweep_suffix(&sweep)
+                );
                 if !unchecked.contains(&label) {
                     unchecked.push(label);
                 }
@@ -496,7 +563,11 @@ fn abbreviate(items: &[String]) -> String {
     if items.len() <= SHOWN {
         items.join(", ")
     } else {
-        format!("{}, and {} more", items[..SHOWN].join(", "), items.len() - SHOWN)
+        format!(
+            "{}, and {} more",
+            items[..SHOWN].join(", "),
+            items.len() - SHOWN
+        )
     }
 }
 
@@ -531,9 +602,21 @@ mod tests {
 
     fn rows(acc: f64, loss: f64) -> Vec<ResultRow> {
         vec![
-            ResultRow { split: "dev".into(), name: "acc".into(), value: acc },
-            ResultRow { split: "dev".into(), name: "loss".into(), value: loss },
-            ResultRow { split: "dev".into(), name: "majority_acc".into(), value: 0.5 },
+            ResultRow {
+                split: "dev".into(),
+                name: "acc".into(),
+                value: acc,
+            },
+            ResultRow {
+                split: "dev".into(),
+                name: "loss".into(),
+                value: loss,
+            },
+            ResultRow {
+                split: "dev".into(),
+                name: "majority_acc".into(),
+                value: 0.5,
+            },
         ]
     }
 
@@ -555,7 +638,10 @@ groups:
 ";
 
     fn data(acc2: f64, status2: &str) -> (Vec<RunRow>, HashMap<String, Vec<ResultRow>>) {
-        let runs = vec![run("k1", "spam", "baseline", 1, "done"), run("k2", "spam", "baseline", 2, status2)];
+        let runs = vec![
+            run("k1", "spam", "baseline", 1, "done"),
+            run("k2", "spam", "baseline", 2, status2),
+        ];
         let mut results = HashMap::new();
         results.insert("k1".to_string(), rows(0.75, 0.5));
         if status2 == "done" {
@@ -571,7 +657,13 @@ groups:
         let out = verify(&file, "demo", &runs, &results);
         assert!(out.passed(false), "{:?}", out.problems);
         // 2 runs × 2 metrics, plus the group's n, mean and std.
-        assert_eq!(out.counts(), Counts { pass: 7, ..Counts::default() });
+        assert_eq!(
+            out.counts(),
+            Counts {
+                pass: 7,
+                ..Counts::default()
+            }
+        );
         assert!(out.notes.is_empty(), "{:?}", out.notes);
     }
 
@@ -581,7 +673,11 @@ groups:
         let (runs, results) = data(0.4375, "done");
         let out = verify(&file, "demo", &runs, &results);
         assert!(!out.passed(false) && !out.passed(true));
-        let acc = out.checks.iter().find(|c| c.seed == Some(2) && c.metric == "acc").unwrap();
+        let acc = out
+            .checks
+            .iter()
+            .find(|c| c.seed == Some(2) && c.metric == "acc")
+            .unwrap();
         assert_eq!(acc.verdict, Verdict::Worse);
         assert_eq!(acc.difference, Some(-0.0625));
         assert!(
@@ -591,7 +687,11 @@ groups:
         );
         // The group mean moved by -0.03125 with SE = 0.1768 * sqrt(1/2 + 1/2): within 3 SE;
         // its std grew from 0.177 to 0.221, within rel 0.5.
-        let mean = out.checks.iter().find(|c| c.statistic == Statistic::Mean).unwrap();
+        let mean = out
+            .checks
+            .iter()
+            .find(|c| c.statistic == Statistic::Mean)
+            .unwrap();
         assert_eq!(mean.verdict, Verdict::Pass);
         assert!((mean.allowed.unwrap() - 3.0 * 0.1767766952966369).abs() < 1e-12);
     }
@@ -602,9 +702,17 @@ groups:
         let (runs, mut results) = data(0.5, "done");
         results.get_mut("k1").unwrap()[1].value = 0.25; // loss down: better
         let out = verify(&file, "demo", &runs, &results);
-        let loss = out.checks.iter().find(|c| c.seed == Some(1) && c.metric == "loss").unwrap();
+        let loss = out
+            .checks
+            .iter()
+            .find(|c| c.seed == Some(1) && c.metric == "loss")
+            .unwrap();
         assert_eq!(loss.verdict, Verdict::Better);
-        assert!(out.problems[0].contains("better: lower is better"), "{}", out.problems[0]);
+        assert!(
+            out.problems[0].contains("better: lower is better"),
+            "{}",
+            out.problems[0]
+        );
         assert!(!out.passed(false));
         assert!(out.passed(true));
     }
@@ -616,11 +724,29 @@ groups:
         let out = verify(&file, "demo", &runs, &results);
         let c = out.counts();
         assert_eq!(c.missing, 3, "{:?}", out.checks); // seed 2's acc and loss, the group's n
-        assert!(out.problems.iter().any(|p| p == "spam/baseline seed 2: missing: the run is failed: out of memory"), "{:?}", out.problems);
-        assert!(out.problems.iter().any(|p| p.contains("acc has 1 done runs, expected 2 (seed 2 is failed)")), "{:?}", out.problems);
+        assert!(
+            out.problems
+                .iter()
+                .any(|p| p == "spam/baseline seed 2: missing: the run is failed: out of memory"),
+            "{:?}",
+            out.problems
+        );
+        assert!(
+            out.problems
+                .iter()
+                .any(|p| p.contains("acc has 1 done runs, expected 2 (seed 2 is failed)")),
+            "{:?}",
+            out.problems
+        );
         // No run at all.
         let out = verify(&file, "demo", &runs[..1], &results);
-        assert!(out.problems.iter().any(|p| p == "spam/baseline seed 2: missing: no such run in the experiment"), "{:?}", out.problems);
+        assert!(
+            out.problems
+                .iter()
+                .any(|p| p == "spam/baseline seed 2: missing: no such run in the experiment"),
+            "{:?}",
+            out.problems
+        );
         assert!(!out.passed(true));
     }
 
@@ -630,13 +756,20 @@ groups:
         let (mut runs, mut results) = data(0.5, "done");
         runs.push(run("k3", "spam", "cross_head", 1, "done"));
         results.insert("k3".into(), rows(0.9, 0.1));
-        results.get_mut("k1").unwrap().push(ResultRow { split: "dev".into(), name: "f1".into(), value: 0.3 });
+        results.get_mut("k1").unwrap().push(ResultRow {
+            split: "dev".into(),
+            name: "f1".into(),
+            value: 0.3,
+        });
         let out = verify(&file, "other", &runs, &results);
         assert!(out.passed(false), "{:?}", out.problems);
         let notes = out.notes.join("\n");
         assert!(notes.contains("recorded from experiment `demo`"), "{notes}");
-        assert!(notes.contains("run key old is now k1"), "{notes}");
-        assert!(notes.contains("spam/baseline seed 1: not checked (not in the expected file): f1"), "{notes}");
+        assert!(notes.contains("1 runs have another key than recorded (their settings differ from when the expectations were recorded): spam/baseline seed 1: old → k1"), "{notes}");
+        assert!(
+            notes.contains("spam/baseline seed 1: not checked (not in the expected file): f1"),
+            "{notes}"
+        );
         assert!(notes.contains("1 done runs have no expectations (`--update` records them): spam/cross_head seed 1"), "{notes}");
         assert!(notes.contains("1 groups have no expectations"), "{notes}");
     }
