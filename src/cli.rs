@@ -73,6 +73,9 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Per-seed values side by side (seeds × variants) with mean, std, std reduction and p-value
     Compare(crate::compare::CompareArgs),
+    /// Check an experiment's final results against expected results in a YAML file (exit 1 when
+    /// any moved or is missing, 2 on bad input); --update rewrites the file
+    Check(crate::check::CheckArgs),
     /// Measure things (see bench/)
     Bench {
         #[command(subcommand)]

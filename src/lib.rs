@@ -4,6 +4,7 @@
 
 pub mod analysis;
 pub mod bench;
+pub mod check;
 pub mod cli;
 pub mod compare;
 pub mod data;

@@ -122,6 +122,16 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Check(args) => match harness::check::check_command(&args) {
+            Ok(out) => {
+                print!("{}", out.text);
+                Ok(ExitCode::from(out.code))
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                Ok(ExitCode::from(2))
+            }
+        },
         Command::Bench { command } => match command {
             BenchCommand::Finetune {
                 model,

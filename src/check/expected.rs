@@ -1,0 +1,848 @@
+//! The expected-results file: its types, parsing with file:line errors, validation, and the
+//! canonical YAML text `--update` writes (the format is documented in the parent module).
+
+use super::tolerance::{number, Tolerance, ToleranceError};
+use crate::spec::error::{humanize, split_path};
+use crate::spec::locate::{FieldPath, Locator, Pos};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// Sweep values of a run (`{train.lr: 2e-5}`); empty without a sweep.
+pub type Sweep = BTreeMap<String, serde_json::Value>;
+
+/// The whole file.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectedFile {
+    /// The experiment these results were recorded from (informational).
+    #[serde(default)]
+    pub experiment: Option<String>,
+    /// Expectations per run.
+    #[serde(default)]
+    pub runs: Option<RunSection>,
+    /// Expectations per (task, variant, sweep point), across seeds.
+    #[serde(default)]
+    pub groups: Option<GroupSection>,
+    /// The comment lines the file starts with, kept by `--update`.
+    #[serde(skip)]
+    pub header: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunSection {
+    /// Tolerance of every metric below that has none of its own.
+    #[serde(default)]
+    pub tolerance: Option<Tolerance>,
+    #[serde(default)]
+    pub entries: Vec<RunEntry>,
+}
+
+/// One run, identified by task, variant, seed and sweep point.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunEntry {
+    pub task: String,
+    pub variant: String,
+    pub seed: i64,
+    #[serde(default)]
+    pub sweep: Sweep,
+    /// The run key when the expectations were recorded (a different key means the run's
+    /// settings changed; it is reported, not failed).
+    #[serde(default)]
+    pub key: Option<String>,
+    /// Final metrics by label: `acc` (dev split) or `split/name` (`dev_matched/acc`).
+    pub metrics: BTreeMap<String, RunMetric>,
+}
+
+/// `acc: 0.8125` or `acc: {value: 0.8125, tolerance: {abs: 0.01}}`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunMetric {
+    pub value: f64,
+    pub tolerance: Option<Tolerance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSection {
+    /// Tolerance of every group mean below that has none of its own.
+    #[serde(default)]
+    pub tolerance: Option<Tolerance>,
+    /// Tolerance of every group standard deviation below that has none of its own; without
+    /// one, standard deviations are recorded but not checked.
+    #[serde(default)]
+    pub std_tolerance: Option<Tolerance>,
+    #[serde(default)]
+    pub entries: Vec<GroupEntry>,
+}
+
+/// The seeds of one task and variant at one sweep point.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEntry {
+    pub task: String,
+    pub variant: String,
+    #[serde(default)]
+    pub sweep: Sweep,
+    pub metrics: BTreeMap<String, GroupMetric>,
+}
+
+/// Mean and standard deviation (ddof = 1) of a metric over the group's `n` done runs.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupMetric {
+    pub mean: f64,
+    /// Absent when n = 1.
+    #[serde(default)]
+    pub std: Option<f64>,
+    pub n: usize,
+    #[serde(default)]
+    pub tolerance: Option<Tolerance>,
+    #[serde(default)]
+    pub std_tolerance: Option<Tolerance>,
+}
+
+impl<'de> Deserialize<'de> for RunMetric {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            value: f64,
+            #[serde(default)]
+            tolerance: Option<Tolerance>,
+        }
+        struct MetricVisitor;
+        impl<'de> Visitor<'de> for MetricVisitor {
+            type Value = RunMetric;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a number or a mapping {value, tolerance}")
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RunMetric, E> {
+                Ok(RunMetric {
+                    value: v,
+                    tolerance: None,
+                })
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<RunMetric, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<RunMetric, E> {
+                self.visit_f64(v as f64)
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RunMetric, A::Error> {
+                let full = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RunMetric {
+                    value: full.value,
+                    tolerance: full.tolerance,
+                })
+            }
+        }
+        deserializer.deserialize_any(MetricVisitor)
+    }
+}
+
+/// A problem with the expected file: `results/expected/x.yaml:12:9: runs.entries[1].seed: ...`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct FileError {
+    pub origin: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+    /// Dotted path of the field; empty for the whole document.
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(&self.origin)?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        f.write_str(": ")?;
+        if !self.field.is_empty() {
+            write!(f, "{}: ", self.field)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// A metric label split into (split, name): `acc` → (`dev`, `acc`), `test/bpc` → (`test`, `bpc`).
+pub fn split_label(label: &str) -> Option<(&str, &str)> {
+    let (split, name) = label.split_once('/').unwrap_or(("dev", label));
+    let ok = |s: &str| !s.is_empty() && !s.contains(['/', ' ']);
+    (ok(split) && ok(name)).then_some((split, name))
+}
+
+/// Whether two sweep points are the same (numbers compared by value, so `1` equals `1.0`).
+pub fn sweep_eq(a: &Sweep, b: &Sweep) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|((ka, va), (kb, vb))| ka == kb && value_eq(va, vb))
+}
+
+fn value_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a, b) {
+        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
+    }
+}
+
+/// The sweep point of a stored run (its `sweep` column holds a JSON object).
+pub fn sweep_of_json(json: &str) -> Sweep {
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
+        _ => Sweep::new(),
+    }
+}
+
+/// ` [lr=0.0001, max_steps=10]`, or nothing without a sweep.
+pub fn sweep_suffix(sweep: &Sweep) -> String {
+    if sweep.is_empty() {
+        return String::new();
+    }
+    let parts: Vec<String> = sweep
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    format!(" [{}]", parts.join(", "))
+}
+
+impl RunEntry {
+    /// `spam/baseline seed 1`, with the sweep point when there is one.
+    pub fn label(&self) -> String {
+        format!(
+            "{}/{} seed {}{}",
+            self.task,
+            self.variant,
+            self.seed,
+            sweep_suffix(&self.sweep)
+        )
+    }
+
+    pub fn same_run(&self, task: &str, variant: &str, seed: i64, sweep: &Sweep) -> bool {
+        self.task == task
+            && self.variant == variant
+            && self.seed == seed
+            && sweep_eq(&self.sweep, sweep)
+    }
+}
+
+impl GroupEntry {
+    /// `spam/baseline`, with the sweep point when there is one.
+    pub fn label(&self) -> String {
+        format!(
+            "{}/{}{}",
+            self.task,
+            self.variant,
+            sweep_suffix(&self.sweep)
+        )
+    }
+
+    pub fn same_group(&self, task: &str, variant: &str, sweep: &Sweep) -> bool {
+        self.task == task && self.variant == variant && sweep_eq(&self.sweep, sweep)
+    }
+}
+
+/// Parses and validates an expected file; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<ExpectedFile, FileError> {
+    let locator = Locator::new(text);
+    let mut file: ExpectedFile =
+        serde_yaml::from_str(text).map_err(|e| serde_error(&e, origin, &locator))?;
+    file.header = text
+        .lines()
+        .take_while(|l| l.trim_start().starts_with('#'))
+        .map(str::to_string)
+        .collect();
+    Validator {
+        origin,
+        locator: &locator,
+    }
+    .file(&file)?;
+    Ok(file)
+}
+
+fn serde_error(e: &serde_yaml::Error, origin: &str, locator: &Locator) -> FileError {
+    let mut text = e.to_string();
+    let pos = e.location().map(|l| Pos {
+        line: l.line(),
+        column: l.column(),
+    });
+    if let Some(p) = pos {
+        if let Some(stripped) =
+            text.strip_suffix(&format!(" at line {} column {}", p.line, p.column))
+        {
+            text = stripped.to_string();
+        }
+    }
+    let (path_text, raw) = split_path(&text);
+    let path = FieldPath::parse(&path_text).unwrap_or_default();
+    // Unknown fields at their key, missing fields at their mapping, the rest where serde_yaml says.
+    let unknown = raw
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split_once('`'))
+        .map(|(name, _)| name.to_string());
+    let pos = match &unknown {
+        Some(name) => locator.key_pos(&path.key(name)).or(pos),
+        None if raw.starts_with("missing field ") => locator.value_pos(&path).or(pos),
+        None => pos.or_else(|| locator.value_pos(&path)),
+    };
+    FileError {
+        origin: origin.to_string(),
+        line: pos.map(|p| p.line),
+        column: pos.map(|p| p.column),
+        field: path.to_string(),
+        message: humanize(&raw, path.0.is_empty()),
+    }
+}
+
+struct Validator<'a> {
+    origin: &'a str,
+    locator: &'a Locator,
+}
+
+impl Validator<'_> {
+    fn err(&self, path: &FieldPath, message: impl Into<String>) -> FileError {
+        let pos = self.locator.value_pos(path);
+        FileError {
+            origin: self.origin.to_string(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            field: path.to_string(),
+            message: message.into(),
+        }
+    }
+
+    fn tolerance(
+        &self,
+        t: &Tolerance,
+        path: &FieldPath,
+        std_errors_allowed: bool,
+    ) -> Result<(), FileError> {
+        t.validate(std_errors_allowed).map_err(|e| {
+            let at = match e {
+                ToleranceError::Negative(part, _) => path.key(part),
+                ToleranceError::StdErrorsNotAllowed => path.key("std_errors"),
+                _ => path.clone(),
+            };
+            self.err(&at, e.to_string())
+        })
+    }
+
+    fn label(&self, label: &str, path: &FieldPath) -> Result<(), FileError> {
+        match split_label(label) {
+            Some(_) => Ok(()),
+            None => Err(self.err(
+                path,
+                format!("`{label}` is not a metric label; write `name` for the dev split or `split/name`"),
+            )),
+        }
+    }
+
+    fn finite(&self, v: f64, path: &FieldPath, what: &str) -> Result<(), FileError> {
+        if v.is_finite() {
+            Ok(())
+        } else {
+            Err(self.err(path, format!("{what} must be a finite number, got {v}")))
+        }
+    }
+
+    fn file(&self, file: &ExpectedFile) -> Result<(), FileError> {
+        let root = FieldPath::root();
+        if let Some(name) = &file.experiment {
+            if name.is_empty() {
+                return Err(self.err(&root.key("experiment"), "must not be empty"));
+            }
+        }
+        let n_runs = file.runs.as_ref().map_or(0, |s| s.entries.len());
+        let n_groups = file.groups.as_ref().map_or(0, |s| s.entries.len());
+        if n_runs + n_groups == 0 {
+            return Err(self.err(
+                &root,
+                "nothing to check: give `runs: {entries: [...]}` or `groups: {entries: [...]}` \
+                 (`harness check EXPERIMENT --expected FILE --update` writes them from the results)",
+            ));
+        }
+        if let Some(section) = &file.runs {
+            self.runs(section)?;
+        }
+        if let Some(section) = &file.groups {
+            self.groups(section)?;
+        }
+        Ok(())
+    }
+
+    fn runs(&self, section: &RunSection) -> Result<(), FileError> {
+        let base = FieldPath::of(&["runs"]);
+        if let Some(t) = &section.tolerance {
+            self.tolerance(t, &base.key("tolerance"), false)?;
+        }
+        for (i, entry) in section.entries.iter().enumerate() {
+            let at = base.key("entries").index(i);
+            if let Some(j) = section.entries[..i]
+                .iter()
+                .position(|e| e.same_run(&entry.task, &entry.variant, entry.seed, &entry.sweep))
+            {
+                return Err(self.err(
+                    &at,
+                    format!("{} is already expected at runs.entries[{j}]", entry.label()),
+                ));
+            }
+            if entry.metrics.is_empty() {
+                return Err(self.err(&at.key("metrics"), "give at least one metric"));
+            }
+            for (label, metric) in &entry.metrics {
+                let mp = at.key("metrics").key(label);
+                self.label(label, &mp)?;
+                self.finite(metric.value, &mp, "the expected value")?;
+                match (&metric.tolerance, &section.tolerance) {
+                    (Some(t), _) => self.tolerance(t, &mp.key("tolerance"), false)?,
+                    (None, Some(_)) => {}
+                    (None, None) => {
+                        return Err(self.err(
+                            &mp,
+                            format!("no tolerance for `{label}`: write `{label}: {{value: ..., tolerance: {{abs: ...}}}}` or a default `runs.tolerance`"),
+                        ))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn groups(&self, section: &GroupSection) -> Result<(), FileError> {
+        let base = FieldPath::of(&["groups"]);
+        if let Some(t) = &section.tolerance {
+            self.tolerance(t, &base.key("tolerance"), true)?;
+        }
+        if let Some(t) = &section.std_tolerance {
+            self.tolerance(t, &base.key("std_tolerance"), false)?;
+        }
+        for (i, entry) in section.entries.iter().enumerate() {
+            let at = base.key("entries").index(i);
+            if let Some(j) = section.entries[..i]
+                .iter()
+                .position(|e| e.same_group(&entry.task, &entry.variant, &entry.sweep))
+            {
+                return Err(self.err(
+                    &at,
+                    format!(
+                        "{} is already expected at groups.entries[{j}]",
+                        entry.label()
+                    ),
+                ));
+            }
+            if entry.metrics.is_empty() {
+                return Err(self.err(&at.key("metrics"), "give at least one metric"));
+            }
+            for (label, metric) in &entry.metrics {
+                let mp = at.key("metrics").key(label);
+                self.label(label, &mp)?;
+                self.finite(metric.mean, &mp.key("mean"), "`mean`")?;
+                if let Some(s) = metric.std {
+                    if !(s.is_finite() && s >= 0.0) {
+                        return Err(self.err(
+                            &mp.key("std"),
+                            format!("`std` must be a finite number >= 0, got {s}"),
+                        ));
+                    }
+                }
+                if metric.n == 0 {
+                    return Err(self.err(
+                        &mp.key("n"),
+                        "`n` (the number of done runs) must be at least 1",
+                    ));
+                }
+                let (tolerance, tp) = match (&metric.tolerance, &section.tolerance) {
+                    (Some(t), _) => (*t, mp.key("tolerance")),
+                    (None, Some(t)) => (*t, mp.clone()),
+                    (None, None) => {
+                        return Err(self.err(
+                            &mp,
+                            format!("no tolerance for `{label}`: give it `tolerance: {{std_errors: 3}}` (or abs, rel) or a default `groups.tolerance`"),
+                        ))
+                    }
+                };
+                self.tolerance(&tolerance, &tp, true)?;
+                let has_se = metric.std.is_some() && metric.n >= 2;
+                if tolerance.std_errors.is_some()
+                    && tolerance.abs.is_none()
+                    && tolerance.rel.is_none()
+                    && !has_se
+                {
+                    return Err(self.err(&tp, ToleranceError::NoStandardError.to_string()));
+                }
+                if let Some(t) = &metric.std_tolerance {
+                    self.tolerance(t, &mp.key("std_tolerance"), false)?;
+                    if metric.std.is_none() {
+                        return Err(self.err(
+                            &mp.key("std_tolerance"),
+                            "`std_tolerance` needs the expected `std`",
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The header `--update` writes into a new file.
+pub fn default_header(experiment: &str) -> Vec<String> {
+    vec![
+        format!("# Expected final results of experiment `{experiment}`, checked by `harness check`."),
+        format!("# Rewrite from the current results: harness check {experiment} --expected FILE --update"),
+    ]
+}
+
+fn yaml_string(s: &str) -> String {
+    let plain = !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        && s.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && !matches!(
+            s.to_ascii_lowercase().as_str(),
+            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
+        );
+    if plain {
+        s.to_string()
+    } else {
+        serde_json::Value::String(s.to_string()).to_string()
+    }
+}
+
+/// A value in Rust's shortest round-trip form (`0.8125`, `1.0`, `3e-5`), which YAML reads back
+/// as the same f64.
+fn yaml_float(x: f64) -> String {
+    format!("{x:?}")
+}
+
+fn yaml_json(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i.to_string(),
+            (_, Some(u), _) => u.to_string(),
+            (_, _, Some(f)) => yaml_float(f),
+            _ => n.to_string(),
+        },
+        serde_json::Value::String(s) => serde_json::Value::String(s.clone()).to_string(),
+        serde_json::Value::Array(items) => {
+            format!(
+                "[{}]",
+                items.iter().map(yaml_json).collect::<Vec<_>>().join(", ")
+            )
+        }
+        serde_json::Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("{}: {}", yaml_string(k), yaml_json(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        other => other.to_string(),
+    }
+}
+
+fn yaml_sweep(sweep: &Sweep) -> String {
+    format!(
+        "{{{}}}",
+        sweep
+            .iter()
+            .map(|(k, v)| format!("{}: {}", yaml_string(k), yaml_json(v)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}
+
+fn yaml_tolerance(t: &Tolerance) -> String {
+    let mut parts = Vec::new();
+    if let Some(a) = t.abs {
+        parts.push(format!("abs: {}", yaml_float(a)));
+    }
+    if let Some(r) = t.rel {
+        parts.push(format!("rel: {}", yaml_float(r)));
+    }
+    if let Some(k) = t.std_errors {
+        parts.push(format!("std_errors: {}", number(k)));
+    }
+    format!("{{{}}}", parts.join(", "))
+}
+
+impl ExpectedFile {
+    /// The canonical text of the file (what `--update` writes); [`parse`] reads it back equal.
+    pub fn to_yaml(&self) -> String {
+        let mut out = String::new();
+        for line in &self.header {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if let Some(name) = &self.experiment {
+            out.push_str(&format!("experiment: {}\n", yaml_string(name)));
+        }
+        if let Some(section) = &self.runs {
+            out.push_str("runs:\n");
+            if let Some(t) = &section.tolerance {
+                out.push_str(&format!("  tolerance: {}\n", yaml_tolerance(t)));
+            }
+            out.push_str("  entries:\n");
+            for e in &section.entries {
+                out.push_str(&format!("    - task: {}\n", yaml_string(&e.task)));
+                out.push_str(&format!("      variant: {}\n", yaml_string(&e.variant)));
+                out.push_str(&format!("      seed: {}\n", e.seed));
+                if !e.sweep.is_empty() {
+                    out.push_str(&format!("      sweep: {}\n", yaml_sweep(&e.sweep)));
+                }
+                if let Some(key) = &e.key {
+                    out.push_str(&format!(
+                        "      key: {}\n",
+                        serde_json::Value::String(key.clone())
+                    ));
+                }
+                out.push_str("      metrics:\n");
+                for (label, m) in &e.metrics {
+                    let value = match &m.tolerance {
+                        None => yaml_float(m.value),
+                        Some(t) => format!(
+                            "{{value: {}, tolerance: {}}}",
+                            yaml_float(m.value),
+                            yaml_tolerance(t)
+                        ),
+                    };
+                    out.push_str(&format!("        {}: {value}\n", yaml_string(label)));
+                }
+            }
+        }
+        if let Some(section) = &self.groups {
+            out.push_str("groups:\n");
+            if let Some(t) = &section.tolerance {
+                out.push_str(&format!("  tolerance: {}\n", yaml_tolerance(t)));
+            }
+            if let Some(t) = &section.std_tolerance {
+                out.push_str(&format!("  std_tolerance: {}\n", yaml_tolerance(t)));
+            }
+            out.push_str("  entries:\n");
+            for e in &section.entries {
+                out.push_str(&format!("    - task: {}\n", yaml_string(&e.task)));
+                out.push_str(&format!("      variant: {}\n", yaml_string(&e.variant)));
+                if !e.sweep.is_empty() {
+                    out.push_str(&format!("      sweep: {}\n", yaml_sweep(&e.sweep)));
+                }
+                out.push_str("      metrics:\n");
+                for (label, m) in &e.metrics {
+                    let mut parts = vec![format!("mean: {}", yaml_float(m.mean))];
+                    if let Some(s) = m.std {
+                        parts.push(format!("std: {}", yaml_float(s)));
+                    }
+                    parts.push(format!("n: {}", m.n));
+                    if let Some(t) = &m.tolerance {
+                        parts.push(format!("tolerance: {}", yaml_tolerance(t)));
+                    }
+                    if let Some(t) = &m.std_tolerance {
+                        parts.push(format!("std_tolerance: {}", yaml_tolerance(t)));
+                    }
+                    out.push_str(&format!(
+                        "        {}: {{{}}}\n",
+                        yaml_string(label),
+                        parts.join(", ")
+                    ));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "\
+# Expected results of a test.
+experiment: demo
+runs:
+  tolerance: {abs: 1e-9}
+  entries:
+    - task: spam
+      variant: baseline
+      seed: 1
+      key: \"0123456789abcdef\"
+      metrics:
+        acc: 0.8125
+        f1: 1
+        loss: {value: 0.6931471805599453, tolerance: {rel: 0.001}}
+    - task: spam
+      variant: baseline
+      seed: 2
+      sweep: {train.lr: 2.0e-5}
+      metrics:
+        dev_matched/acc: 0.5
+groups:
+  tolerance: {std_errors: 3}
+  std_tolerance: {rel: 0.5}
+  entries:
+    - task: spam
+      variant: cross_head
+      metrics:
+        acc: {mean: 0.8, std: 0.01, n: 5}
+        loss: {mean: 0.7, n: 1, tolerance: {abs: 0.1}}
+";
+
+    #[test]
+    fn parses_every_form() {
+        let f = parse(GOOD, "e.yaml").unwrap();
+        assert_eq!(f.experiment.as_deref(), Some("demo"));
+        assert_eq!(f.header, vec!["# Expected results of a test.".to_string()]);
+        let runs = f.runs.as_ref().unwrap();
+        assert_eq!(runs.tolerance, Some(Tolerance::absolute(1e-9)));
+        let e = &runs.entries[0];
+        assert_eq!(e.key.as_deref(), Some("0123456789abcdef"));
+        assert_eq!(
+            e.metrics["acc"],
+            RunMetric {
+                value: 0.8125,
+                tolerance: None
+            }
+        );
+        assert_eq!(e.metrics["f1"].value, 1.0);
+        assert_eq!(
+            e.metrics["loss"].tolerance,
+            Some(Tolerance::relative(0.001))
+        );
+        assert_eq!(e.label(), "spam/baseline seed 1");
+        let e2 = &runs.entries[1];
+        assert_eq!(e2.sweep["train.lr"], serde_json::json!(2.0e-5));
+        assert_eq!(e2.label(), "spam/baseline seed 2 [train.lr=0.00002]");
+        assert_eq!(split_label("dev_matched/acc"), Some(("dev_matched", "acc")));
+        assert_eq!(split_label("acc"), Some(("dev", "acc")));
+        assert_eq!(split_label("a/b/c"), None);
+        let g = f.groups.as_ref().unwrap();
+        assert_eq!(g.std_tolerance, Some(Tolerance::relative(0.5)));
+        let acc = g.entries[0].metrics["acc"];
+        assert_eq!((acc.mean, acc.std, acc.n), (0.8, Some(0.01), 5));
+        assert_eq!(g.entries[0].metrics["loss"].std, None);
+    }
+
+    #[test]
+    fn canonical_text_reads_back_equal() {
+        let f = parse(GOOD, "e.yaml").unwrap();
+        let text = f.to_yaml();
+        let back = parse(&text, "back.yaml").unwrap();
+        assert_eq!(back, f, "{text}");
+        assert_eq!(back.to_yaml(), text);
+        // Values survive bit for bit, whatever their magnitude.
+        let mut f2 = f.clone();
+        for v in [0.1 + 0.2, 1e-300, 123456789.123, -0.0, 2.5e-7] {
+            f2.runs.as_mut().unwrap().entries[0]
+                .metrics
+                .get_mut("acc")
+                .unwrap()
+                .value = v;
+            let back = parse(&f2.to_yaml(), "v.yaml").unwrap();
+            let got = back.runs.unwrap().entries[0].metrics["acc"].value;
+            assert_eq!(got.to_bits(), v.to_bits(), "{v} → {got}");
+        }
+    }
+
+    fn err(text: &str) -> FileError {
+        parse(text, "e.yaml").expect_err("must be rejected")
+    }
+
+    #[test]
+    fn structural_errors_have_lines() {
+        // An unknown field, at its key.
+        let e = err(&GOOD.replace("      seed: 2\n", "      seed: 2\n      sed: 3\n"));
+        assert_eq!((e.line, e.column), (Some(17), Some(7)), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("e.yaml:17:7: runs.entries[1]: unknown field `sed`"),
+            "{e}"
+        );
+        // An unknown tolerance kind.
+        let e = err(&GOOD.replace("{abs: 1e-9}", "{absolute: 1e-9}"));
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(
+            e.message.contains("`absolute`") && e.message.contains("abs, rel, std_errors"),
+            "{e}"
+        );
+        // A wrong type.
+        let e = err(&GOOD.replace("seed: 1", "seed: one"));
+        assert_eq!(e.line, Some(8), "{e}");
+        assert!(e.message.contains("integer"), "{e}");
+        // A missing field, at its mapping.
+        let e = err(&GOOD.replace("      variant: cross_head\n", ""));
+        assert!(
+            e.message.contains("missing required field `variant`"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(24), "{e}");
+        // A metric that is neither a number nor a mapping.
+        let e = err(&GOOD.replace("acc: 0.8125", "acc: high"));
+        assert_eq!(e.line, Some(11), "{e}");
+        // Not YAML at all.
+        let e = err("runs: [\n");
+        assert!(e.line.is_some(), "{e}");
+    }
+
+    #[test]
+    fn semantic_errors_have_lines() {
+        let e = err(&GOOD.replace("{rel: 0.001}", "{rel: -0.001}"));
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(
+            e.message.contains("`rel` must be a finite number >= 0"),
+            "{e}"
+        );
+        let e = err(&GOOD.replace("{rel: 0.001}", "{std_errors: 2}"));
+        assert!(e.message.contains("only to the mean of a group"), "{e}");
+        assert_eq!(e.line, Some(13), "{e}");
+        let e = err(&GOOD.replace("tolerance: {abs: 1e-9}", "tolerance: {}"));
+        assert!(e.message.contains("at least one of"), "{e}");
+        // Without a section default, every metric needs its own tolerance.
+        let e = err(&GOOD.replace("  tolerance: {abs: 1e-9}\n", ""));
+        assert_eq!(e.line, Some(10), "{e}");
+        assert!(e.message.contains("no tolerance for `acc`"), "{e}");
+        // std_errors on a group needs std and n >= 2.
+        let e = err(&GOOD.replace("{mean: 0.8, std: 0.01, n: 5}", "{mean: 0.8, n: 5}"));
+        assert!(
+            e.message.contains("`std_errors` needs the expected `std`"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(27), "{e}");
+        let e = err(&GOOD.replace("dev_matched/acc", "dev matched/acc"));
+        assert!(e.message.contains("not a metric label"), "{e}");
+        let e = err(&GOOD.replace("acc: 0.8125", "acc: .nan"));
+        assert!(e.message.contains("finite"), "{e}");
+        let e = err(&GOOD
+            .replace("seed: 2", "seed: 1")
+            .replace("      sweep: {train.lr: 2.0e-5}\n", ""));
+        assert!(
+            e.message.contains("already expected at runs.entries[0]"),
+            "{e}"
+        );
+        assert_eq!(e.line, Some(14), "{e}");
+        let e = err("experiment: x\n");
+        assert!(e.message.contains("nothing to check"), "{e}");
+    }
+
+    #[test]
+    fn sweeps_compare_numbers_by_value() {
+        let a: Sweep = [("train.max_steps".to_string(), serde_json::json!(10))].into();
+        let b: Sweep = [("train.max_steps".to_string(), serde_json::json!(10.0))].into();
+        assert!(sweep_eq(&a, &b));
+        assert!(!sweep_eq(&a, &Sweep::new()));
+        assert_eq!(
+            sweep_of_json(r#"{"train.lr": 2e-5}"#)["train.lr"],
+            serde_json::json!(2e-5)
+        );
+        assert!(sweep_of_json("{}").is_empty());
+    }
+}

@@ -1,0 +1,570 @@
+//! `--update`: a new expected file from the current results, keeping the old file's header and
+//! tolerances, and the list of what changed.
+
+use super::expected::{
+    default_header, sweep_of_json, sweep_suffix, ExpectedFile, GroupEntry, GroupMetric,
+    GroupSection, RunEntry, RunMetric, RunSection, Sweep,
+};
+use super::render::{show, show_diff};
+use super::tolerance::Tolerance;
+use super::verify::{find_run, run_metrics};
+use crate::stats::summary::{mean, std_dev};
+use crate::store::{ResultRow, RunRow, RunStatus};
+use std::collections::{BTreeMap, HashMap};
+
+/// Which sections `--update` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Record {
+    /// One entry per run (the default for a new file).
+    Runs,
+    /// One entry per task, variant and sweep point: mean and std across seeds.
+    Groups,
+    /// Both.
+    Both,
+}
+
+/// Tolerance of a new `runs` section: equality up to rounding noise (CPU runs are bit-identical).
+pub const DEFAULT_RUN_TOLERANCE: Tolerance = Tolerance {
+    abs: Some(1e-9),
+    rel: None,
+    std_errors: None,
+};
+
+/// Tolerance of a new `groups` section: 3 standard errors of the difference of means, at least
+/// 1e-9 (which is what remains when all seeds agree or a group has one run).
+pub const DEFAULT_GROUP_TOLERANCE: Tolerance = Tolerance {
+    abs: Some(1e-9),
+    rel: None,
+    std_errors: Some(3.0),
+};
+
+/// The rewritten file and what changed.
+#[derive(Debug, Clone)]
+pub struct Update {
+    pub file: ExpectedFile,
+    /// `+ added`, `- removed`, `~ changed` lines, in file order.
+    pub changes: Vec<String>,
+    /// Runs or metrics that could not be recorded, and why.
+    pub warnings: Vec<String>,
+}
+
+fn is_done(run: &RunRow) -> bool {
+    run.status == RunStatus::Done.as_str()
+}
+
+fn run_label(task: &str, variant: &str, seed: i64, sweep: &Sweep) -> String {
+    format!("{task}/{variant} seed {seed}{}", sweep_suffix(sweep))
+}
+
+/// Distinct (task, variant, seed, sweep) of the stored runs, in grid order.
+fn identities(runs: &[RunRow]) -> Vec<(String, String, i64, Sweep)> {
+    let mut out: Vec<(String, String, i64, Sweep)> = Vec::new();
+    for r in runs {
+        let sweep = sweep_of_json(&r.sweep);
+        if !out.iter().any(|(t, v, s, sw)| {
+            t == &r.task && v == &r.variant && *s == r.seed && super::expected::sweep_eq(sw, &sweep)
+        }) {
+            out.push((r.task.clone(), r.variant.clone(), r.seed, sweep));
+        }
+    }
+    out
+}
+
+/// Builds the new file from the runs and results of `experiment`; `old` is the current file,
+/// `record` overrides which sections to write (else the old file's, else runs only).
+pub fn update(
+    old: Option<&ExpectedFile>,
+    experiment: &str,
+    runs: &[RunRow],
+    results: &HashMap<String, Vec<ResultRow>>,
+    record: Option<Record>,
+) -> Update {
+    let (want_runs, want_groups) = match (record, old) {
+        (Some(Record::Runs), _) => (true, false),
+        (Some(Record::Groups), _) => (false, true),
+        (Some(Record::Both), _) => (true, true),
+        (None, Some(f)) if f.runs.is_some() || f.groups.is_some() => {
+            (f.runs.is_some(), f.groups.is_some())
+        }
+        (None, _) => (true, false),
+    };
+    let mut warnings = Vec::new();
+    let empty: Vec<ResultRow> = Vec::new();
+    let results_of = |key: &str| run_metrics(results.get(key).unwrap_or(&empty));
+
+    let runs_section = want_runs.then(|| {
+        let old_section = old.and_then(|f| f.runs.as_ref());
+        let mut entries = Vec::new();
+        for (task, variant, seed, sweep) in identities(runs) {
+            let label = run_label(&task, &variant, seed, &sweep);
+            let old_entry = old_section.and_then(|s| {
+                s.entries
+                    .iter()
+                    .find(|e| e.same_run(&task, &variant, seed, &sweep))
+            });
+            let probe = RunEntry {
+                task: task.clone(),
+                variant: variant.clone(),
+                seed,
+                sweep: sweep.clone(),
+                key: old_entry.and_then(|e| e.key.clone()),
+                metrics: BTreeMap::new(),
+            };
+            let (run, _) = find_run(&probe, runs);
+            let run = run.expect("an identity comes from a run");
+            if !is_done(run) {
+                match old_entry {
+                    Some(e) => {
+                        warnings.push(format!(
+                            "{label}: the run is {}; kept its old expectations",
+                            run.status
+                        ));
+                        entries.push(e.clone());
+                    }
+                    None => {
+                        warnings.push(format!("{label}: the run is {}; not recorded", run.status))
+                    }
+                }
+                continue;
+            }
+            let mut metrics = BTreeMap::new();
+            for (metric, value) in results_of(&run.run_key) {
+                if !value.is_finite() {
+                    warnings.push(format!(
+                        "{label}: {metric} is not a finite number; not recorded"
+                    ));
+                    continue;
+                }
+                let tolerance = old_entry
+                    .and_then(|e| e.metrics.get(&metric))
+                    .and_then(|m| m.tolerance);
+                metrics.insert(metric, RunMetric { value, tolerance });
+            }
+            if metrics.is_empty() {
+                warnings.push(format!(
+                    "{label}: the run has no final metrics; not recorded"
+                ));
+                continue;
+            }
+            entries.push(RunEntry {
+                key: Some(run.run_key.clone()),
+                metrics,
+                ..probe
+            });
+        }
+        RunSection {
+            tolerance: old_section
+                .and_then(|s| s.tolerance)
+                .or(Some(DEFAULT_RUN_TOLERANCE)),
+            entries,
+        }
+    });
+
+    let groups_section = want_groups.then(|| {
+        let old_section = old.and_then(|f| f.groups.as_ref());
+        let tolerance = old_section
+            .and_then(|s| s.tolerance)
+            .or(Some(DEFAULT_GROUP_TOLERANCE));
+        let mut keys: Vec<(String, String, Sweep)> = Vec::new();
+        for r in runs {
+            let sweep = sweep_of_json(&r.sweep);
+            if !keys.iter().any(|(t, v, sw)| {
+                t == &r.task && v == &r.variant && super::expected::sweep_eq(sw, &sweep)
+            }) {
+                keys.push((r.task.clone(), r.variant.clone(), sweep));
+            }
+        }
+        let mut entries = Vec::new();
+        for (task, variant, sweep) in keys {
+            let label = format!("{task}/{variant}{}", sweep_suffix(&sweep));
+            let old_entry = old_section.and_then(|s| {
+                s.entries
+                    .iter()
+                    .find(|e| e.same_group(&task, &variant, &sweep))
+            });
+            let done: Vec<&RunRow> = runs
+                .iter()
+                .filter(|r| {
+                    r.task == task
+                        && r.variant == variant
+                        && is_done(r)
+                        && super::expected::sweep_eq(&sweep_of_json(&r.sweep), &sweep)
+                })
+                .collect();
+            if done.is_empty() {
+                match old_entry {
+                    Some(e) => {
+                        warnings.push(format!("{label}: no done runs; kept its old expectations"));
+                        entries.push(e.clone());
+                    }
+                    None => warnings.push(format!("{label}: no done runs; not recorded")),
+                }
+                continue;
+            }
+            let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+            for r in &done {
+                for (metric, value) in results_of(&r.run_key) {
+                    values.entry(metric).or_default().push(value);
+                }
+            }
+            let mut metrics = BTreeMap::new();
+            for (metric, vs) in values {
+                if vs.iter().any(|v| !v.is_finite()) {
+                    warnings.push(format!(
+                        "{label}: {metric} is not a finite number in every run; not recorded"
+                    ));
+                    continue;
+                }
+                let n = vs.len();
+                let std = (n >= 2).then(|| std_dev(&vs));
+                let old_metric = old_entry.and_then(|e| e.metrics.get(&metric));
+                let mut own = old_metric.and_then(|m| m.tolerance);
+                let effective = own.or(tolerance).expect("a default tolerance");
+                if effective.std_errors.is_some()
+                    && effective.abs.is_none()
+                    && effective.rel.is_none()
+                    && std.is_none()
+                {
+                    // One run: no standard error; fall back to the default's floor.
+                    own = Some(Tolerance::absolute(
+                        DEFAULT_GROUP_TOLERANCE.abs.unwrap_or(0.0),
+                    ));
+                    warnings.push(format!(
+                        "{label}: {metric} has a single run; recorded with tolerance {}",
+                        own.expect("set")
+                    ));
+                }
+                metrics.insert(
+                    metric,
+                    GroupMetric {
+                        mean: mean(&vs),
+                        std,
+                        n,
+                        tolerance: own,
+                        std_tolerance: old_metric
+                            .and_then(|m| m.std_tolerance)
+                            .filter(|_| std.is_some()),
+                    },
+                );
+            }
+            if !metrics.is_empty() {
+                entries.push(GroupEntry {
+                    task,
+                    variant,
+                    sweep,
+                    metrics,
+                });
+            }
+        }
+        GroupSection {
+            tolerance,
+            std_tolerance: old_section.and_then(|s| s.std_tolerance),
+            entries,
+        }
+    });
+
+    let file = ExpectedFile {
+        experiment: Some(experiment.to_string()),
+        runs: runs_section,
+        groups: groups_section,
+        header: match old {
+            Some(f) if !f.header.is_empty() => f.header.clone(),
+            _ => default_header(experiment),
+        },
+    };
+    let changes = changes(old, &file);
+    Update {
+        file,
+        changes,
+        warnings,
+    }
+}
+
+fn metric_changes<T>(
+    prefix: &str,
+    old: &BTreeMap<String, T>,
+    new: &BTreeMap<String, T>,
+    numbers: impl Fn(&T) -> Vec<(&'static str, f64)>,
+    out: &mut Vec<String>,
+) {
+    for (metric, n) in new {
+        match old.get(metric) {
+            None => out.push(format!(
+                "+ {prefix}: {metric} {}",
+                numbers(n)
+                    .iter()
+                    .map(|(k, v)| format!("{k}{}", show(*v)))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )),
+            Some(o) => {
+                let (before, after) = (numbers(o), numbers(n));
+                for (k, v) in &after {
+                    let was = before.iter().find(|(bk, _)| bk == k).map(|(_, bv)| *bv);
+                    match was {
+                        Some(w) if w.to_bits() == v.to_bits() => {}
+                        Some(w) => out.push(format!(
+                            "~ {prefix}: {metric} {k}{} → {} ({})",
+                            show(w),
+                            show(*v),
+                            show_diff(v - w)
+                        )),
+                        None => out.push(format!("+ {prefix}: {metric} {k}{}", show(*v))),
+                    }
+                }
+            }
+        }
+    }
+    for metric in old.keys().filter(|m| !new.contains_key(*m)) {
+        out.push(format!("- {prefix}: {metric} (no longer recorded)"));
+    }
+}
+
+/// What differs between `old` and `new`, one line per change.
+pub fn changes(old: Option<&ExpectedFile>, new: &ExpectedFile) -> Vec<String> {
+    let mut out = Vec::new();
+    let empty_runs = RunSection::default();
+    let empty_groups = GroupSection::default();
+    let old_runs = old.and_then(|f| f.runs.as_ref());
+    if let Some(new_runs) = &new.runs {
+        if old_runs.is_none() {
+            out.push(format!(
+                "+ runs section (tolerance {})",
+                new_runs.tolerance.map_or("none".into(), |t| t.to_string())
+            ));
+        }
+        let old_runs = old_runs.unwrap_or(&empty_runs);
+        for e in &new_runs.entries {
+            let label = e.label();
+            match old_runs
+                .entries
+                .iter()
+                .find(|o| o.same_run(&e.task, &e.variant, e.seed, &e.sweep))
+            {
+                None => out.push(format!(
+                    "+ {label} ({})",
+                    e.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+                Some(o) => {
+                    if o.key != e.key {
+                        out.push(format!(
+                            "~ {label}: run key {} → {}",
+                            o.key.as_deref().unwrap_or("none"),
+                            e.key.as_deref().unwrap_or("none")
+                        ));
+                    }
+                    metric_changes(
+                        &label,
+                        &o.metrics,
+                        &e.metrics,
+                        |m| vec![("", m.value)],
+                        &mut out,
+                    );
+                }
+            }
+        }
+        for o in &old_runs.entries {
+            if !new_runs
+                .entries
+                .iter()
+                .any(|e| e.same_run(&o.task, &o.variant, o.seed, &o.sweep))
+            {
+                out.push(format!("- {} (no such run in the experiment)", o.label()));
+            }
+        }
+    } else if old_runs.is_some() {
+        out.push("- runs section".into());
+    }
+    let old_groups = old.and_then(|f| f.groups.as_ref());
+    if let Some(new_groups) = &new.groups {
+        if old_groups.is_none() {
+            out.push(format!(
+                "+ groups section (tolerance {})",
+                new_groups
+                    .tolerance
+                    .map_or("none".into(), |t| t.to_string())
+            ));
+        }
+        let old_groups = old_groups.unwrap_or(&empty_groups);
+        for e in &new_groups.entries {
+            let label = e.label();
+            match old_groups
+                .entries
+                .iter()
+                .find(|o| o.same_group(&e.task, &e.variant, &e.sweep))
+            {
+                None => out.push(format!(
+                    "+ {label} ({})",
+                    e.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+                Some(o) => metric_changes(
+                    &label,
+                    &o.metrics,
+                    &e.metrics,
+                    |m| {
+                        let mut v = vec![("mean ", m.mean)];
+                        if let Some(s) = m.std {
+                            v.push(("std ", s));
+                        }
+                        v.push(("n ", m.n as f64));
+                        v
+                    },
+                    &mut out,
+                ),
+            }
+        }
+        for o in &old_groups.entries {
+            if !new_groups
+                .entries
+                .iter()
+                .any(|e| e.same_group(&o.task, &o.variant, &o.sweep))
+            {
+                out.push(format!("- {} (no done runs in the experiment)", o.label()));
+            }
+        }
+    } else if old_groups.is_some() {
+        out.push("- groups section".into());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::expected::parse;
+    use crate::check::verify::verify;
+
+    fn run(key: &str, variant: &str, seed: i64, status: &str) -> RunRow {
+        RunRow {
+            run_key: key.into(),
+            ordinal: seed,
+            task: "spam".into(),
+            variant: variant.into(),
+            seed,
+            sweep: "{}".into(),
+            config: "{}".into(),
+            status: status.into(),
+            attempt: 1,
+            worker: None,
+            started_at: None,
+            finished_at: None,
+            duration_s: None,
+            device: None,
+            git_rev: None,
+            error: None,
+            steps: None,
+            train_examples_per_s: None,
+            peak_memory_bytes: None,
+        }
+    }
+
+    fn acc(v: f64) -> Vec<ResultRow> {
+        vec![ResultRow {
+            split: "dev".into(),
+            name: "acc".into(),
+            value: v,
+        }]
+    }
+
+    #[test]
+    fn a_new_file_passes_and_an_update_keeps_tolerances() {
+        let runs = vec![
+            run("k1", "baseline", 1, "done"),
+            run("k2", "baseline", 2, "done"),
+            run("k3", "cross_head", 1, "failed"),
+        ];
+        let mut results: HashMap<String, Vec<ResultRow>> =
+            [("k1".to_string(), acc(0.75)), ("k2".to_string(), acc(0.5))].into();
+        let u = update(None, "demo", &runs, &results, Some(Record::Both));
+        assert!(
+            u.warnings
+                .iter()
+                .any(|w| w == "spam/cross_head seed 1: the run is failed; not recorded"),
+            "{:?}",
+            u.warnings
+        );
+        assert!(
+            u.changes
+                .contains(&"+ spam/baseline seed 1 (acc)".to_string()),
+            "{:?}",
+            u.changes
+        );
+        let text = u.file.to_yaml();
+        let file = parse(&text, "new.yaml").unwrap();
+        assert!(
+            verify(&file, "demo", &runs, &results).passed(false),
+            "{text}"
+        );
+        assert!(
+            text.starts_with("# Expected final results of experiment `demo`"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  tolerance: {abs: 1e-9, std_errors: 3}\n"),
+            "{text}"
+        );
+
+        // A hand-set tolerance survives the next update; the changed value is reported.
+        let edited = text.replace("acc: 0.5\n", "acc: {value: 0.5, tolerance: {abs: 0.01}}\n");
+        let old = parse(&edited, "old.yaml").unwrap();
+        results.insert("k2".into(), acc(0.5625));
+        let u = update(Some(&old), "demo", &runs, &results, None);
+        let e = &u.file.runs.as_ref().unwrap().entries[1];
+        assert_eq!(
+            e.metrics["acc"],
+            RunMetric {
+                value: 0.5625,
+                tolerance: Some(Tolerance::absolute(0.01))
+            }
+        );
+        assert!(
+            u.changes
+                .contains(&"~ spam/baseline seed 2: acc 0.5 → 0.5625 (+0.0625)".to_string()),
+            "{:?}",
+            u.changes
+        );
+        assert!(
+            u.changes
+                .iter()
+                .any(|c| c.starts_with("~ spam/baseline: acc mean 0.625 → 0.65625")),
+            "{:?}",
+            u.changes
+        );
+        // An unchanged update reports nothing.
+        let again = update(Some(&u.file), "demo", &runs, &results, None);
+        assert!(again.changes.is_empty(), "{:?}", again.changes);
+        assert_eq!(again.file.to_yaml(), u.file.to_yaml());
+    }
+
+    #[test]
+    fn runs_that_are_not_done_keep_their_old_expectations() {
+        let runs = vec![run("k1", "baseline", 1, "done")];
+        let results: HashMap<String, Vec<ResultRow>> = [("k1".to_string(), acc(0.75))].into();
+        let old = update(None, "demo", &runs, &results, None).file;
+        let requeued = vec![run("k1", "baseline", 1, "queued")];
+        let u = update(Some(&old), "demo", &requeued, &HashMap::new(), None);
+        assert_eq!(
+            u.file.runs.as_ref().unwrap().entries,
+            old.runs.as_ref().unwrap().entries
+        );
+        assert!(
+            u.warnings[0].contains("kept its old expectations"),
+            "{:?}",
+            u.warnings
+        );
+        // A run gone from the experiment is removed.
+        let u = update(
+            Some(&old),
+            "demo",
+            &[run("k9", "baseline", 7, "done")],
+            &[("k9".to_string(), acc(1.0))].into(),
+            None,
+        );
+        assert!(
+            u.changes
+                .contains(&"- spam/baseline seed 1 (no such run in the experiment)".to_string()),
+            "{:?}",
+            u.changes
+        );
+    }
+}

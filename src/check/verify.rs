@@ -1,0 +1,776 @@
+//! Compares the store's results of an experiment with an expected file (pure: no I/O).
+
+use super::expected::{split_label, sweep_of_json, ExpectedFile, GroupEntry, RunEntry, Sweep};
+use super::render::{show, show_diff};
+use super::tolerance::{judge, standard_error, Tolerance, Verdict};
+use crate::analysis::{direction, Direction, MAJORITY_PREFIX};
+use crate::stats::summary::{mean, std_dev};
+use crate::store::{ResultRow, RunRow, RunStatus};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// Whether a check concerns one run or a group of seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntryKind {
+    Run,
+    Group,
+}
+
+/// Which number of an entry is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Statistic {
+    /// A run's final value.
+    Value,
+    /// A group's mean over its done runs.
+    Mean,
+    /// A group's standard deviation (ddof = 1).
+    Std,
+    /// A group's number of done runs with the metric.
+    N,
+}
+
+/// One expected number against the current one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub kind: EntryKind,
+    /// `spam/baseline seed 1` or `spam/baseline`, with ` [sweep]` when there is one.
+    pub entry: String,
+    pub task: String,
+    pub variant: String,
+    /// `null` for groups.
+    pub seed: Option<i64>,
+    pub sweep: Sweep,
+    /// The run compared (runs only; `null` when no run was found).
+    pub run_key: Option<String>,
+    /// `acc` (dev split) or `split/name`.
+    pub metric: String,
+    pub statistic: Statistic,
+    pub expected: f64,
+    /// `null` when missing or not a finite number.
+    pub actual: Option<f64>,
+    /// actual − expected.
+    pub difference: Option<f64>,
+    /// The largest |difference| that passes.
+    pub allowed: Option<f64>,
+    pub tolerance: Option<Tolerance>,
+    /// Which way is better for this number (`null` when not known).
+    pub direction: Option<Direction>,
+    pub verdict: Verdict,
+    /// Why a check is missing or failed in a way the numbers do not show.
+    pub note: Option<String>,
+}
+
+/// Everything `harness check` found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    pub checks: Vec<Check>,
+    /// One sentence per problem (a moved value, a missing run), in file order.
+    pub problems: Vec<String>,
+    /// Things worth knowing that do not fail the check (changed run keys, results the file
+    /// does not mention).
+    pub notes: Vec<String>,
+}
+
+/// Counts of checks by verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub pass: usize,
+    pub better: usize,
+    pub worse: usize,
+    pub changed: usize,
+    pub missing: usize,
+}
+
+impl Outcome {
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for check in &self.checks {
+            match check.verdict {
+                Verdict::Pass => c.pass += 1,
+                Verdict::Better => c.better += 1,
+                Verdict::Worse => c.worse += 1,
+                Verdict::Changed => c.changed += 1,
+                Verdict::Missing => c.missing += 1,
+            }
+        }
+        c
+    }
+
+    /// Whether every check holds (improvements too when `allow_better`).
+    pub fn passed(&self, allow_better: bool) -> bool {
+        self.checks.iter().all(|c| !c.verdict.fails(allow_better))
+    }
+}
+
+/// The final metrics of one run by label, without the majority-class rows.
+pub fn run_metrics(rows: &[ResultRow]) -> BTreeMap<String, f64> {
+    rows.iter()
+        .filter(|r| !r.name.starts_with(MAJORITY_PREFIX))
+        .map(|r| {
+            let label = if r.split == "dev" {
+                r.name.clone()
+            } else {
+                format!("{}/{}", r.split, r.name)
+            };
+            (label, r.value)
+        })
+        .collect()
+}
+
+fn is_done(run: &RunRow) -> bool {
+    run.status == RunStatus::Done.as_str()
+}
+
+/// The stored run an entry stands for: the one with the recorded key, else the done run that
+/// finished last among those with the entry's task, variant, seed and sweep point, else any of
+/// them. Also says how many runs had that identity.
+pub fn find_run<'a>(entry: &RunEntry, runs: &'a [RunRow]) -> (Option<&'a RunRow>, usize) {
+    let same: Vec<&RunRow> = runs
+        .iter()
+        .filter(|r| entry.same_run(&r.task, &r.variant, r.seed, &sweep_of_json(&r.sweep)))
+        .collect();
+    if let Some(key) = &entry.key {
+        if let Some(r) = same.iter().find(|r| &r.run_key == key) {
+            return (Some(r), same.len());
+        }
+    }
+    let chosen = same
+        .iter()
+        .filter(|r| is_done(r))
+        .max_by(|a, b| a.finished_at.cmp(&b.finished_at))
+        .or(same.first())
+        .copied();
+    (chosen, same.len())
+}
+
+/// Which way is better: the metric's own direction for values and means, lower for spreads,
+/// none for counts.
+fn direction_of(label: &str, statistic: Statistic) -> Option<Direction> {
+    match statistic {
+        Statistic::Value | Statistic::Mean => {
+            split_label(label).and_then(|(_, name)| direction(name))
+        }
+        Statistic::Std => Some(Direction::Lower),
+        Statistic::N => None,
+    }
+}
+
+fn moved_sentence(c: &Check) -> String {
+    let what = match c.statistic {
+        Statistic::Value => c.metric.clone(),
+        Statistic::Mean => format!("mean {}", c.metric),
+        Statistic::Std => format!("std of {}", c.metric),
+        Statistic::N => format!("n of {}", c.metric),
+    };
+    let actual = c.actual.map_or("not a number".to_string(), show);
+    let how = match (c.verdict, c.direction) {
+        (Verdict::Better, Some(d)) => format!("better: {}", d.phrase()),
+        (Verdict::Worse, Some(d)) => format!("worse: {}", d.phrase()),
+        (Verdict::Worse, None) => "not a finite number".to_string(),
+        _ => "changed; no better direction is known".to_string(),
+    };
+    let diff = c
+        .difference
+        .map_or(String::new(), |d| format!("{}, ", show_diff(d)));
+    let tolerance = match (c.tolerance, c.allowed) {
+        (Some(t), Some(a)) if t.std_errors.is_some() => format!("{t} = {}", show(a)),
+        (Some(t), _) => t.to_string(),
+        _ => "none".to_string(),
+    };
+    format!(
+        "{}: {what} moved from {} to {actual} ({diff}{how}), beyond the tolerance {tolerance}",
+        c.entry,
+        show(c.expected)
+    )
+}
+
+struct Builder<'a> {
+    runs: &'a [RunRow],
+    results: &'a HashMap<String, Vec<ResultRow>>,
+    out: Outcome,
+    /// `label: old → new` for runs found under another key than recorded.
+    key_changes: Vec<String>,
+}
+
+impl Builder<'_> {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        template: &Check,
+        metric: &str,
+        statistic: Statistic,
+        expected: f64,
+        actual: Option<f64>,
+        tolerance: Option<Tolerance>,
+        se: Option<f64>,
+    ) -> Verdict {
+        let direction = direction_of(metric, statistic);
+        let mut c = Check {
+            metric: metric.to_string(),
+            statistic,
+            expected,
+            actual: actual.filter(|a| a.is_finite()),
+            difference: None,
+            allowed: None,
+            tolerance,
+            direction,
+            verdict: Verdict::Missing,
+            note: None,
+            ..template.clone()
+        };
+        if let Some(a) = actual {
+            let allowed = match tolerance {
+                Some(t) => t.allowed(expected, se).ok(),
+                None => Some(0.0),
+            };
+            c.allowed = allowed;
+            c.difference = a.is_finite().then_some(a - expected);
+            c.verdict = match allowed {
+                Some(allowed) => judge(expected, a, allowed, direction),
+                None => {
+                    c.note = Some("no standard error: the group has a single done run".into());
+                    Verdict::Changed
+                }
+            };
+            if !a.is_finite() {
+                c.note = Some("not a finite number".into());
+            }
+            if c.verdict != Verdict::Pass {
+                self.out.problems.push(moved_sentence(&c));
+            }
+        }
+        let verdict = c.verdict;
+        self.out.checks.push(c);
+        verdict
+    }
+
+    fn run_entry(
+        &mut self,
+        entry: &RunEntry,
+        default: Option<Tolerance>,
+        matched: &mut BTreeSet<String>,
+    ) {
+        let (run, same) = find_run(entry, self.runs);
+        let template = Check {
+            kind: EntryKind::Run,
+            entry: entry.label(),
+            task: entry.task.clone(),
+            variant: entry.variant.clone(),
+            seed: Some(entry.seed),
+            sweep: entry.sweep.clone(),
+            run_key: run.map(|r| r.run_key.clone()),
+            metric: String::new(),
+            statistic: Statistic::Value,
+            expected: f64::NAN,
+            actual: None,
+            difference: None,
+            allowed: None,
+            tolerance: None,
+            direction: None,
+            verdict: Verdict::Missing,
+            note: None,
+        };
+        let missing_note = match run {
+            None => Some("no such run in the experiment".to_string()),
+            Some(r) if !is_done(r) => {
+                Some(match r.error.as_deref().and_then(|e| e.lines().next()) {
+                    Some(err) => format!("the run is {}: {err}", r.status),
+                    None => format!("the run is {}", r.status),
+                })
+            }
+            Some(_) => None,
+        };
+        if let Some(note) = missing_note {
+            self.out
+                .problems
+                .push(format!("{}: missing: {note}", entry.label()));
+            for (label, m) in &entry.metrics {
+                let mut c = template.clone();
+                c.metric = label.clone();
+                c.expected = m.value;
+                c.tolerance = m.tolerance.or(default);
+                c.direction = direction_of(label, Statistic::Value);
+                c.note = Some(note.clone());
+                self.out.checks.push(c);
+            }
+            return;
+        }
+        let run = run.expect("a done run");
+        matched.insert(run.run_key.clone());
+        if let Some(key) = entry.key.as_ref().filter(|k| *k != &run.run_key) {
+            self.key_changes
+                .push(format!("{}: {key} → {}", entry.label(), run.run_key));
+        }
+        if same > 1 {
+            self.out.notes.push(format!(
+                "{}: {same} runs of the experiment have this task, variant, seed and sweep point (with different settings); compared {}",
+                entry.label(),
+                run.run_key
+            ));
+        }
+        let values = run_metrics(self.results.get(&run.run_key).map_or(&[][..], |v| v));
+        for (label, m) in &entry.metrics {
+            let tolerance = m.tolerance.or(default);
+            match values.get(label) {
+                Some(&actual) => {
+                    self.push(
+                        &template,
+                        label,
+                        Statistic::Value,
+                        m.value,
+                        Some(actual),
+                        tolerance,
+                        None,
+                    );
+                }
+                None => {
+                    let mut c = template.clone();
+                    c.metric = label.clone();
+                    c.expected = m.value;
+                    c.tolerance = tolerance;
+                    c.direction = direction_of(label, Statistic::Value);
+                    c.note = Some("the run recorded no such metric".into());
+                    self.out.problems.push(format!(
+                        "{}: expected metric {label} = {}, but the run recorded no such metric (it has: {})",
+                        entry.label(),
+                        show(m.value),
+                        values.keys().cloned().collect::<Vec<_>>().join(", ")
+                    ));
+                    self.out.checks.push(c);
+                }
+            }
+        }
+        let extra: Vec<&String> = values
+            .keys()
+            .filter(|k| !entry.metrics.contains_key(*k))
+            .collect();
+        if !extra.is_empty() {
+            self.out.notes.push(format!(
+                "{}: not checked (not in the expected file): {}",
+                entry.label(),
+                extra
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+    }
+
+    fn group_entry(
+        &mut self,
+        entry: &GroupEntry,
+        default: Option<Tolerance>,
+        default_std: Option<Tolerance>,
+    ) {
+        let members: Vec<&RunRow> = self
+            .runs
+            .iter()
+            .filter(|r| entry.same_group(&r.task, &r.variant, &sweep_of_json(&r.sweep)))
+            .collect();
+        let done: Vec<&RunRow> = members.iter().copied().filter(|r| is_done(r)).collect();
+        let not_done: Vec<String> = members
+            .iter()
+            .filter(|r| !is_done(r))
+            .map(|r| format!("seed {} is {}", r.seed, r.status))
+            .collect();
+        let template = Check {
+            kind: EntryKind::Group,
+            entry: entry.label(),
+            task: entry.task.clone(),
+            variant: entry.variant.clone(),
+            seed: None,
+            sweep: entry.sweep.clone(),
+            run_key: None,
+            metric: String::new(),
+            statistic: Statistic::Mean,
+            expected: f64::NAN,
+            actual: None,
+            difference: None,
+            allowed: None,
+            tolerance: None,
+            direction: None,
+            verdict: Verdict::Missing,
+            note: None,
+        };
+        for (label, m) in &entry.metrics {
+            let values: Vec<f64> = done
+                .iter()
+                .filter_map(|r| {
+                    run_metrics(self.results.get(&r.run_key).map_or(&[][..], |v| v))
+                        .get(label)
+                        .copied()
+                })
+                .collect();
+            let n = values.len();
+            // n: fewer done runs than recorded is missing, more is a change.
+            let mut c = template.clone();
+            c.metric = label.clone();
+            c.statistic = Statistic::N;
+            c.expected = m.n as f64;
+            c.actual = Some(n as f64);
+            c.difference = Some(n as f64 - m.n as f64);
+            c.allowed = Some(0.0);
+            c.tolerance = Some(Tolerance::EXACT);
+            c.verdict = match n.cmp(&m.n) {
+                std::cmp::Ordering::Equal => Verdict::Pass,
+                std::cmp::Ordering::Less => Verdict::Missing,
+                std::cmp::Ordering::Greater => Verdict::Changed,
+            };
+            if c.verdict != Verdict::Pass {
+                let why = if not_done.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", not_done.join(", "))
+                };
+                c.note = Some(format!("{n} done runs with {label}, expected {}{why}", m.n));
+                self.out.problems.push(format!(
+                    "{}: {label} has {n} done runs, expected {}{why}",
+                    entry.label(),
+                    m.n
+                ));
+            }
+            self.out.checks.push(c);
+            let tolerance = m.tolerance.or(default);
+            if n == 0 {
+                let mut c = template.clone();
+                c.metric = label.clone();
+                c.expected = m.mean;
+                c.tolerance = tolerance;
+                c.direction = direction_of(label, Statistic::Mean);
+                c.note = Some("no done run has this metric".into());
+                self.out.checks.push(c);
+                continue;
+            }
+            let se = m.std.and_then(|s| standard_error(s, m.n, n));
+            self.push(
+                &template,
+                label,
+                Statistic::Mean,
+                m.mean,
+                Some(mean(&values)),
+                tolerance,
+                se,
+            );
+            if let (Some(std), Some(t)) = (m.std, m.std_tolerance.or(default_std)) {
+                self.push(
+                    &template,
+                    label,
+                    Statistic::Std,
+                    std,
+                    Some(std_dev(&values)),
+                    Some(t),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// Checks `file` against the runs and final results of `experiment`.
+pub fn verify(
+    file: &ExpectedFile,
+    experiment: &str,
+    runs: &[RunRow],
+    results: &HashMap<String, Vec<ResultRow>>,
+) -> Outcome {
+    let mut b = Builder {
+        runs,
+        results,
+        out: Outcome::default(),
+        key_changes: Vec::new(),
+    };
+    if let Some(name) = &file.experiment {
+        if name != experiment {
+            b.out.notes.push(format!(
+                "the expected file was recorded from experiment `{name}`; checking `{experiment}` against it"
+            ));
+        }
+    }
+    if let Some(section) = &file.runs {
+        let mut matched = BTreeSet::new();
+        for entry in &section.entries {
+            b.run_entry(entry, section.tolerance, &mut matched);
+        }
+        if !b.key_changes.is_empty() {
+            let note = format!(
+                "{} runs have another key than recorded (their settings differ from when the expectations were recorded): {}",
+                b.key_changes.len(),
+                abbreviate(&b.key_changes)
+            );
+            b.out.notes.push(note);
+        }
+        let unchecked: Vec<String> = runs
+            .iter()
+            .filter(|r| is_done(r) && !matched.contains(&r.run_key))
+            .map(|r| {
+                let sweep = sweep_of_json(&r.sweep);
+                format!(
+                    "{}/{} seed {}{}",
+                    r.task,
+                    r.variant,
+                    r.seed,
+                    super::expected::sweep_suffix(&sweep)
+                )
+            })
+            .collect();
+        if !unchecked.is_empty() {
+            b.out.notes.push(format!(
+                "{} done runs have no expectations (`--update` records them): {}",
+                unchecked.len(),
+                abbreviate(&unchecked)
+            ));
+        }
+    }
+    if let Some(section) = &file.groups {
+        for entry in &section.entries {
+            b.group_entry(entry, section.tolerance, section.std_tolerance);
+        }
+        let mut unchecked: Vec<String> = Vec::new();
+        for r in runs.iter().filter(|r| is_done(r)) {
+            let sweep = sweep_of_json(&r.sweep);
+            if !section
+                .entries
+                .iter()
+                .any(|e| e.same_group(&r.task, &r.variant, &sweep))
+            {
+                let label = format!(
+                    "{}/{}{}",
+                    r.task,
+                    r.variant,
+                    super::expected::sweep_suffix(&sweep)
+                );
+                if !unchecked.contains(&label) {
+                    unchecked.push(label);
+                }
+            }
+        }
+        if !unchecked.is_empty() {
+            b.out.notes.push(format!(
+                "{} groups have no expectations (`--update` records them): {}",
+                unchecked.len(),
+                abbreviate(&unchecked)
+            ));
+        }
+    }
+    b.out
+}
+
+fn abbreviate(items: &[String]) -> String {
+    const SHOWN: usize = 6;
+    if items.len() <= SHOWN {
+        items.join(", ")
+    } else {
+        format!(
+            "{}, and {} more",
+            items[..SHOWN].join(", "),
+            items.len() - SHOWN
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::expected::parse;
+
+    fn run(key: &str, task: &str, variant: &str, seed: i64, status: &str) -> RunRow {
+        RunRow {
+            run_key: key.into(),
+            ordinal: seed,
+            task: task.into(),
+            variant: variant.into(),
+            seed,
+            sweep: "{}".into(),
+            config: "{}".into(),
+            status: status.into(),
+            attempt: 1,
+            worker: None,
+            started_at: None,
+            finished_at: Some(format!("2024-01-01T00:00:0{seed}Z")),
+            duration_s: None,
+            device: None,
+            git_rev: None,
+            error: (status == "failed").then(|| "out of memory\nbacktrace".to_string()),
+            steps: None,
+            train_examples_per_s: None,
+            peak_memory_bytes: None,
+        }
+    }
+
+    fn rows(acc: f64, loss: f64) -> Vec<ResultRow> {
+        vec![
+            ResultRow {
+                split: "dev".into(),
+                name: "acc".into(),
+                value: acc,
+            },
+            ResultRow {
+                split: "dev".into(),
+                name: "loss".into(),
+                value: loss,
+            },
+            ResultRow {
+                split: "dev".into(),
+                name: "majority_acc".into(),
+                value: 0.5,
+            },
+        ]
+    }
+
+    const FILE: &str = "\
+experiment: demo
+runs:
+  tolerance: {abs: 1e-9}
+  entries:
+    - {task: spam, variant: baseline, seed: 1, key: k1, metrics: {acc: 0.75, loss: 0.5}}
+    - {task: spam, variant: baseline, seed: 2, key: k2, metrics: {acc: 0.5, loss: 0.6}}
+groups:
+  tolerance: {abs: 1e-9, std_errors: 3}
+  std_tolerance: {rel: 0.5}
+  entries:
+    - task: spam
+      variant: baseline
+      metrics:
+        acc: {mean: 0.625, std: 0.1767766952966369, n: 2}
+";
+
+    fn data(acc2: f64, status2: &str) -> (Vec<RunRow>, HashMap<String, Vec<ResultRow>>) {
+        let runs = vec![
+            run("k1", "spam", "baseline", 1, "done"),
+            run("k2", "spam", "baseline", 2, status2),
+        ];
+        let mut results = HashMap::new();
+        results.insert("k1".to_string(), rows(0.75, 0.5));
+        if status2 == "done" {
+            results.insert("k2".to_string(), rows(acc2, 0.6));
+        }
+        (runs, results)
+    }
+
+    #[test]
+    fn identical_results_pass() {
+        let file = parse(FILE, "f.yaml").unwrap();
+        let (runs, results) = data(0.5, "done");
+        let out = verify(&file, "demo", &runs, &results);
+        assert!(out.passed(false), "{:?}", out.problems);
+        // 2 runs × 2 metrics, plus the group's n, mean and std.
+        assert_eq!(
+            out.counts(),
+            Counts {
+                pass: 7,
+                ..Counts::default()
+            }
+        );
+        assert!(out.notes.is_empty(), "{:?}", out.notes);
+    }
+
+    #[test]
+    fn a_moved_metric_names_the_run_the_amount_and_the_direction() {
+        let file = parse(FILE, "f.yaml").unwrap();
+        let (runs, results) = data(0.4375, "done");
+        let out = verify(&file, "demo", &runs, &results);
+        assert!(!out.passed(false) && !out.passed(true));
+        let acc = out
+            .checks
+            .iter()
+            .find(|c| c.seed == Some(2) && c.metric == "acc")
+            .unwrap();
+        assert_eq!(acc.verdict, Verdict::Worse);
+        assert_eq!(acc.difference, Some(-0.0625));
+        assert!(
+            out.problems[0].starts_with("spam/baseline seed 2: acc moved from 0.5 to 0.4375 (-0.0625, worse: higher is better)"),
+            "{}",
+            out.problems[0]
+        );
+        // The group mean moved by -0.03125 with SE = 0.1768 * sqrt(1/2 + 1/2): within 3 SE;
+        // its std grew from 0.177 to 0.221, within rel 0.5.
+        let mean = out
+            .checks
+            .iter()
+            .find(|c| c.statistic == Statistic::Mean)
+            .unwrap();
+        assert_eq!(mean.verdict, Verdict::Pass);
+        assert!((mean.allowed.unwrap() - 3.0 * 0.1767766952966369).abs() < 1e-12);
+    }
+
+    #[test]
+    fn improvements_fail_unless_allowed() {
+        let file = parse(FILE, "f.yaml").unwrap();
+        let (runs, mut results) = data(0.5, "done");
+        results.get_mut("k1").unwrap()[1].value = 0.25; // loss down: better
+        let out = verify(&file, "demo", &runs, &results);
+        let loss = out
+            .checks
+            .iter()
+            .find(|c| c.seed == Some(1) && c.metric == "loss")
+            .unwrap();
+        assert_eq!(loss.verdict, Verdict::Better);
+        assert!(
+            out.problems[0].contains("better: lower is better"),
+            "{}",
+            out.problems[0]
+        );
+        assert!(!out.passed(false));
+        assert!(out.passed(true));
+    }
+
+    #[test]
+    fn missing_and_failed_runs_are_missing() {
+        let file = parse(FILE, "f.yaml").unwrap();
+        let (runs, results) = data(0.5, "failed");
+        let out = verify(&file, "demo", &runs, &results);
+        let c = out.counts();
+        assert_eq!(c.missing, 3, "{:?}", out.checks); // seed 2's acc and loss, the group's n
+        assert!(
+            out.problems
+                .iter()
+                .any(|p| p == "spam/baseline seed 2: missing: the run is failed: out of memory"),
+            "{:?}",
+            out.problems
+        );
+        assert!(
+            out.problems
+                .iter()
+                .any(|p| p.contains("acc has 1 done runs, expected 2 (seed 2 is failed)")),
+            "{:?}",
+            out.problems
+        );
+        // No run at all.
+        let out = verify(&file, "demo", &runs[..1], &results);
+        assert!(
+            out.problems
+                .iter()
+                .any(|p| p == "spam/baseline seed 2: missing: no such run in the experiment"),
+            "{:?}",
+            out.problems
+        );
+        assert!(!out.passed(true));
+    }
+
+    #[test]
+    fn changed_keys_and_unexpected_results_are_notes() {
+        let file = parse(&FILE.replace("key: k1", "key: old"), "f.yaml").unwrap();
+        let (mut runs, mut results) = data(0.5, "done");
+        runs.push(run("k3", "spam", "cross_head", 1, "done"));
+        results.insert("k3".into(), rows(0.9, 0.1));
+        results.get_mut("k1").unwrap().push(ResultRow {
+            split: "dev".into(),
+            name: "f1".into(),
+            value: 0.3,
+        });
+        let out = verify(&file, "other", &runs, &results);
+        assert!(out.passed(false), "{:?}", out.problems);
+        let notes = out.notes.join("\n");
+        assert!(notes.contains("recorded from experiment `demo`"), "{notes}");
+        assert!(notes.contains("1 runs have another key than recorded (their settings differ from when the expectations were recorded): spam/baseline seed 1: old → k1"), "{notes}");
+        assert!(
+            notes.contains("spam/baseline seed 1: not checked (not in the expected file): f1"),
+            "{notes}"
+        );
+        assert!(notes.contains("1 done runs have no expectations (`--update` records them): spam/cross_head seed 1"), "{notes}");
+        assert!(notes.contains("1 groups have no expectations"), "{notes}");
+    }
+}
