@@ -12,6 +12,7 @@
 
 pub mod download;
 pub mod glue;
+pub mod lm;
 pub mod metrics;
 pub mod standin;
 
