@@ -367,13 +367,14 @@ impl Memory {
                 .layers
                 .iter()
                 .zip(states)
-                .map(|((runs, written), states)| LayerMemory {
+                .map(|(meta, states)| LayerMemory {
                     states,
-                    runs: runs
+                    runs: meta
+                        .runs
                         .iter()
                         .map(|&(start, len)| Run { start, len })
                         .collect(),
-                    written: *written,
+                    written: meta.written,
                 })
                 .collect(),
         }
