@@ -43,8 +43,8 @@ fn corpus() -> Corpus {
     }
 }
 
-/// Skip-retain (phase 1 = 4 steps), cross-head and dropout all drawing.
-fn settings(max_steps: usize) -> LmSettings {
+/// Skip-retain (phase 1 = `phase1` steps), cross-head and dropout all drawing.
+fn settings(max_steps: usize, phase1: u64) -> LmSettings {
     LmSettings {
         seed: 3,
         model: TxlConfig {
@@ -89,7 +89,7 @@ fn settings(max_steps: usize) -> LmSettings {
                 exempt_first_last: false,
             }),
             phase1: None,
-            phase1_steps: Some(4),
+            phase1_steps: Some(phase1),
         },
         checkpoints: None,
         init_from: None,
@@ -165,30 +165,43 @@ fn a_killed_run_resumes_bit_identically_from_its_checkpoint() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let c = corpus();
     let mut straight_rec = Recorder::default();
-    let straight = train(&settings(10), &c, Device::Cpu, &mut straight_rec).unwrap();
+    let straight = train(&settings(10, 8), &c, Device::Cpu, &mut straight_rec).unwrap();
+    // The first step after the resume point skips layers: their parameters have no gradient
+    // from that step, and must still move exactly as in the uninterrupted run.
+    let skipped_at = |step: i64| {
+        straight_rec
+            .rows
+            .iter()
+            .find(|r| r.step == step && r.name == "skipped_layers")
+            .unwrap()
+            .value
+    };
+    assert!(skipped_at(7) > 0.0);
 
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(10);
+    let mut s = settings(10, 8);
     s.checkpoints = Some(CheckpointPlan {
         dir: dir.path().join("run"),
-        every: Some(5),
+        every: Some(3),
     });
-    // Killed after step 7: the checkpoint of step 5 survives, steps 6–7 are lost.
+    // Killed after step 8: the checkpoint of step 6 survives, steps 7–8 are lost; the run
+    // resumes inside phase 1.
     let mut rec = Recorder {
-        kill_at: Some(7),
+        kill_at: Some(8),
         ..Default::default()
     };
     assert!(train(&s, &c, Device::Cpu, &mut rec).is_err());
     assert!(dir.path().join("run").join(checkpoint::LATEST).is_file());
-    assert!(dir.path().join("run").join(checkpoint::PHASE1).is_file());
+    assert!(!dir.path().join("run").join(checkpoint::PHASE1).exists());
     // Everything in memory is dropped; a fresh call resumes from step 5, across nothing but
     // the files.
     rec.kill_at = None;
     let resumed = train(&s, &c, Device::Cpu, &mut rec).unwrap();
-    assert_eq!(rec.started_at, Some(5));
+    assert_eq!(rec.started_at, Some(6));
+    assert!(dir.path().join("run").join(checkpoint::PHASE1).is_file());
     assert_eq!(
         (resumed.ending.clone(), resumed.resumed_from),
-        (Ending::Completed, 5)
+        (Ending::Completed, 6)
     );
     assert_eq!(finals(&resumed), finals(&straight));
     assert_eq!(
@@ -203,9 +216,9 @@ fn ctrl_c_checkpoints_the_current_step_and_phase_two_starts_from_phase_one() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let c = corpus();
     let mut straight_rec = Recorder::default();
-    let straight = train(&settings(8), &c, Device::Cpu, &mut straight_rec).unwrap();
+    let straight = train(&settings(8, 4), &c, Device::Cpu, &mut straight_rec).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut s = settings(8);
+    let mut s = settings(8, 4);
     s.checkpoints = Some(CheckpointPlan {
         dir: dir.path().join("a"),
         every: None,
@@ -224,7 +237,7 @@ fn ctrl_c_checkpoints_the_current_step_and_phase_two_starts_from_phase_one() {
 
     // Another run starts phase 2 from the saved end of phase 1 and ends where the
     // uninterrupted run did.
-    let mut b = settings(8);
+    let mut b = settings(8, 4);
     b.init_from = Some(dir.path().join("a").join(checkpoint::PHASE1));
     let mut rec = Recorder::default();
     let from_phase1 = train(&b, &c, Device::Cpu, &mut rec).unwrap();
@@ -233,7 +246,7 @@ fn ctrl_c_checkpoints_the_current_step_and_phase_two_starts_from_phase_one() {
     assert_eq!(finals(&from_phase1), finals(&straight));
 
     // A checkpoint of another model is refused, naming the file.
-    let mut other = settings(8);
+    let mut other = settings(8, 4);
     other.model.d_inner = 48;
     other.init_from = b.init_from.clone();
     let e = train(&other, &c, Device::Cpu, &mut Recorder::default())

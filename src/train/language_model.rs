@@ -458,6 +458,19 @@ fn load_checkpoint(
     Ok(meta)
 }
 
+/// Gives every parameter a zero gradient before the first step. Layers skipped in a step get
+/// no gradient from it; with their gradient defined (and zeroed by every `zero_grad`) Adam still
+/// applies their momentum, in every step of every attempt alike, so that a resumed run updates
+/// exactly as an uninterrupted one (and as PyTorch < 2.0's `zero_grad()` did in the original code).
+fn define_gradients(vs: &VarStore) {
+    let vars = vs.trainable_variables();
+    if vars.is_empty() {
+        return;
+    }
+    let zero: Vec<Tensor> = vars.iter().map(|v| v.sum(Kind::Float) * 0.0).collect();
+    Tensor::stack(&zero, 0).sum(Kind::Float).backward();
+}
+
 fn row(step: i64, split: &str, name: &str, value: f64, phase: i64) -> MetricRow {
     MetricRow {
         step,
@@ -544,6 +557,7 @@ pub fn train(
         }
     }
     let resumed_from = st.step;
+    define_gradients(&vs);
     observer.on_start(resumed_from, total)?;
 
     let write = |name: &str, st: &State, vs: &VarStore, opt: &AdamW| -> Result<()> {

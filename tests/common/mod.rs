@@ -13,8 +13,16 @@ pub fn repo() -> PathBuf {
 pub fn require_data() -> (PathBuf, PathBuf) {
     let model = repo().join("data/models/all-MiniLM-L6-v2");
     let data = repo().join("data");
-    for p in [model.join("model.safetensors"), data.join("standin/spam/train.tsv"), data.join("standin/kjv_next/train.tsv")] {
-        assert!(p.exists(), "{} is missing: run scripts/setup.sh first", p.display());
+    for p in [
+        model.join("model.safetensors"),
+        data.join("standin/spam/train.tsv"),
+        data.join("standin/kjv_next/train.tsv"),
+    ] {
+        assert!(
+            p.exists(),
+            "{} is missing: run scripts/setup.sh first",
+            p.display()
+        );
     }
     (model, data)
 }
@@ -65,7 +73,14 @@ variants:
 }
 
 pub fn status_json(db: &Path, experiment: &str) -> serde_json::Value {
-    let out = harness(&["status", experiment, "--db", db.to_str().unwrap(), "--format", "json"]);
+    let out = harness(&[
+        "status",
+        experiment,
+        "--db",
+        db.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).expect("status --format json prints JSON")
 }
