@@ -58,7 +58,7 @@ pub fn primary_metric(task: &str) -> Option<&'static str> {
         return Some(crate::data::metrics::primary_metric(task));
     }
     match task {
-        "enwik8" | "text8" => Some("bpc"),
+        "enwik8" | "text8" | "wikisample_bytes" | "wikisample_text" => Some("bpc"),
         "wikitext2" | "wikitext103" | "wt2" | "wt103" | "ptb" => Some("ppl"),
         _ => None,
     }

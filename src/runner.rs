@@ -2,13 +2,23 @@
 //! can share a database), records divergence and failure without stopping the grid, and on
 //! Ctrl-C/SIGTERM puts the current run back in the queue so that a rerun loses nothing and
 //! duplicates nothing.
+//!
+//! Runs of `model.kind: bert` go to the fine-tuning loop, runs of `transformer_xl` to the
+//! language-model loop. A language-model run with `train.checkpoint_every` keeps its checkpoints
+//! in `<db folder>/checkpoints/<experiment>/<run_key>/`: a requeued run (killed, interrupted,
+//! failed) resumes from its last checkpoint and rewrites only the metric rows after it; the
+//! rolling checkpoint is deleted once the run is done or diverged, the phase-1 checkpoint kept.
+//! For language-model runs the runs table's `train_examples_per_s` holds training tokens/s.
 
+use crate::data::lm::Corpus;
 use crate::data::{self, TaskData};
 use crate::device;
 use crate::environment::{self, Environment};
-use crate::spec::{LoadedSpec, RunConfig, RunPlan};
+use crate::spec::{LoadedSpec, ModelKind, RunConfig, RunPlan};
 use crate::store::{ExperimentRow, Finish, MetricRow, NewRun, RunStatus, Store};
+use crate::train::checkpoint;
 use crate::train::finetune::{self, FinetuneSettings, Observer, PreparedTask};
+use crate::train::language_model::{self, LmObserver, LmSettings};
 use crate::train::Ending;
 use anyhow::{bail, Context, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -88,11 +98,27 @@ fn pretrained(c: &RunConfig) -> PathBuf {
     c.model.pretrained.clone().unwrap_or_default()
 }
 
+/// The data of a grid, loaded once.
+#[derive(Default)]
+struct GridData {
+    tasks: HashMap<String, TaskData>,
+    corpora: HashMap<String, Corpus>,
+}
+
 /// Checks, before anything is written, that the model and every task's data are there.
-fn preflight(plans: &[RunPlan]) -> Result<HashMap<String, TaskData>> {
-    let mut tasks = HashMap::new();
+fn preflight(plans: &[RunPlan]) -> Result<GridData> {
+    let mut grid = GridData::default();
     for plan in plans {
         let c = &plan.config;
+        if c.model.kind == ModelKind::TransformerXl {
+            if !grid.corpora.contains_key(&plan.task) {
+                let corpus = data::lm::load_corpus(&c.data_dir, &plan.task)
+                    .with_context(|| format!("loading corpus `{}`", plan.task))?;
+                grid.corpora.insert(plan.task.clone(), corpus);
+            }
+            continue;
+        }
+        let tasks = &mut grid.tasks;
         let config_json = pretrained(c).join("config.json");
         if !config_json.is_file() {
             bail!(
@@ -108,7 +134,7 @@ fn preflight(plans: &[RunPlan]) -> Result<HashMap<String, TaskData>> {
             tasks.insert(plan.task.clone(), data);
         }
     }
-    Ok(tasks)
+    Ok(grid)
 }
 
 struct StoreObserver<'a> {
@@ -152,10 +178,60 @@ impl Observer for StoreObserver<'_> {
     }
 }
 
+impl LmObserver for StoreObserver<'_> {
+    fn on_start(&mut self, step: i64, total: i64) -> Result<()> {
+        self.rt.block_on(
+            self.store
+                .delete_metrics_after(self.experiment, self.key, step),
+        )?;
+        self.bar.set_length(total as u64);
+        self.bar.set_position(step as u64);
+        Ok(())
+    }
+
+    fn on_step(&mut self, step: i64, total: i64, loss: f64, phase: i64) {
+        self.bar.set_length(total as u64);
+        self.bar.set_position(step as u64);
+        self.bar.set_message(format!(
+            "phase {phase} train loss {loss:.4}{}",
+            self.last_dev
+        ));
+    }
+
+    fn on_metrics(&mut self, rows: Vec<MetricRow>, flush: bool) -> Result<()> {
+        Observer::on_metrics(self, rows, flush)
+    }
+
+    fn interrupted(&self) -> bool {
+        STOP.load(Ordering::SeqCst)
+    }
+}
+
+/// What either training loop returns, in the runner's terms.
+struct Trained {
+    ending: Ending,
+    steps: i64,
+    results: Vec<crate::store::ResultRow>,
+    /// Examples/s (BERT) or tokens/s (language models).
+    rate: f64,
+    unit: &'static str,
+    /// Peak device memory measured by the loop (CUDA).
+    device_peak: Option<i64>,
+    /// Step a language-model run resumed from.
+    resumed_from: i64,
+    /// The run's checkpoint folder, if it keeps checkpoints.
+    checkpoints: Option<PathBuf>,
+}
+
 fn summarize_results(results: &[crate::store::ResultRow]) -> String {
     results
         .iter()
-        .filter(|r| r.name != "loss" && !r.name.starts_with("majority_"))
+        .filter(|r| {
+            r.name != "loss"
+                && r.name != "tokens"
+                && r.split != "train"
+                && !r.name.starts_with("majority_")
+        })
         .map(|r| format!("{} {} {:.4}", r.split, r.name, r.value))
         .collect::<Vec<_>>()
         .join(", ")
@@ -173,7 +249,8 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
     if let Some(threads) = spec.threads {
         tch::set_num_threads(threads as i32);
     }
-    let tasks = preflight(plans)?;
+    let grid_data = preflight(plans)?;
+    let tasks = &grid_data.tasks;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -294,7 +371,40 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         environment::reset_peak_rss();
         let started = Instant::now();
 
-        let result = (|| -> Result<finetune::Outcome> {
+        let result = (|| -> Result<Trained> {
+            let mut observer = StoreObserver {
+                rt: &rt,
+                store: &store,
+                experiment: &spec.name,
+                key: &claim.key,
+                buffer: Vec::new(),
+                bar: &run_bar,
+                last_dev: String::new(),
+            };
+            if c.model.kind == ModelKind::TransformerXl {
+                let dir = c
+                    .train
+                    .checkpoint_every
+                    .map(|_| checkpoint::run_dir(&opts.db, &spec.name, &claim.key));
+                let settings = LmSettings::from_run(c, dir.clone())?;
+                let outcome = language_model::train(
+                    &settings,
+                    &grid_data.corpora[&plan.task],
+                    device,
+                    &mut observer,
+                )?;
+                return Ok(Trained {
+                    ending: outcome.ending,
+                    steps: outcome.steps,
+                    results: outcome.results,
+                    rate: outcome.tokens_per_s,
+                    unit: "tok/s",
+                    device_peak: outcome.peak_device_bytes,
+                    resumed_from: outcome.resumed_from,
+                    checkpoints: dir,
+                });
+            }
+            rt.block_on(store.delete_metrics_after(&spec.name, &claim.key, 0))?;
             let model_dir = pretrained(c);
             if !tokenizers.contains_key(&model_dir) {
                 let tok = finetune::load_tokenizer(&model_dir)?;
@@ -318,28 +428,37 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
                 )?;
                 prepared.insert(cache_key.clone(), p);
             }
-            let mut observer = StoreObserver {
-                rt: &rt,
-                store: &store,
-                experiment: &spec.name,
-                key: &claim.key,
-                buffer: Vec::new(),
-                bar: &run_bar,
-                last_dev: String::new(),
-            };
-            finetune::finetune(
+            let outcome = finetune::finetune(
                 &finetune_settings(c),
                 &prepared[&cache_key],
                 tokenizer,
                 device,
                 &mut observer,
-            )
+            )?;
+            Ok(Trained {
+                ending: outcome.ending,
+                steps: outcome.steps,
+                results: outcome.results,
+                rate: outcome.examples_per_s,
+                unit: "ex/s",
+                device_peak: None,
+                resumed_from: 0,
+                checkpoints: None,
+            })
         })();
         let duration_s = started.elapsed().as_secs_f64();
         let peak = if device == tch::Device::Cpu {
             environment::peak_rss_bytes()
         } else {
-            None
+            result.as_ref().ok().and_then(|t| t.device_peak)
+        };
+        // The rolling checkpoint of a finished run is no longer needed.
+        let drop_checkpoint = |t: &Trained| -> Result<()> {
+            if let Some(dir) = &t.checkpoints {
+                checkpoint::remove(&dir.join(checkpoint::LATEST))
+                    .with_context(|| format!("removing the checkpoint in {}", dir.display()))?;
+            }
+            Ok(())
         };
 
         let line = match result {
@@ -347,30 +466,52 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
                 Ending::Interrupted => {
                     rt.block_on(store.requeue(&spec.name, &claim.key, "running"))?;
                     summary.interrupted = true;
+                    let resume = if outcome.checkpoints.is_some() {
+                        format!(" and resumes from step {}", outcome.steps)
+                    } else {
+                        String::new()
+                    };
                     multi.suspend(|| {
-                        eprintln!("interrupted during {label}: the run is back in the queue; rerun to finish the grid")
+                        eprintln!("interrupted during {label}: the run is back in the queue{resume}; rerun to finish the grid")
                     });
                     break;
                 }
                 Ending::Completed => {
+                    let mut results = outcome.results.clone();
+                    if c.model.kind == ModelKind::TransformerXl {
+                        if let Some(bytes) = peak {
+                            results.push(crate::store::ResultRow {
+                                split: "train".into(),
+                                name: "peak_memory_bytes".into(),
+                                value: bytes as f64,
+                            });
+                        }
+                    }
                     rt.block_on(store.finish(
                         &spec.name,
                         &claim.key,
-                        &outcome.results,
+                        &results,
                         &Finish {
                             status: Some(RunStatus::Done),
                             duration_s,
                             error: None,
                             steps: Some(outcome.steps),
-                            train_examples_per_s: Some(outcome.examples_per_s),
+                            train_examples_per_s: Some(outcome.rate),
                             peak_memory_bytes: peak,
                         },
                     ))?;
+                    drop_checkpoint(&outcome)?;
                     summary.done += 1;
+                    let resumed = if outcome.resumed_from > 0 {
+                        format!(", resumed at step {}", outcome.resumed_from)
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        "{label}: done in {duration_s:.1}s ({} steps, {:.1} ex/s): {}",
+                        "{label}: done in {duration_s:.1}s ({} steps{resumed}, {:.1} {}): {}",
                         outcome.steps,
-                        outcome.examples_per_s,
+                        outcome.rate,
+                        outcome.unit,
                         summarize_results(&outcome.results)
                     )
                 }
@@ -385,10 +526,11 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
                             duration_s,
                             error: Some(error.clone()),
                             steps: Some(step),
-                            train_examples_per_s: Some(outcome.examples_per_s),
+                            train_examples_per_s: Some(outcome.rate),
                             peak_memory_bytes: peak,
                         },
                     ))?;
+                    drop_checkpoint(&outcome)?;
                     summary.diverged += 1;
                     format!("{label}: DIVERGED ({error}); the grid goes on")
                 }

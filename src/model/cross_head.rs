@@ -66,6 +66,19 @@ impl CrossHead {
         self.permutations
     }
 
+    /// Position of the stream in 32-bit words (for checkpoints).
+    pub fn word_pos(&self) -> u128 {
+        self.rng.get_word_pos()
+    }
+
+    /// Moves the stream to `pos` (a value of [`CrossHead::word_pos`]) and sets the counters,
+    /// so that a resumed run draws exactly what an uninterrupted one would.
+    pub fn restore(&mut self, pos: u128, draws: u64, permutations: u64) {
+        self.rng.set_word_pos(pos);
+        self.draws = draws;
+        self.permutations = permutations;
+    }
+
     /// Draws the decision for one attention layer at one training step: `Some(π)` with
     /// probability p (π uniform over all `num_heads!` permutations, identity included), else
     /// `None`. See the module documentation for the exact order of draws.

@@ -310,6 +310,77 @@ impl Memory {
     }
 }
 
+/// Everything of a [`Memory`] except its tensors, for checkpoints: with the per-layer tensors
+/// of [`Memory::export`] it restores the memory exactly.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryMeta {
+    pub mem_len: i64,
+    pub ext_len: i64,
+    pub next_pos: i64,
+    pub segments: u64,
+    pub layers: Vec<LayerMemoryMeta>,
+}
+
+/// One layer of a [`MemoryMeta`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerMemoryMeta {
+    /// Position runs `(start, len)`, oldest first.
+    pub runs: Vec<(i64, i64)>,
+    /// The forward pass that last wrote the memory.
+    pub written: Option<u64>,
+}
+
+impl Memory {
+    /// The memory's bookkeeping and its per-layer states (`[L, B, d_model]`, none where
+    /// nothing was written).
+    pub fn export(&self) -> (MemoryMeta, Vec<Option<Tensor>>) {
+        let meta = MemoryMeta {
+            mem_len: self.mem_len,
+            ext_len: self.ext_len,
+            next_pos: self.next_pos,
+            segments: self.segments,
+            layers: self
+                .layers
+                .iter()
+                .map(|l| LayerMemoryMeta {
+                    runs: l.runs.iter().map(|r| (r.start, r.len)).collect(),
+                    written: l.written,
+                })
+                .collect(),
+        };
+        let states = self
+            .layers
+            .iter()
+            .map(|l| l.states.as_ref().map(|t| t.shallow_clone()))
+            .collect();
+        (meta, states)
+    }
+
+    /// The memory that [`Memory::export`] gave `meta` and `states` for.
+    pub fn import(meta: &MemoryMeta, states: Vec<Option<Tensor>>) -> Memory {
+        Memory {
+            mem_len: meta.mem_len,
+            ext_len: meta.ext_len,
+            next_pos: meta.next_pos,
+            segments: meta.segments,
+            layers: meta
+                .layers
+                .iter()
+                .zip(states)
+                .map(|(meta, states)| LayerMemory {
+                    states,
+                    runs: meta
+                        .runs
+                        .iter()
+                        .map(|&(start, len)| Run { start, len })
+                        .collect(),
+                    written: meta.written,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// The last `n` positions of `runs`.
 fn last_positions(runs: &[Run], mut n: i64) -> Vec<Run> {
     let mut out = Vec::new();

@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::humanize;
 use super::run_key::run_key;
-use super::types::{DeviceSpec, ModelSpec, Spec, Task, TrainSpec, TRAIN_FIELDS};
+use super::types::{DeviceSpec, ModelSpec, Spec, Task, TrainSpec, VariantSpec, TRAIN_FIELDS};
+use crate::model::skip::Schedule;
 
 /// The resolved settings of a variant. A setting added later must be skipped when unset, so
 /// that existing run keys do not change.
@@ -16,6 +17,41 @@ use super::types::{DeviceSpec, ModelSpec, Spec, Task, TrainSpec, TRAIN_FIELDS};
 pub struct VariantSettings {
     /// Cross-head permutation probability per layer and step; 0 = off.
     pub cross_head_prob: f64,
+    /// Skip-retain schedule of phase 1; none = no skipping (and no phase 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<Schedule>,
+    /// Phase 1 as a fraction of the training steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase1: Option<f64>,
+    /// Phase 1 as a number of steps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase1_steps: Option<u64>,
+}
+
+impl VariantSettings {
+    /// The resolved settings of a variant as written in the spec.
+    pub fn of(variant: &VariantSpec) -> Self {
+        VariantSettings {
+            cross_head_prob: variant.cross_head.as_ref().map_or(0.0, |c| c.prob),
+            skip: variant.skip.as_ref().map(|s| s.schedule()),
+            phase1: variant.phase1,
+            phase1_steps: variant.phase1_steps,
+        }
+    }
+
+    /// Number of phase-1 (skip-retain) steps of a run of `total` steps: `phase1_steps`, or
+    /// `round(phase1 · total)`, at most `total`; 0 without skip-retain.
+    pub fn phase1_steps(&self, total: u64) -> u64 {
+        if self.skip.is_none() {
+            return 0;
+        }
+        let n = match (self.phase1_steps, self.phase1) {
+            (Some(n), _) => n,
+            (None, Some(f)) => (f * total as f64).round() as u64,
+            (None, None) => total,
+        };
+        n.min(total)
+    }
 }
 
 /// Everything one run needs, fully resolved (sweep values applied).
@@ -134,9 +170,7 @@ pub fn expand(spec: &Spec) -> Vec<RunPlan> {
             }
             for variant in spec.variant_order() {
                 let settings = spec.variants.get(variant).cloned().unwrap_or_default();
-                let variant_settings = VariantSettings {
-                    cross_head_prob: settings.cross_head.map_or(0.0, |c| c.prob),
-                };
+                let variant_settings = VariantSettings::of(&settings);
                 for &seed in &seeds {
                     let config = RunConfig {
                         task: *task,

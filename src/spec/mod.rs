@@ -23,8 +23,8 @@ pub use grid::{dry_run_table, expand, RunConfig, RunPlan, VariantSettings};
 pub use locate::FieldPath;
 pub use run_key::run_key;
 pub use types::{
-    CrossHeadSpec, DeviceSpec, ModelKind, ModelSpec, SeedRange, Seeds, Spec, Task, TrainSpec,
-    VariantSpec, Variants,
+    CrossHeadSpec, DeviceSpec, LrSchedule, ModelKind, ModelSpec, SeedRange, Seeds,
+    SkipScheduleName, SkipSpec, Spec, Task, TrainSpec, VariantSpec, Variants,
 };
 
 use error::{backticked, humanize, split_path};

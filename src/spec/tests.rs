@@ -70,8 +70,9 @@ fn with(extra: &str) -> String {
 
 const TOP_FIELDS: &str =
     "name, description, seeds, device, threads, data_dir, model, tasks, train, baseline, variants, sweep";
-const TRAIN_ALLOWED: &str = "epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_len, eval_every, max_train_examples, max_eval_examples, grad_clip";
-const TASKS_ALLOWED: &str = "cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, spam, kjv_next";
+const TRAIN_ALLOWED: &str = "epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_len, eval_every, max_train_examples, max_eval_examples, grad_clip, lr_schedule, eval_batch_size, eval_max_tokens, checkpoint_every, init_from";
+const TASKS_ALLOWED: &str = "cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, spam, kjv_next, enwik8, text8, wikitext2, wikitext103, ptb, wikisample_bytes, wikisample_text";
+const MODEL_ALLOWED: &str = "kind, pretrained, layers, dropout, n_layer, d_model, n_head, d_head, d_inner, d_embed, dropatt, tgt_len, mem_len, clamp_len, same_length, eval_tgt_len, eval_mem_len, eval_clamp_len, eval_same_length, adaptive, tie_weights";
 
 // ---------------------------------------------------------------- good specs and defaults
 
@@ -170,7 +171,7 @@ fn unknown_fields_at_every_level() {
         3,
         21,
         "model",
-        "unknown field `layer`; allowed: kind, pretrained, layers, dropout",
+        &format!("unknown field `layer`; allowed: {MODEL_ALLOWED}"),
     );
     assert_err(
         &with("train:\n  epochs: 2\n  lrr: 1\n"),
@@ -184,7 +185,7 @@ fn unknown_fields_at_every_level() {
         8,
         16,
         "variants.cross_head",
-        "unknown field `crosshead`; allowed: cross_head",
+        "unknown field `crosshead`; allowed: cross_head, skip, phase1, phase1_steps",
     );
     assert_err(
         &GOOD.replace("{prob: 0.1}", "{prb: 0.1}"),
@@ -245,7 +246,7 @@ fn wrong_types_and_names() {
         3,
         15,
         "model.kind",
-        "unknown value `gpt`; allowed: bert",
+        "unknown value `gpt`; allowed: bert, transformer_xl",
     );
     assert_err(
         &with("train:\n  lr: abc\n"),
@@ -1030,4 +1031,182 @@ fn dry_run_table_aligns_columns() {
         no_sweep.lines().next(),
         Some("key               task  variant     seed  sweep")
     );
+}
+
+// ---------------------------------------------------------------- language modelling
+
+const LM: &str = "\
+name: lm
+seeds: {count: 2, base: 1}
+model: {kind: transformer_xl, n_layer: 4, d_model: 32, n_head: 2, d_head: 16, d_inner: 64, tgt_len: 16, mem_len: 16}
+tasks: [ptb, wikisample_bytes]
+train: {max_steps: 100, lr: 0.001, warmup_ratio: 0.0}
+baseline: baseline
+variants:
+  baseline: {}
+  two_phase: {skip: {schedule: functional}, phase1: 0.5}
+  cross_head: {cross_head: {prob: 0.1}}
+  skip_cross_head: {skip: {schedule: uniform, p: 0.2, exempt_first_last: true}, phase1_steps: 30, cross_head: {prob: 0.1}}
+";
+
+#[test]
+fn the_four_language_model_variants_are_expressible() {
+    use crate::model::skip::Schedule;
+    let spec = spec_of(LM, &[]);
+    assert_eq!(spec.model.kind, ModelKind::TransformerXl);
+    assert_eq!(spec.tasks, vec![Task::Ptb, Task::WikisampleBytes]);
+    let plans = expand(&spec);
+    assert_eq!(plans.len(), 2 * 4 * 2);
+    let settings = |variant: &str| {
+        plans
+            .iter()
+            .find(|p| p.variant == variant)
+            .unwrap()
+            .config
+            .variant_settings
+            .clone()
+    };
+    let base = settings("baseline");
+    assert_eq!((base.skip.clone(), base.cross_head_prob), (None, 0.0));
+    assert_eq!(base.phase1_steps(100), 0);
+    let two = settings("two_phase");
+    assert_eq!(two.skip, Some(Schedule::Functional));
+    assert_eq!((two.cross_head_prob, two.phase1_steps(100)), (0.0, 50));
+    assert_eq!(settings("cross_head").cross_head_prob, 0.1);
+    let both = settings("skip_cross_head");
+    assert_eq!(
+        both.skip,
+        Some(Schedule::Uniform {
+            p: 0.2,
+            exempt_first_last: true
+        })
+    );
+    assert_eq!((both.cross_head_prob, both.phase1_steps(100)), (0.1, 30));
+    let keys: HashSet<_> = plans.iter().map(|p| p.key.clone()).collect();
+    assert_eq!(keys.len(), plans.len());
+    let txl = plans[0].config.model.txl_config(10_000).unwrap();
+    assert_eq!(
+        (txl.n_token, txl.n_layer, txl.tgt_len, txl.dropout),
+        (10_000, 4, 16, 0.0)
+    );
+    assert!(txl.tie_weights);
+    // The Transformer-XL fields are part of the key; unset ones are absent from it.
+    let json = run_key::canonical_json(&run_key::identity(&plans[0].config));
+    assert!(
+        json.contains(r#""n_layer":4"#) && !json.contains("eval_mem_len"),
+        "{json}"
+    );
+    let changed = expand(&spec_of(LM, &["model.mem_len=32"]));
+    assert_ne!(changed[0].key, plans[0].key);
+}
+
+#[test]
+fn the_experiment_specs_load() {
+    for file in [
+        "lm_quickstart.yaml",
+        "enwik8_two_phase.yaml",
+        "wt103_two_phase.yaml",
+    ] {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("experiments")
+            .join(file);
+        let loaded = load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let variants: Vec<_> = loaded.spec.variant_order();
+        assert_eq!(
+            variants,
+            vec!["baseline", "two_phase", "cross_head", "skip_cross_head"],
+            "{file}"
+        );
+        assert!(!expand(&loaded.spec).is_empty());
+    }
+}
+
+#[test]
+fn language_model_mistakes_are_located() {
+    let lm_err = |from: &str, to: &str| err_of(&LM.replace(from, to), &[]);
+    let e = lm_err("tasks: [ptb, wikisample_bytes]", "tasks: [ptb, rte]");
+    assert_eq!((e.line, e.field.as_str()), (Some(4), "tasks[1]"), "{e}");
+    assert!(e.message.contains("needs model.kind `bert`"), "{e}");
+    let e = err_of(
+        &GOOD.replace("tasks: [spam, kjv_next]", "tasks: [enwik8]"),
+        &[],
+    );
+    assert_eq!(e.field, "tasks[0]", "{e}");
+    assert!(
+        e.message.contains("needs model.kind `transformer_xl`"),
+        "{e}"
+    );
+    let e = err_of(
+        &with("  skipper: {skip: {schedule: functional}, phase1: 0.5}\n"),
+        &[],
+    );
+    assert_eq!(e.field, "variants.skipper.skip", "{e}");
+    assert!(e.message.contains("transformer_xl"), "{e}");
+
+    let e = lm_err(
+        "{schedule: uniform, p: 0.2, exempt_first_last: true}",
+        "{schedule: uniform}",
+    );
+    assert_eq!(
+        (e.line, e.field.as_str()),
+        (Some(11), "variants.skip_cross_head.skip"),
+        "{e}"
+    );
+    assert!(e.message.contains("needs `p`"), "{e}");
+    let e = lm_err("p: 0.2,", "p: 1.5,");
+    assert_eq!(e.field, "variants.skip_cross_head.skip.p", "{e}");
+    let e = lm_err("{schedule: functional}", "{schedule: functional, p: 0.3}");
+    assert_eq!(e.field, "variants.two_phase.skip.p", "{e}");
+    let e = lm_err(
+        "{schedule: functional}, phase1: 0.5",
+        "{schedule: functional}",
+    );
+    assert_eq!(e.field, "variants.two_phase", "{e}");
+    assert!(e.message.contains("phase1"), "{e}");
+    let e = lm_err("phase1: 0.5", "phase1: 0.0");
+    assert_eq!(e.field, "variants.two_phase.phase1", "{e}");
+    assert!(e.message.contains("(0, 1]"), "{e}");
+    let e = lm_err("phase1: 0.5", "phase1: 0.5, phase1_steps: 10");
+    assert_eq!(e.field, "variants.two_phase.phase1_steps", "{e}");
+    let e = lm_err("phase1_steps: 30", "phase1_steps: 300");
+    assert!(e.message.contains("train.max_steps = 100"), "{e}");
+    let e = lm_err(
+        "cross_head: {cross_head: {prob: 0.1}}",
+        "cross_head: {cross_head: {prob: 0.1}, phase1: 0.5}",
+    );
+    assert_eq!(e.field, "variants.cross_head.phase1", "{e}");
+    assert!(e.message.contains("skip"), "{e}");
+
+    let e = lm_err("d_inner: 64, ", "");
+    assert_eq!((e.line, e.field.as_str()), (Some(3), "model"), "{e}");
+    assert_eq!(
+        e.message,
+        "missing required field `d_inner` for kind `transformer_xl`"
+    );
+    let e = lm_err("d_model: 32", "d_model: 33");
+    assert_eq!(e.field, "model.d_model", "{e}");
+    let e = lm_err(
+        "tgt_len: 16, mem_len",
+        "tgt_len: 16, pretrained: x, mem_len",
+    );
+    assert_eq!(e.field, "model.pretrained", "{e}");
+    let e = lm_err(
+        "warmup_ratio: 0.0}",
+        "warmup_ratio: 0.0, max_train_examples: 10}",
+    );
+    assert_eq!(e.field, "train.max_train_examples", "{e}");
+    assert!(e.message.contains("eval_max_tokens"), "{e}");
+    let e = err_of(&with("train: {checkpoint_every: 10}\n"), &[]);
+    assert_eq!(e.field, "train.checkpoint_every", "{e}");
+    let e = lm_err(
+        "warmup_ratio: 0.0}",
+        "warmup_ratio: 0.0, eval_max_tokens: 1}",
+    );
+    assert_eq!(e.field, "train.eval_max_tokens", "{e}");
+    let e = lm_err(
+        "warmup_ratio: 0.0}",
+        "warmup_ratio: 0.0, lr_schedule: step}",
+    );
+    assert_eq!(e.field, "train.lr_schedule", "{e}");
+    assert!(e.message.contains("linear, cosine"), "{e}");
 }

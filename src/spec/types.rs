@@ -14,6 +14,10 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
+use crate::model::adaptive::AdaptiveConfig;
+use crate::model::skip::Schedule;
+use crate::model::transformer_xl::TxlConfig;
+
 /// A whole experiment: what to train, on which tasks, with which variants and seeds.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -246,11 +250,25 @@ pub enum Task {
     Spam,
     /// Stand-in: King James Bible next-verse (sentence pair).
     KjvNext,
+    /// Language modelling: enwik8 (bytes of the Wikipedia XML dump; bpc).
+    Enwik8,
+    /// Language modelling: text8 (cleaned Wikipedia text; bpc).
+    Text8,
+    /// Language modelling: WikiText-2 (words; perplexity).
+    Wikitext2,
+    /// Language modelling: WikiText-103 (words; perplexity).
+    Wikitext103,
+    /// Language modelling: Penn Treebank, Mikolov's split (words; perplexity).
+    Ptb,
+    /// Language modelling stand-in: bytes of the Wikipedia XML sample, enwik8 format (bpc).
+    WikisampleBytes,
+    /// Language modelling stand-in: text8-style cleaning of the same sample (bpc).
+    WikisampleText,
 }
 
 impl Task {
-    /// Every task, GLUE first.
-    pub const ALL: [Task; 11] = [
+    /// Every task: GLUE, the stand-ins, then the language-modelling corpora.
+    pub const ALL: [Task; 18] = [
         Task::Cola,
         Task::Sst2,
         Task::Mrpc,
@@ -262,6 +280,13 @@ impl Task {
         Task::Wnli,
         Task::Spam,
         Task::KjvNext,
+        Task::Enwik8,
+        Task::Text8,
+        Task::Wikitext2,
+        Task::Wikitext103,
+        Task::Ptb,
+        Task::WikisampleBytes,
+        Task::WikisampleText,
     ];
 
     /// The name used in specs and the store.
@@ -278,12 +303,43 @@ impl Task {
             Task::Wnli => "wnli",
             Task::Spam => "spam",
             Task::KjvNext => "kjv_next",
+            Task::Enwik8 => "enwik8",
+            Task::Text8 => "text8",
+            Task::Wikitext2 => "wikitext2",
+            Task::Wikitext103 => "wikitext103",
+            Task::Ptb => "ptb",
+            Task::WikisampleBytes => "wikisample_bytes",
+            Task::WikisampleText => "wikisample_text",
         }
     }
 
-    /// Whether this is one of the nine GLUE tasks (as opposed to a stand-in).
+    /// Whether this is one of the nine GLUE tasks (as opposed to a stand-in or a corpus).
     pub fn is_glue(self) -> bool {
-        !matches!(self, Task::Spam | Task::KjvNext)
+        !matches!(self, Task::Spam | Task::KjvNext) && !self.is_language_modelling()
+    }
+
+    /// Whether this is a language-modelling corpus (trained with `transformer_xl`), as opposed
+    /// to a sequence-classification task (trained with `bert`).
+    pub fn is_language_modelling(self) -> bool {
+        matches!(
+            self,
+            Task::Enwik8
+                | Task::Text8
+                | Task::Wikitext2
+                | Task::Wikitext103
+                | Task::Ptb
+                | Task::WikisampleBytes
+                | Task::WikisampleText
+        )
+    }
+
+    /// The model kind that trains on this task.
+    pub fn model_kind(self) -> ModelKind {
+        if self.is_language_modelling() {
+            ModelKind::TransformerXl
+        } else {
+            ModelKind::Bert
+        }
     }
 }
 
@@ -325,6 +381,8 @@ impl<'de> Deserialize<'de> for Task {
 pub enum ModelKind {
     /// A pretrained BERT encoder with a sequence-classification head.
     Bert,
+    /// A Transformer-XL language model trained from scratch (METHODS §1).
+    TransformerXl,
 }
 
 impl ModelKind {
@@ -332,6 +390,7 @@ impl ModelKind {
     pub fn as_str(self) -> &'static str {
         match self {
             ModelKind::Bert => "bert",
+            ModelKind::TransformerXl => "transformer_xl",
         }
     }
 
@@ -339,6 +398,9 @@ impl ModelKind {
     pub fn required_fields(self) -> &'static [&'static str] {
         match self {
             ModelKind::Bert => &["pretrained"],
+            ModelKind::TransformerXl => &[
+                "n_layer", "d_model", "n_head", "d_head", "d_inner", "tgt_len", "mem_len",
+            ],
         }
     }
 
@@ -346,6 +408,26 @@ impl ModelKind {
     pub fn allowed_fields(self) -> &'static [&'static str] {
         match self {
             ModelKind::Bert => &["pretrained", "layers", "dropout"],
+            ModelKind::TransformerXl => &[
+                "n_layer",
+                "d_model",
+                "n_head",
+                "d_head",
+                "d_inner",
+                "d_embed",
+                "dropout",
+                "dropatt",
+                "tgt_len",
+                "mem_len",
+                "clamp_len",
+                "same_length",
+                "eval_tgt_len",
+                "eval_mem_len",
+                "eval_clamp_len",
+                "eval_same_length",
+                "adaptive",
+                "tie_weights",
+            ],
         }
     }
 }
@@ -364,9 +446,90 @@ pub struct ModelSpec {
     /// Keep only the first N encoder layers (>= 1).
     #[serde(default)]
     pub layers: Option<usize>,
-    /// Override of the hidden and attention dropout, in [0, 1).
+    /// BERT: override of the hidden and attention dropout; Transformer-XL: dropout on
+    /// embeddings, attention output, feed-forward and positional embeddings (default 0). In [0, 1).
     #[serde(default)]
     pub dropout: Option<f64>,
+    /// Transformer-XL: number of layers N.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_layer: Option<usize>,
+    /// Transformer-XL: model width.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_model: Option<usize>,
+    /// Transformer-XL: attention heads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n_head: Option<usize>,
+    /// Transformer-XL: width of one head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_head: Option<usize>,
+    /// Transformer-XL: inner width of the feed-forward block.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_inner: Option<usize>,
+    /// Transformer-XL: embedding width (of the head cluster); default d_model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub d_embed: Option<usize>,
+    /// Transformer-XL: dropout on attention probabilities, in [0, 1) (default 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dropatt: Option<f64>,
+    /// Transformer-XL: training segment length M (tokens predicted per step and stream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tgt_len: Option<usize>,
+    /// Transformer-XL: memory length L per layer in training.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem_len: Option<usize>,
+    /// Transformer-XL: cap on relative distances in training (default none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clamp_len: Option<usize>,
+    /// Transformer-XL: every query sees the same number of keys, in training (default false).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_length: Option<bool>,
+    /// Transformer-XL: segment length of evaluation (default tgt_len).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_tgt_len: Option<usize>,
+    /// Transformer-XL: memory length of evaluation (default mem_len).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_mem_len: Option<usize>,
+    /// Transformer-XL: distance cap of evaluation (default clamp_len).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_clamp_len: Option<usize>,
+    /// Transformer-XL: `same_length` in evaluation (default same_length).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_same_length: Option<bool>,
+    /// Transformer-XL: adaptive input and softmax `{cutoffs, div_val, tie_projs}`; none = plain
+    /// embedding and softmax (character level).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adaptive: Option<AdaptiveConfig>,
+    /// Transformer-XL: output word weights tied to the input embedding (default true).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tie_weights: Option<bool>,
+}
+
+impl ModelSpec {
+    /// The Transformer-XL configuration of a validated `transformer_xl` spec, with `n_token`
+    /// (the corpus vocabulary size) filled in; `None` for other kinds or missing fields.
+    pub fn txl_config(&self, n_token: usize) -> Option<TxlConfig> {
+        if self.kind != ModelKind::TransformerXl {
+            return None;
+        }
+        Some(TxlConfig {
+            n_token,
+            n_layer: self.n_layer?,
+            d_model: self.d_model?,
+            n_head: self.n_head?,
+            d_head: self.d_head?,
+            d_inner: self.d_inner?,
+            d_embed: self.d_embed,
+            dropout: self.dropout.unwrap_or(0.0),
+            dropatt: self.dropatt.unwrap_or(0.0),
+            tgt_len: self.tgt_len?,
+            mem_len: self.mem_len?,
+            ext_len: 0,
+            clamp_len: self.clamp_len,
+            same_length: self.same_length.unwrap_or(false),
+            tie_weights: self.tie_weights.unwrap_or(true),
+            adaptive: self.adaptive.clone(),
+        })
+    }
 }
 
 /// `train:`; every field optional, defaults from Devlin et al. (2019).
@@ -395,6 +558,36 @@ pub struct TrainSpec {
     pub max_eval_examples: Option<u64>,
     /// Clip the global gradient norm to this (> 0); `None` = no clipping.
     pub grad_clip: Option<f64>,
+    /// Learning-rate schedule after warmup; default `linear` for BERT, `cosine` for
+    /// Transformer-XL.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lr_schedule: Option<LrSchedule>,
+    /// Language modelling: evaluation streams (batch) of the validation and test splits;
+    /// default `batch_size`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_batch_size: Option<u64>,
+    /// Language modelling: the evaluations every `eval_every` steps read only the first N
+    /// tokens of the validation split (>= 2). The final evaluation always reads the full
+    /// validation and test splits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eval_max_tokens: Option<u64>,
+    /// Language modelling: write a resumable checkpoint every N steps (>= 1); none = never.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint_every: Option<u64>,
+    /// Language modelling: start from this checkpoint (weights, optimizer, step, memory, data
+    /// position), e.g. phase 2 from a saved phase-1 checkpoint.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<PathBuf>,
+}
+
+/// `train.lr_schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// Linear warmup, then linear decay to 0 (Devlin et al. 2019).
+    Linear,
+    /// Linear warmup, then cosine annealing to 0 over all steps (Dai et al. 2019).
+    Cosine,
 }
 
 impl Default for TrainSpec {
@@ -411,6 +604,11 @@ impl Default for TrainSpec {
             max_train_examples: None,
             max_eval_examples: None,
             grad_clip: Some(1.0),
+            lr_schedule: None,
+            eval_batch_size: None,
+            eval_max_tokens: None,
+            checkpoint_every: None,
+            init_from: None,
         }
     }
 }
@@ -428,17 +626,69 @@ pub const TRAIN_FIELDS: &[&str] = &[
     "max_train_examples",
     "max_eval_examples",
     "grad_clip",
+    "lr_schedule",
+    "eval_batch_size",
+    "eval_max_tokens",
+    "checkpoint_every",
+    "init_from",
 ];
 
-/// One variant's settings: what it adds to plain fine-tuning. An empty mapping is the plain
-/// baseline. Later settings (skip schedules, two phases) become further optional fields, skipped
-/// when unset.
+/// One variant's settings: what it adds to plain training. An empty mapping is the plain
+/// baseline. The four language-modelling variants of METHODS §5:
+/// `baseline: {}`, `two_phase: {skip: {schedule: functional}, phase1: 0.5}`,
+/// `cross_head: {cross_head: {prob: 0.1}}`, and `skip_cross_head` with both.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VariantSpec {
-    /// Cross-head attention during training (METHODS.md §3).
+    /// Cross-head attention during training (METHODS.md §3), in both phases.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cross_head: Option<CrossHeadSpec>,
+    /// Skip-retain in phase 1 (METHODS.md §2; Transformer-XL only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<SkipSpec>,
+    /// Phase 1 as a fraction of the training steps, in (0, 1] (METHODS.md §4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase1: Option<f64>,
+    /// Phase 1 as a number of steps (>= 1); exclusive with `phase1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase1_steps: Option<u64>,
+}
+
+/// `skip: {schedule: functional}` or `skip: {schedule: uniform, p: 0.2, exempt_first_last: true}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SkipSpec {
+    /// Which per-layer skip probabilities.
+    pub schedule: SkipScheduleName,
+    /// `uniform`: the skip probability of every layer, in [0, 1].
+    #[serde(default)]
+    pub p: Option<f64>,
+    /// `uniform`: never skip the first and the last layer (default false, as the authors' code).
+    #[serde(default)]
+    pub exempt_first_last: Option<bool>,
+}
+
+/// `skip.schedule`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipScheduleName {
+    /// p_l = 0.5 · l / N, first and last layer exempt (the authors' default).
+    Functional,
+    /// p_l = p for every layer.
+    Uniform,
+}
+
+impl SkipSpec {
+    /// The model's schedule of a validated spec.
+    pub fn schedule(&self) -> Schedule {
+        match self.schedule {
+            SkipScheduleName::Functional => Schedule::Functional,
+            SkipScheduleName::Uniform => Schedule::Uniform {
+                p: self.p.unwrap_or(0.0),
+                exempt_first_last: self.exempt_first_last.unwrap_or(false),
+            },
+        }
+    }
 }
 
 /// `cross_head: {prob: 0.1}`.

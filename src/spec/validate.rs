@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use super::grid::{apply_sweep_value, sweep_paths};
 use super::locate::FieldPath;
-use super::types::{ModelSpec, Seeds, Spec, TrainSpec};
+use super::types::{ModelKind, ModelSpec, Seeds, SkipScheduleName, Spec, TrainSpec};
 
 /// One validation problem.
 #[derive(Clone, Debug, PartialEq)]
@@ -70,6 +70,7 @@ pub fn validate(spec: &Spec) -> Result<(), Issue> {
     check_model(&spec.model)?;
     check_tasks(spec)?;
     check_train(&spec.train)?;
+    check_train_for_kind(spec.model.kind, &spec.train)?;
     check_variants(spec)?;
     check_sweep(spec)
 }
@@ -113,6 +114,23 @@ fn check_model(model: &ModelSpec) -> Result<(), Issue> {
         ("pretrained", model.pretrained.is_some()),
         ("layers", model.layers.is_some()),
         ("dropout", model.dropout.is_some()),
+        ("n_layer", model.n_layer.is_some()),
+        ("d_model", model.d_model.is_some()),
+        ("n_head", model.n_head.is_some()),
+        ("d_head", model.d_head.is_some()),
+        ("d_inner", model.d_inner.is_some()),
+        ("d_embed", model.d_embed.is_some()),
+        ("dropatt", model.dropatt.is_some()),
+        ("tgt_len", model.tgt_len.is_some()),
+        ("mem_len", model.mem_len.is_some()),
+        ("clamp_len", model.clamp_len.is_some()),
+        ("same_length", model.same_length.is_some()),
+        ("eval_tgt_len", model.eval_tgt_len.is_some()),
+        ("eval_mem_len", model.eval_mem_len.is_some()),
+        ("eval_clamp_len", model.eval_clamp_len.is_some()),
+        ("eval_same_length", model.eval_same_length.is_some()),
+        ("adaptive", model.adaptive.is_some()),
+        ("tie_weights", model.tie_weights.is_some()),
     ];
     for (field, is_set) in present {
         if is_set && !kind.allowed_fields().contains(&field) {
@@ -162,6 +180,77 @@ fn check_model(model: &ModelSpec) -> Result<(), Issue> {
             ));
         }
     }
+    check_transformer_xl(model)
+}
+
+/// Ranges of the Transformer-XL fields (only set for that kind, see [`check_model`]).
+fn check_transformer_xl(model: &ModelSpec) -> Result<(), Issue> {
+    let path = FieldPath::of(&["model"]);
+    for (field, value) in [
+        ("n_layer", model.n_layer),
+        ("d_model", model.d_model),
+        ("n_head", model.n_head),
+        ("d_head", model.d_head),
+        ("d_inner", model.d_inner),
+        ("d_embed", model.d_embed),
+        ("tgt_len", model.tgt_len),
+        ("clamp_len", model.clamp_len),
+        ("eval_tgt_len", model.eval_tgt_len),
+        ("eval_clamp_len", model.eval_clamp_len),
+    ] {
+        if value == Some(0) {
+            return Err(Issue::value(path.key(field), "must be at least 1, got 0"));
+        }
+    }
+    if let Some(d) = model.d_model {
+        if d % 2 == 1 {
+            return Err(Issue::value(
+                path.key("d_model"),
+                format!(
+                    "must be even (sinusoidal position embeddings pair sines and cosines), got {d}"
+                ),
+            ));
+        }
+    }
+    if let Some(p) = model.dropatt {
+        if !(0.0..1.0).contains(&p) {
+            return Err(Issue::value(
+                path.key("dropatt"),
+                format!("must be in [0, 1), got {}", num(p)),
+            ));
+        }
+    }
+    if let Some(a) = &model.adaptive {
+        let apath = path.key("adaptive");
+        let increasing = a.cutoffs.windows(2).all(|w| w[0] < w[1]);
+        if !increasing || a.cutoffs.first() == Some(&0) {
+            return Err(Issue::value(
+                apath.key("cutoffs"),
+                format!(
+                    "must be strictly increasing word ids above 0 (below the vocabulary size), got {:?}",
+                    a.cutoffs
+                ),
+            ));
+        }
+        if a.div_val == 0 {
+            return Err(Issue::value(
+                apath.key("div_val"),
+                "must be at least 1, got 0",
+            ));
+        }
+        if let Some(t) = &a.tie_projs {
+            if t.len() != a.cutoffs.len() + 1 {
+                return Err(Issue::value(
+                    apath.key("tie_projs"),
+                    format!(
+                        "has {} entries; it needs {} (the head cluster and one per cutoff)",
+                        t.len(),
+                        a.cutoffs.len() + 1
+                    ),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -171,6 +260,22 @@ fn check_tasks(spec: &Spec) -> Result<(), Issue> {
         return Err(Issue::value(path, "must list at least one task"));
     }
     for (i, task) in spec.tasks.iter().enumerate() {
+        let needs = task.model_kind();
+        if needs != spec.model.kind {
+            let what = if task.is_language_modelling() {
+                "a language-modelling corpus"
+            } else {
+                "a sequence-classification task"
+            };
+            return Err(Issue::value(
+                path.index(i),
+                format!(
+                    "`{task}` is {what}: it needs model.kind `{}`, but model.kind is `{}`; use a separate spec per model kind",
+                    needs.as_str(),
+                    spec.model.kind.as_str()
+                ),
+            ));
+        }
         if let Some(j) = spec.tasks[..i].iter().position(|t| t == task) {
             return Err(Issue::value(
                 path.index(i),
@@ -249,6 +354,34 @@ pub fn check_train(train: &TrainSpec) -> Result<(), Issue> {
         train.max_eval_examples,
         "for all",
     )?;
+    at_least_one(
+        path.key("eval_batch_size"),
+        train.eval_batch_size,
+        "for batch_size",
+    )?;
+    at_least_one(
+        path.key("checkpoint_every"),
+        train.checkpoint_every,
+        "for no checkpoints",
+    )?;
+    if let Some(n) = train.eval_max_tokens {
+        if n < 2 {
+            return Err(Issue::value(
+                path.key("eval_max_tokens"),
+                format!("must be at least 2 tokens (or null for the whole split), got {n}"),
+            ));
+        }
+    }
+    if train
+        .init_from
+        .as_ref()
+        .is_some_and(|p| p.as_os_str().is_empty())
+    {
+        return Err(Issue::value(
+            path.key("init_from"),
+            "must be the path of a checkpoint file, got an empty path",
+        ));
+    }
     if let Some(clip) = train.grad_clip {
         if !(clip.is_finite() && clip > 0.0) {
             return Err(Issue::value(
@@ -256,6 +389,46 @@ pub fn check_train(train: &TrainSpec) -> Result<(), Issue> {
                 format!(
                     "must be a positive number (or null for no clipping), got {}",
                     num(clip)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Train fields that only one model kind uses.
+fn check_train_for_kind(kind: ModelKind, train: &TrainSpec) -> Result<(), Issue> {
+    let path = FieldPath::of(&["train"]);
+    let (fields, other): (&[(&str, bool)], &str) = match kind {
+        ModelKind::Bert => (
+            &[
+                ("eval_batch_size", train.eval_batch_size.is_some()),
+                ("eval_max_tokens", train.eval_max_tokens.is_some()),
+                ("checkpoint_every", train.checkpoint_every.is_some()),
+                ("init_from", train.init_from.is_some()),
+            ],
+            "transformer_xl",
+        ),
+        ModelKind::TransformerXl => (
+            &[
+                ("max_train_examples", train.max_train_examples.is_some()),
+                ("max_eval_examples", train.max_eval_examples.is_some()),
+            ],
+            "bert",
+        ),
+    };
+    for (field, is_set) in fields {
+        if *is_set {
+            return Err(Issue::key(
+                path.key(field),
+                format!(
+                    "only used by model.kind `{other}`, not `{}`; remove it{}",
+                    kind.as_str(),
+                    if kind == ModelKind::TransformerXl {
+                        " (language modelling trains on the whole corpus; cap evaluations with eval_max_tokens)"
+                    } else {
+                        ""
+                    }
                 ),
             ));
         }
@@ -283,6 +456,7 @@ fn check_variants(spec: &Spec) -> Result<(), Issue> {
                 ));
             }
         }
+        check_phases(spec, &path.key(name), variant)?;
     }
     if spec.variants.get(&spec.baseline).is_none() {
         let names: Vec<_> = spec.variants.names().collect();
@@ -294,6 +468,105 @@ fn check_variants(spec: &Spec) -> Result<(), Issue> {
                 names.join(", ")
             ),
         ));
+    }
+    Ok(())
+}
+
+/// Skip-retain and the two phases (METHODS §2, §4).
+fn check_phases(
+    spec: &Spec,
+    path: &FieldPath,
+    variant: &super::types::VariantSpec,
+) -> Result<(), Issue> {
+    if let Some(skip) = &variant.skip {
+        let spath = path.key("skip");
+        if spec.model.kind != ModelKind::TransformerXl {
+            return Err(Issue::key(
+                spath,
+                format!(
+                    "skip-retain needs model.kind `transformer_xl`, but model.kind is `{}`",
+                    spec.model.kind.as_str()
+                ),
+            ));
+        }
+        match skip.schedule {
+            SkipScheduleName::Functional => {
+                for (field, is_set) in [
+                    ("p", skip.p.is_some()),
+                    ("exempt_first_last", skip.exempt_first_last.is_some()),
+                ] {
+                    if is_set {
+                        return Err(Issue::key(
+                            spath.key(field),
+                            "only used by `schedule: uniform`; the functional schedule is p_l = 0.5·l/N with the first and last layers exempt",
+                        ));
+                    }
+                }
+            }
+            SkipScheduleName::Uniform => match skip.p {
+                None => {
+                    return Err(Issue::value(
+                        spath,
+                        "`schedule: uniform` needs `p`, the skip probability of every layer (e.g. p: 0.2)",
+                    ))
+                }
+                Some(p) if !(0.0..=1.0).contains(&p) => {
+                    return Err(Issue::value(
+                        spath.key("p"),
+                        format!("must be a probability in [0, 1], got {}", num(p)),
+                    ))
+                }
+                Some(_) => {}
+            },
+        }
+        if variant.phase1.is_none() && variant.phase1_steps.is_none() {
+            return Err(Issue::value(
+                path.clone(),
+                "skip-retain runs in phase 1: set `phase1` (a fraction of the steps, e.g. 0.5) or `phase1_steps`",
+            ));
+        }
+    } else {
+        for (field, is_set) in [
+            ("phase1", variant.phase1.is_some()),
+            ("phase1_steps", variant.phase1_steps.is_some()),
+        ] {
+            if is_set {
+                return Err(Issue::key(
+                    path.key(field),
+                    "phase 1 is skip-retain training: add `skip: {schedule: functional}` to this variant, or remove the field",
+                ));
+            }
+        }
+    }
+    if variant.phase1.is_some() && variant.phase1_steps.is_some() {
+        return Err(Issue::key(
+            path.key("phase1_steps"),
+            "give phase 1 either as a fraction (`phase1`) or as a step count (`phase1_steps`), not both",
+        ));
+    }
+    if let Some(f) = variant.phase1 {
+        if !(f > 0.0 && f <= 1.0) {
+            return Err(Issue::value(
+                path.key("phase1"),
+                format!("must be a fraction of the steps in (0, 1], got {}", num(f)),
+            ));
+        }
+    }
+    if let Some(n) = variant.phase1_steps {
+        if n == 0 {
+            return Err(Issue::value(
+                path.key("phase1_steps"),
+                "must be at least 1, got 0",
+            ));
+        }
+        if let Some(max) = spec.train.max_steps {
+            if n > max {
+                return Err(Issue::value(
+                    path.key("phase1_steps"),
+                    format!("must be at most train.max_steps = {max}, got {n}"),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -323,6 +596,7 @@ fn check_sweep(spec: &Spec) -> Result<(), Issue> {
                 .map_err(|message| Issue::value(key_path.index(i), message))?;
             check_model(&point.model)
                 .and_then(|()| check_train(&point.train))
+                .and_then(|()| check_train_for_kind(point.model.kind, &point.train))
                 .map_err(|issue| Issue::value(key_path.index(i), issue.message))?;
         }
     }

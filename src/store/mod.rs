@@ -216,8 +216,10 @@ impl Store {
         Ok(keys.len() as u64)
     }
 
-    /// Moves one run from `from_status` back to `queued` and deletes its metrics and results, in
-    /// one transaction, so that a rerun never duplicates what an earlier attempt wrote.
+    /// Moves one run from `from_status` back to `queued` and deletes its results, in one
+    /// transaction. Its metrics stay: the next attempt keeps those up to the step it resumes
+    /// from (a checkpoint's, or none) and deletes the rest ([`Store::delete_metrics_after`])
+    /// before it trains, so that a rerun never duplicates or loses a row.
     pub async fn requeue(&self, experiment: &str, key: &str, from_status: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
@@ -231,16 +233,11 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 1 {
-            for table in ["metrics", "results"] {
-                // `table` is one of two literals above, never user input.
-                sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM {table} WHERE experiment = ? AND run_key = ?"
-                )))
+            sqlx::query("DELETE FROM results WHERE experiment = ? AND run_key = ?")
                 .bind(experiment)
                 .bind(key)
                 .execute(&mut *tx)
                 .await?;
-            }
         }
         tx.commit().await?;
         Ok(res.rows_affected() == 1)
@@ -310,6 +307,24 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Deletes the run's metric rows with a step after `step` (every row for `step` = 0: steps
+    /// count from 1), i.e. what an attempt that resumes at `step` writes again.
+    pub async fn delete_metrics_after(
+        &self,
+        experiment: &str,
+        key: &str,
+        step: i64,
+    ) -> Result<u64> {
+        let res =
+            sqlx::query("DELETE FROM metrics WHERE experiment = ? AND run_key = ? AND step > ?")
+                .bind(experiment)
+                .bind(key)
+                .bind(step)
+                .execute(&self.pool)
+                .await?;
+        Ok(res.rows_affected())
     }
 
     /// Writes a batch of per-step metrics in one transaction and refreshes the heartbeat.

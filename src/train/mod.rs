@@ -1,7 +1,10 @@
-//! Training loops and their pieces: the optimizer, the learning-rate schedule, and the loop that
-//! fine-tunes BERT on a sequence-classification task.
+//! Training loops and their pieces: the optimizer, the learning-rate schedules, checkpoints, the
+//! loop that fine-tunes BERT on a sequence-classification task, and the two-phase
+//! language-model loop of Transformer-XL.
 
+pub mod checkpoint;
 pub mod finetune;
+pub mod language_model;
 pub mod optim;
 pub mod schedule;
 

@@ -5,6 +5,7 @@
 use tch::{nn::VarStore, Tensor};
 
 struct Param {
+    name: String,
     var: Tensor,
     m: Tensor,
     v: Tensor,
@@ -36,6 +37,7 @@ impl AdamW {
                 m: var.zeros_like(),
                 v: var.zeros_like(),
                 decay: !no_decay(&name),
+                name,
                 var,
             })
             .collect();
@@ -47,6 +49,48 @@ impl AdamW {
             weight_decay,
             step: 0,
         }
+    }
+
+    /// Updates taken so far (t of the bias corrections).
+    pub fn step_count(&self) -> i64 {
+        self.step
+    }
+
+    /// (variable name, first moment m, second moment v) of every parameter, sorted by name.
+    pub fn moments(&self) -> Vec<(&str, &Tensor, &Tensor)> {
+        self.params
+            .iter()
+            .map(|p| (p.name.as_str(), &p.m, &p.v))
+            .collect()
+    }
+
+    /// Restores the state that [`AdamW::step_count`] and [`AdamW::moments`] gave: `moment(name)`
+    /// returns (m, v) of a variable. Fails naming the first variable without a stored moment
+    /// or with another shape.
+    pub fn restore(
+        &mut self,
+        step: i64,
+        moment: impl Fn(&str) -> Option<(Tensor, Tensor)>,
+    ) -> Result<(), String> {
+        tch::no_grad(|| {
+            for p in &mut self.params {
+                let (m, v) = moment(&p.name)
+                    .ok_or_else(|| format!("no optimizer state for `{}`", p.name))?;
+                if m.size() != p.m.size() || v.size() != p.v.size() {
+                    return Err(format!(
+                        "optimizer state of `{}` has shape {:?}, the model's is {:?}",
+                        p.name,
+                        m.size(),
+                        p.m.size()
+                    ));
+                }
+                p.m.copy_(&m);
+                p.v.copy_(&v);
+            }
+            Ok(())
+        })?;
+        self.step = step;
+        Ok(())
     }
 
     pub fn zero_grad(&mut self) {

@@ -1,0 +1,192 @@
+//! Resumable training checkpoints: one file per checkpoint holding named tensors (weights,
+//! optimizer moments, recurrent memory) and a JSON description of everything else (step, phase,
+//! data position, random-stream positions), written atomically.
+//!
+//! Format: libtorch's named-tensor archive (`Tensor::save_multi`); the JSON is stored UTF-8
+//! encoded as the `uint8` tensor [`META`]. Writing goes to `<file>.tmp-<pid>` in the same
+//! folder, which is flushed to disk and then renamed over `<file>`, so that a reader (or a run
+//! killed at any instant) sees either the previous checkpoint or the new one, never a torn file.
+//!
+//! Where: `<folder of the results database>/checkpoints/<experiment>/<run_key>/`, see
+//! [`run_dir`].
+
+use std::collections::HashMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+/// Name of the tensor holding the JSON description.
+pub const META: &str = "__meta__";
+
+/// The rolling checkpoint of a run, replaced every `checkpoint_every` steps.
+pub const LATEST: &str = "latest.ckpt";
+/// The checkpoint written at the end of phase 1, kept after the run is done (it can start
+/// phase 2 of another run through `train.init_from`).
+pub const PHASE1: &str = "phase1.ckpt";
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{}: cannot write the checkpoint: {source}", path.display())]
+    Write { path: PathBuf, source: io::Error },
+    #[error("{}: checkpoint not found: check train.init_from, or drop it to train from scratch", path.display())]
+    Missing { path: PathBuf },
+    #[error("{}: not a readable checkpoint ({message}); delete it to train from scratch", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{}: {message}", path.display())]
+    Mismatch { path: PathBuf, message: String },
+}
+
+/// The checkpoint folder of one run: `<db folder>/checkpoints/<experiment>/<run_key>`.
+pub fn run_dir(db: &Path, experiment: &str, run_key: &str) -> PathBuf {
+    db.parent()
+        .unwrap_or_else(|| Path::new(""))
+        .join("checkpoints")
+        .join(experiment)
+        .join(run_key)
+}
+
+/// Writes `meta` and `tensors` to `path` atomically (see the module documentation), creating
+/// its folder.
+pub fn save<M: Serialize>(
+    path: &Path,
+    meta: &M,
+    tensors: &[(String, Tensor)],
+) -> Result<(), CheckpointError> {
+    let err = |source: io::Error| CheckpointError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).map_err(err)?;
+    let json = serde_json::to_vec(meta).map_err(|e| err(io::Error::other(e)))?;
+    let meta_tensor = Tensor::from_slice(&json).to_kind(Kind::Uint8);
+    let mut named: Vec<(&str, &Tensor)> = vec![(META, &meta_tensor)];
+    named.extend(tensors.iter().map(|(n, t)| (n.as_str(), t)));
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "checkpoint".into());
+    let tmp = dir.join(format!("{file_name}.tmp-{}", std::process::id()));
+    let written = Tensor::save_multi(&named, &tmp)
+        .map_err(|e| err(io::Error::other(e.to_string())))
+        .and_then(|()| {
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(err)
+        })
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(err));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written?;
+    // The rename itself is durable once the folder is synced.
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Reads a checkpoint written by [`save`], tensors on `device`.
+pub fn load<M: DeserializeOwned>(
+    path: &Path,
+    device: Device,
+) -> Result<(M, HashMap<String, Tensor>), CheckpointError> {
+    if !path.is_file() {
+        return Err(CheckpointError::Missing {
+            path: path.to_path_buf(),
+        });
+    }
+    let corrupt = |message: String| CheckpointError::Corrupt {
+        path: path.to_path_buf(),
+        message,
+    };
+    let mut tensors: HashMap<String, Tensor> = Tensor::load_multi_with_device(path, device)
+        .map_err(|e| corrupt(e.to_string()))?
+        .into_iter()
+        .collect();
+    let meta = tensors
+        .remove(META)
+        .ok_or_else(|| corrupt(format!("no `{META}` entry")))?;
+    let bytes =
+        Vec::<u8>::try_from(meta.to_device(Device::Cpu)).map_err(|e| corrupt(e.to_string()))?;
+    let meta = serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("description: {e}")))?;
+    Ok((meta, tensors))
+}
+
+/// Deletes the checkpoint at `path` if there is one.
+pub fn remove(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Meta {
+        step: i64,
+        pos: String,
+    }
+
+    #[test]
+    fn round_trips_exactly_and_replaces_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/latest.ckpt");
+        let x = Tensor::randn([3, 4], (Kind::Float, Device::Cpu));
+        let meta = Meta {
+            step: 7,
+            pos: u128::MAX.to_string(),
+        };
+        save(&path, &meta, &[("model.w".to_string(), x.shallow_clone())]).unwrap();
+        let (back, tensors): (Meta, _) = load(&path, Device::Cpu).unwrap();
+        assert_eq!(back, meta);
+        assert!(tensors["model.w"].equal(&x));
+        // A second save replaces the first; no temporary file is left behind.
+        let y = Tensor::zeros([2], (Kind::Float, Device::Cpu));
+        save(
+            &path,
+            &Meta {
+                step: 8,
+                pos: "0".into(),
+            },
+            &[("model.w".to_string(), y.shallow_clone())],
+        )
+        .unwrap();
+        let (back, tensors): (Meta, _) = load(&path, Device::Cpu).unwrap();
+        assert_eq!(back.step, 8);
+        assert!(tensors["model.w"].equal(&y));
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, vec!["latest.ckpt".to_string()]);
+    }
+
+    #[test]
+    fn missing_and_torn_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latest.ckpt");
+        let e = load::<Meta>(&path, Device::Cpu).unwrap_err();
+        assert!(matches!(e, CheckpointError::Missing { .. }), "{e}");
+        std::fs::write(&path, b"PK\x03\x04 truncated").unwrap();
+        let e = load::<Meta>(&path, Device::Cpu).unwrap_err().to_string();
+        assert!(
+            e.contains("latest.ckpt") && e.contains("not a readable checkpoint"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn run_dir_sits_beside_the_database() {
+        assert_eq!(
+            run_dir(Path::new("results/harness.db"), "exp", "0123abcd"),
+            PathBuf::from("results/checkpoints/exp/0123abcd")
+        );
+    }
+}

@@ -1,0 +1,1083 @@
+//! Language-model training of Transformer-XL with two phases in one run (METHODS §1–§5).
+//!
+//! Data (as the Transformer-XL code): the training token stream is cut into B parallel streams
+//! of ⌊n / B⌋ tokens (the tail is dropped in training only), read in segments of `tgt_len`
+//! tokens (the last segment of an epoch is shorter); memory is carried from segment to segment
+//! and emptied at the start of every epoch. Step s reads segment s mod S of epoch ⌊s / S⌋, so
+//! the data position is a function of the step.
+//!
+//! Phases (METHODS §4): steps 0 … P−1 are phase 1, with skip-retain (and cross-head attention
+//! when the variant has it); the rest are phase 2, without skipping (cross-head still on when
+//! the variant has it). One AdamW optimizer and one learning-rate schedule span both phases.
+//! Every metric row carries its phase (1 or 2); the skipped layers of every step are observed
+//! on the memory (a layer that ran wrote its memory in that step) and recorded as
+//! `train/skipped_layers`.
+//!
+//! Randomness: parameter initialisation from `libtorch_seed(seed)`; dropout of step s from a
+//! libtorch generator re-seeded with [`step_seed`] before the step (so a resumed run draws the
+//! same masks); skip decisions and cross-head permutations from the run's `skip` and
+//! `cross_head` streams, whose positions are checkpointed.
+//!
+//! Evaluation ([`evaluate`]): every token of a split except the first is predicted exactly once,
+//! with no dropped tail: the n − 1 predictions are cut into B contiguous streams of ⌈(n−1)/B⌉
+//! (the last ones shorter, padded at their end and masked out), read in segments of
+//! `eval_tgt_len` with a memory of `eval_mem_len`. Character-level corpora report bits per
+//! character (mean nats / ln 2), word-level ones perplexity (exp of mean nats).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use rand_chacha::rand_core::RngCore;
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+use tch::{nn::VarStore, Device, Kind, Tensor};
+
+use super::checkpoint::{self, CheckpointError};
+use super::optim::AdamW;
+use super::schedule::{cosine_warmup, linear_warmup_decay};
+use super::Ending;
+use crate::data::lm::{Corpus, Level};
+use crate::model::cross_head::CrossHead;
+use crate::model::rel_attention::HeadPermutations;
+use crate::model::skip::{Schedule, SkipDraws, SkipRetain};
+use crate::model::transformer_xl::{Draws, Memory, MemoryMeta, TransformerXl, TxlConfig};
+use crate::seed::{self, Purpose};
+use crate::spec::types::LrSchedule;
+use crate::spec::{RunConfig, VariantSettings};
+use crate::store::{MetricRow, ResultRow};
+
+/// Evaluation settings of the original code's evaluation script.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalSettings {
+    pub tgt_len: usize,
+    pub mem_len: usize,
+    pub clamp_len: Option<usize>,
+    pub same_length: bool,
+    /// Parallel streams.
+    pub batch_size: usize,
+}
+
+/// Where and how often a run writes checkpoints.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckpointPlan {
+    /// The run's folder ([`checkpoint::run_dir`]).
+    pub dir: PathBuf,
+    /// Steps between rolling checkpoints; none = only at the end of phase 1 and on interrupt.
+    pub every: Option<usize>,
+}
+
+/// Everything about one language-model run that is not the data.
+#[derive(Debug, Clone)]
+pub struct LmSettings {
+    pub seed: u64,
+    /// The model; `n_token` is set from the corpus.
+    pub model: TxlConfig,
+    pub eval: EvalSettings,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub weight_decay: f64,
+    pub warmup_ratio: f64,
+    pub schedule: LrSchedule,
+    pub grad_clip: Option<f64>,
+    pub epochs: usize,
+    pub max_steps: Option<usize>,
+    pub eval_every: Option<usize>,
+    /// Periodic evaluations read only the first N validation tokens.
+    pub eval_max_tokens: Option<usize>,
+    pub variant: VariantSettings,
+    pub checkpoints: Option<CheckpointPlan>,
+    pub init_from: Option<PathBuf>,
+}
+
+impl LmSettings {
+    /// Settings of a resolved `transformer_xl` run; `checkpoints` is the run's folder when the
+    /// spec asks for checkpoints (`train.checkpoint_every`).
+    pub fn from_run(c: &RunConfig, checkpoint_dir: Option<PathBuf>) -> Result<LmSettings> {
+        let m = &c.model;
+        let model = m.txl_config(0).with_context(|| {
+            "model: a transformer_xl model needs n_layer, d_model, n_head, d_head, d_inner, tgt_len and mem_len"
+        })?;
+        let t = &c.train;
+        Ok(LmSettings {
+            seed: c.seed,
+            eval: EvalSettings {
+                tgt_len: m.eval_tgt_len.unwrap_or(model.tgt_len),
+                mem_len: m.eval_mem_len.unwrap_or(model.mem_len),
+                clamp_len: m.eval_clamp_len.or(model.clamp_len),
+                same_length: m.eval_same_length.unwrap_or(model.same_length),
+                batch_size: t.eval_batch_size.unwrap_or(t.batch_size) as usize,
+            },
+            model,
+            batch_size: t.batch_size as usize,
+            lr: t.lr,
+            weight_decay: t.weight_decay,
+            warmup_ratio: t.warmup_ratio,
+            schedule: t.lr_schedule.unwrap_or(LrSchedule::Cosine),
+            grad_clip: t.grad_clip,
+            epochs: t.epochs as usize,
+            max_steps: t.max_steps.map(|n| n as usize),
+            eval_every: t.eval_every.map(|n| n as usize),
+            eval_max_tokens: t.eval_max_tokens.map(|n| n as usize),
+            variant: c.variant_settings.clone(),
+            checkpoints: checkpoint_dir.map(|dir| CheckpointPlan {
+                dir,
+                every: t.checkpoint_every.map(|n| n as usize),
+            }),
+            init_from: t.init_from.clone(),
+        })
+    }
+
+    fn learning_rate(&self, step: i64, total: i64) -> f64 {
+        match self.schedule {
+            LrSchedule::Cosine => cosine_warmup(self.lr, step, total, self.warmup_ratio),
+            LrSchedule::Linear => linear_warmup_decay(self.lr, step, total, self.warmup_ratio),
+        }
+    }
+}
+
+/// What the loop tells its caller while it runs.
+pub trait LmObserver {
+    /// Once, before the first step: training starts at `step` (0, or a checkpoint's step);
+    /// metric rows after `step` from an earlier attempt must go.
+    fn on_start(&mut self, step: i64, total: i64) -> Result<()>;
+    /// After every optimizer step.
+    fn on_step(&mut self, step: i64, total: i64, loss: f64, phase: i64);
+    /// Metric rows to store; `flush` = write them now (before a checkpoint, at evaluations).
+    fn on_metrics(&mut self, rows: Vec<MetricRow>, flush: bool) -> Result<()>;
+    /// Checked before every step: true once the user asked to stop.
+    fn interrupted(&self) -> bool;
+}
+
+pub struct LmOutcome {
+    pub ending: Ending,
+    pub steps: i64,
+    /// Final results (empty unless completed).
+    pub results: Vec<ResultRow>,
+    /// Training tokens per second over both phases (this attempt and the checkpointed ones).
+    pub tokens_per_s: f64,
+    /// The step this attempt started from (0, or a checkpoint's).
+    pub resumed_from: i64,
+    /// Peak device memory in use on CUDA (see [`cuda_memory_in_use`]); none on CPU.
+    pub peak_device_bytes: Option<i64>,
+}
+
+/// Training token stream as B parallel streams: `[⌊n/B⌋, B]` (the tail dropped), as
+/// `LMOrderedIterator` of the Transformer-XL code.
+pub fn batchify(tokens: &[u32], batch: usize) -> Tensor {
+    let n_step = tokens.len() / batch.max(1);
+    let ids: Vec<i64> = tokens[..n_step * batch].iter().map(|&t| t as i64).collect();
+    Tensor::from_slice(&ids)
+        .view([batch as i64, n_step as i64])
+        .transpose(0, 1)
+        .contiguous()
+}
+
+/// Segments per epoch of a stream of `n_step` rows: ⌈(n_step − 1) / tgt_len⌉.
+pub fn segments_per_epoch(n_step: usize, tgt_len: usize) -> usize {
+    n_step.saturating_sub(1).div_ceil(tgt_len.max(1))
+}
+
+/// Where step `step` reads: (epoch, first row, rows).
+pub fn segment_of(step: usize, n_step: usize, tgt_len: usize) -> (usize, usize, usize) {
+    let spe = segments_per_epoch(n_step, tgt_len).max(1);
+    let start = (step % spe) * tgt_len;
+    (step / spe, start, tgt_len.min(n_step - 1 - start))
+}
+
+/// The libtorch seed of the dropout masks of step `step`: words 2(s+1), 2(s+1)+1 of the run's
+/// dropout stream (word 0–1 seeds the initialisation, see [`seed::libtorch_seed`]), shifted
+/// right by one bit.
+pub fn step_seed(run_seed: u64, step: i64) -> i64 {
+    let mut rng = seed::stream(run_seed, Purpose::Dropout);
+    rng.set_word_pos(2 * (step as u128 + 1));
+    (rng.next_u64() >> 1) as i64
+}
+
+/// No weight decay on biases, LayerNorm and the attention biases u, v.
+pub fn no_decay(name: &str) -> bool {
+    name.ends_with("bias") || name.contains("layer_norm")
+}
+
+/// Sum of nats and number of predicted tokens of one evaluation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EvalTotals {
+    pub nats: f64,
+    pub tokens: i64,
+}
+
+impl EvalTotals {
+    pub fn loss(&self) -> f64 {
+        self.nats / self.tokens.max(1) as f64
+    }
+
+    /// (`bpc`, mean nats / ln 2) at character level, (`ppl`, exp of mean nats) at word level.
+    pub fn score(&self, level: Level) -> (&'static str, f64) {
+        match level {
+            Level::Char => ("bpc", self.loss() / std::f64::consts::LN_2),
+            Level::Word => ("ppl", self.loss().exp()),
+        }
+    }
+}
+
+/// Negative log-likelihood of every token of `tokens` but the first (see the module
+/// documentation), with the evaluation settings; dropout off, no skipping, no cross-head.
+pub fn evaluate(
+    model: &mut TransformerXl,
+    tokens: &[u32],
+    eval: &EvalSettings,
+    device: Device,
+) -> Result<EvalTotals> {
+    let predictions = tokens.len().saturating_sub(1);
+    if predictions == 0 {
+        return Ok(EvalTotals {
+            nats: 0.0,
+            tokens: 0,
+        });
+    }
+    let b = eval.batch_size.clamp(1, predictions);
+    let len = predictions.div_ceil(b);
+    let mut inp = vec![0i64; len * b];
+    let mut tgt = vec![0i64; len * b];
+    let mut mask = vec![0f32; len * b];
+    for col in 0..b {
+        let first = col * len;
+        let n = len.min(predictions.saturating_sub(first));
+        for k in 0..n {
+            inp[k * b + col] = tokens[first + k] as i64;
+            tgt[k * b + col] = tokens[first + k + 1] as i64;
+            mask[k * b + col] = 1.0;
+        }
+    }
+    let shape = [len as i64, b as i64];
+    let inp = Tensor::from_slice(&inp).view(shape).to_device(device);
+    let tgt = Tensor::from_slice(&tgt).view(shape).to_device(device);
+    let mask = Tensor::from_slice(&mask).view(shape).to_device(device);
+
+    let (clamp, same) = (model.config().clamp_len, model.config().same_length);
+    model.set_clamp_len(eval.clamp_len);
+    model.set_same_length(eval.same_length);
+    let mut mem = Memory::new(model.config().n_layer, eval.mem_len, 0);
+    let result = tch::no_grad(|| -> Result<f64> {
+        let mut total = Tensor::zeros([], (Kind::Double, device));
+        let mut t0 = 0;
+        while t0 < len {
+            let t = eval.tgt_len.min(len - t0) as i64;
+            let x = inp.narrow(0, t0 as i64, t);
+            let y = tgt.narrow(0, t0 as i64, t);
+            let nll = model.forward(&x, &y, &mut mem, false, &mut Draws::default())?;
+            let m = mask.narrow(0, t0 as i64, t);
+            total += (nll * m).to_kind(Kind::Double).sum(Kind::Double);
+            t0 += t as usize;
+        }
+        Ok(f64::try_from(total)?)
+    });
+    model.set_clamp_len(clamp);
+    model.set_same_length(same);
+    Ok(EvalTotals {
+        nats: result?,
+        tokens: predictions as i64,
+    })
+}
+
+/// Per-phase accounting (index 0 = phase 1), carried through checkpoints.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PhaseStats {
+    pub steps: [i64; 2],
+    pub seconds: [f64; 2],
+    pub tokens: [i64; 2],
+    /// Layers observed skipped (summed over steps).
+    pub skipped_layers: [u64; 2],
+}
+
+/// The JSON part of a language-model checkpoint.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LmCheckpointMeta {
+    pub format: u32,
+    /// Optimizer steps taken.
+    pub step: i64,
+    /// Phase of the last step taken (0 before any).
+    pub phase: i64,
+    /// Data position of the next step: (epoch, first row of the segment).
+    pub epoch: u64,
+    pub row: u64,
+    /// The model configuration (a checkpoint only loads into the same one).
+    pub model: TxlConfig,
+    pub optimizer_step: i64,
+    /// Stream positions in 32-bit words (decimal: they are u128).
+    pub skip_word_pos: String,
+    pub skip_drawn: u64,
+    pub skip_skipped: u64,
+    pub cross_head_word_pos: String,
+    pub cross_head_draws: u64,
+    pub cross_head_permutations: u64,
+    pub memory: MemoryMeta,
+    pub stats: PhaseStats,
+}
+
+const FORMAT: u32 = 1;
+
+/// Training state that is not the model: what a checkpoint must restore.
+struct State {
+    step: i64,
+    skip: Option<SkipRetain<ChaCha20Rng>>,
+    cross_head: Option<CrossHead>,
+    mem: Memory,
+    stats: PhaseStats,
+}
+
+fn save_checkpoint(
+    path: &Path,
+    vs: &VarStore,
+    opt: &AdamW,
+    st: &State,
+    phase1_steps: i64,
+    n_step: usize,
+    cfg: &TxlConfig,
+) -> Result<(), CheckpointError> {
+    let (memory, states) = st.mem.export();
+    let (epoch, row, _) = segment_of(st.step as usize, n_step, cfg.tgt_len);
+    let meta = LmCheckpointMeta {
+        format: FORMAT,
+        step: st.step,
+        phase: match st.step {
+            0 => 0,
+            s if s <= phase1_steps => 1,
+            _ => 2,
+        },
+        epoch: epoch as u64,
+        row: row as u64,
+        model: cfg.clone(),
+        optimizer_step: opt.step_count(),
+        skip_word_pos: st
+            .skip
+            .as_ref()
+            .map_or(0, |s| s.rng.get_word_pos())
+            .to_string(),
+        skip_drawn: st.skip.as_ref().map_or(0, |s| s.drawn),
+        skip_skipped: st.skip.as_ref().map_or(0, |s| s.skipped),
+        cross_head_word_pos: st
+            .cross_head
+            .as_ref()
+            .map_or(0, |c| c.word_pos())
+            .to_string(),
+        cross_head_draws: st.cross_head.as_ref().map_or(0, |c| c.draws()),
+        cross_head_permutations: st.cross_head.as_ref().map_or(0, |c| c.permutations()),
+        memory,
+        stats: st.stats.clone(),
+    };
+    let mut tensors: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (format!("model.{name}"), t))
+        .collect();
+    for (name, m, v) in opt.moments() {
+        tensors.push((format!("adam.m.{name}"), m.shallow_clone()));
+        tensors.push((format!("adam.v.{name}"), v.shallow_clone()));
+    }
+    for (l, s) in states.into_iter().enumerate() {
+        if let Some(s) = s {
+            tensors.push((format!("memory.{l}"), s));
+        }
+    }
+    checkpoint::save(path, &meta, &tensors)
+}
+
+fn load_checkpoint(
+    path: &Path,
+    vs: &mut VarStore,
+    opt: &mut AdamW,
+    st: &mut State,
+    cfg: &TxlConfig,
+    device: Device,
+) -> Result<LmCheckpointMeta, CheckpointError> {
+    let (meta, mut tensors): (LmCheckpointMeta, HashMap<String, Tensor>) =
+        checkpoint::load(path, device)?;
+    let mismatch = |message: String| CheckpointError::Mismatch {
+        path: path.to_path_buf(),
+        message,
+    };
+    if meta.format != FORMAT {
+        return Err(mismatch(format!(
+            "checkpoint format {} (this harness reads {FORMAT})",
+            meta.format
+        )));
+    }
+    if meta.model != *cfg {
+        return Err(mismatch(format!(
+            "written for another model ({:?}); this run's is {:?}",
+            meta.model, cfg
+        )));
+    }
+    tch::no_grad(|| -> Result<(), CheckpointError> {
+        for (name, mut var) in vs.variables() {
+            let saved = tensors
+                .remove(&format!("model.{name}"))
+                .ok_or_else(|| mismatch(format!("no weights for `{name}`")))?;
+            if saved.size() != var.size() {
+                return Err(mismatch(format!(
+                    "`{name}` has shape {:?}, the model's is {:?}",
+                    saved.size(),
+                    var.size()
+                )));
+            }
+            var.copy_(&saved);
+        }
+        Ok(())
+    })?;
+    opt.restore(meta.optimizer_step, |name| {
+        Some((
+            tensors.get(&format!("adam.m.{name}"))?.shallow_clone(),
+            tensors.get(&format!("adam.v.{name}"))?.shallow_clone(),
+        ))
+    })
+    .map_err(mismatch)?;
+    let states = (0..meta.memory.layers.len())
+        .map(|l| tensors.remove(&format!("memory.{l}")))
+        .collect();
+    st.mem = Memory::import(&meta.memory, states);
+    let pos = |s: &str| {
+        s.parse::<u128>()
+            .map_err(|e| mismatch(format!("stream position `{s}`: {e}")))
+    };
+    if let Some(skip) = st.skip.as_mut() {
+        skip.rng.set_word_pos(pos(&meta.skip_word_pos)?);
+        skip.drawn = meta.skip_drawn;
+        skip.skipped = meta.skip_skipped;
+    }
+    if let Some(ch) = st.cross_head.as_mut() {
+        ch.restore(
+            pos(&meta.cross_head_word_pos)?,
+            meta.cross_head_draws,
+            meta.cross_head_permutations,
+        );
+    }
+    st.step = meta.step;
+    st.stats = meta.stats.clone();
+    Ok(meta)
+}
+
+/// Gives every parameter a zero gradient before the first step. Layers skipped in a step get
+/// no gradient from it; with their gradient defined (and zeroed by every `zero_grad`) Adam still
+/// applies their momentum, in every step of every attempt alike, so that a resumed run updates
+/// exactly as an uninterrupted one (and as PyTorch < 2.0's `zero_grad()` did in the original code).
+fn define_gradients(vs: &VarStore) {
+    let vars = vs.trainable_variables();
+    if vars.is_empty() {
+        return;
+    }
+    let zero: Vec<Tensor> = vars.iter().map(|v| v.sum(Kind::Float) * 0.0).collect();
+    Tensor::stack(&zero, 0).sum(Kind::Float).backward();
+}
+
+fn row(step: i64, split: &str, name: &str, value: f64, phase: i64) -> MetricRow {
+    MetricRow {
+        step,
+        split: split.into(),
+        name: name.into(),
+        value,
+        phase: Some(phase),
+    }
+}
+
+/// Counts what the model really skipped: the layers whose memory the last forward pass did not
+/// write.
+fn observed_skips(mem: &Memory) -> u64 {
+    (0..mem.n_layer())
+        .filter(|&l| mem.layer_age(l) != Some(1))
+        .count() as u64
+}
+
+/// Trains a fresh Transformer-XL on `corpus` in two phases (or resumes it from its checkpoint)
+/// and evaluates it on the full validation and test splits.
+pub fn train(
+    s: &LmSettings,
+    corpus: &Corpus,
+    device: Device,
+    observer: &mut dyn LmObserver,
+) -> Result<LmOutcome> {
+    let cfg = TxlConfig {
+        n_token: corpus.vocab.symbols.len(),
+        ..s.model.clone()
+    };
+    tch::manual_seed(seed::libtorch_seed(s.seed));
+    let mut vs = VarStore::new(device);
+    let mut model = TransformerXl::new(&vs.root(), &cfg)
+        .with_context(|| format!("building the model for {}", corpus.name))?;
+    let mut opt = AdamW::new(&vs, s.weight_decay, no_decay);
+
+    if corpus.train.len() < 2 * s.batch_size {
+        bail!(
+            "{}: the training split has {} tokens, too few for {} streams of at least 2 tokens; lower train.batch_size",
+            corpus.name,
+            corpus.train.len(),
+            s.batch_size
+        );
+    }
+    let data = batchify(&corpus.train, s.batch_size).to_device(device);
+    let n_step = data.size()[0] as usize;
+    let spe = segments_per_epoch(n_step, cfg.tgt_len);
+    let total = s.max_steps.unwrap_or(s.epochs * spe) as i64;
+    let phase1_steps = s.variant.phase1_steps(total as u64) as i64;
+    let n_layer = cfg.n_layer;
+
+    let mut st = State {
+        step: 0,
+        skip: s
+            .variant
+            .skip
+            .clone()
+            .map(|sched| SkipRetain::new(sched, seed::stream(s.seed, Purpose::Skip))),
+        cross_head: (s.variant.cross_head_prob > 0.0).then(|| {
+            CrossHead::new(
+                s.variant.cross_head_prob,
+                seed::stream(s.seed, Purpose::CrossHead),
+            )
+        }),
+        mem: model.new_memory(),
+        stats: PhaseStats::default(),
+    };
+
+    // Resume: the run's own checkpoint first, else `init_from`.
+    let own = s
+        .checkpoints
+        .as_ref()
+        .map(|c| c.dir.join(checkpoint::LATEST));
+    let resume = own.filter(|p| p.is_file()).or_else(|| s.init_from.clone());
+    if let Some(path) = &resume {
+        let meta = load_checkpoint(path, &mut vs, &mut opt, &mut st, &cfg, device)?;
+        if meta.step > total {
+            bail!(
+                "{}: the checkpoint is at step {}, beyond this run's {} steps",
+                path.display(),
+                meta.step,
+                total
+            );
+        }
+    }
+    let resumed_from = st.step;
+    define_gradients(&vs);
+    observer.on_start(resumed_from, total)?;
+
+    let write = |name: &str, st: &State, vs: &VarStore, opt: &AdamW| -> Result<()> {
+        if let Some(plan) = &s.checkpoints {
+            save_checkpoint(
+                &plan.dir.join(name),
+                vs,
+                opt,
+                st,
+                phase1_steps,
+                n_step,
+                &cfg,
+            )?;
+        }
+        Ok(())
+    };
+    let mut peak_device: Option<i64> = None;
+
+    while st.step < total {
+        if observer.interrupted() {
+            observer.on_metrics(vec![], true)?;
+            write(checkpoint::LATEST, &st, &vs, &opt)?;
+            return Ok(LmOutcome {
+                ending: Ending::Interrupted,
+                steps: st.step,
+                results: vec![],
+                tokens_per_s: 0.0,
+                resumed_from,
+                peak_device_bytes: peak_device,
+            });
+        }
+        let step = st.step;
+        let (_, start, rows) = segment_of(step as usize, n_step, cfg.tgt_len);
+        if start == 0 && step > 0 {
+            st.mem.reset();
+        }
+        let phase: i64 = if step < phase1_steps { 1 } else { 2 };
+        let lr = s.learning_rate(step, total);
+
+        let t0 = Instant::now();
+        tch::manual_seed(step_seed(s.seed, step));
+        let x = data.narrow(0, start as i64, rows as i64);
+        let y = data.narrow(0, start as i64 + 1, rows as i64);
+        opt.zero_grad();
+        let mut permute = st.cross_head.as_mut().map(|c| move |n: usize| c.draw(n));
+        let mut draws = Draws {
+            skip: match (phase, st.skip.as_mut()) {
+                (1, Some(sk)) => Some(sk as &mut dyn SkipDraws),
+                _ => None,
+            },
+            cross_head: permute.as_mut().map(|f| f as &mut dyn HeadPermutations),
+        };
+        let nll = model.forward(&x, &y, &mut st.mem, true, &mut draws)?;
+        let loss = nll.mean(Kind::Float);
+        let loss_value = f64::try_from(&loss).unwrap_or(f64::NAN);
+        if !loss_value.is_finite() {
+            observer.on_metrics(
+                vec![row(step + 1, "train", "loss", loss_value, phase)],
+                true,
+            )?;
+            return Ok(LmOutcome {
+                ending: Ending::Diverged {
+                    step: step + 1,
+                    loss: loss_value,
+                },
+                steps: step + 1,
+                results: vec![],
+                tokens_per_s: tokens_per_s(&st.stats),
+                resumed_from,
+                peak_device_bytes: peak_device,
+            });
+        }
+        loss.backward();
+        if let Some(max_norm) = s.grad_clip {
+            opt.clip_grad_norm(max_norm);
+        }
+        opt.step(lr);
+        if let Device::Cuda(_) = device {
+            tch::Cuda::synchronize(match device {
+                Device::Cuda(i) => i as i64,
+                _ => 0,
+            });
+            if let Some(used) = cuda_memory_in_use() {
+                peak_device = Some(peak_device.map_or(used, |p| p.max(used)));
+            }
+        }
+        let seconds = t0.elapsed().as_secs_f64();
+        let skipped = observed_skips(&st.mem);
+        let k = (phase - 1) as usize;
+        st.stats.steps[k] += 1;
+        st.stats.seconds[k] += seconds;
+        st.stats.tokens[k] += (rows * s.batch_size) as i64;
+        st.stats.skipped_layers[k] += skipped;
+        st.step += 1;
+        let step = st.step;
+
+        observer.on_step(step, total, loss_value, phase);
+        let mut out = vec![
+            row(step, "train", "loss", loss_value, phase),
+            row(step, "train", "lr", lr, phase),
+            row(step, "train", "skipped_layers", skipped as f64, phase),
+        ];
+        let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0) && step < total;
+        if eval_now {
+            let valid = match s.eval_max_tokens {
+                Some(n) if n < corpus.valid.len() => &corpus.valid[..n],
+                _ => &corpus.valid[..],
+            };
+            let e = evaluate(&mut model, valid, &s.eval, device)?;
+            let (name, value) = e.score(corpus.level);
+            out.push(row(step, "valid", name, value, phase));
+            out.push(row(step, "valid", "loss", e.loss(), phase));
+        }
+        let every = s
+            .checkpoints
+            .as_ref()
+            .and_then(|c| c.every)
+            .is_some_and(|e| step % e as i64 == 0);
+        let boundary = step == phase1_steps && phase1_steps < total;
+        observer.on_metrics(out, eval_now || every || boundary)?;
+        if boundary {
+            write(checkpoint::PHASE1, &st, &vs, &opt)?;
+        }
+        if every {
+            write(checkpoint::LATEST, &st, &vs, &opt)?;
+        }
+    }
+
+    // Final evaluation on the full splits.
+    let last_phase = if total <= phase1_steps { 1 } else { 2 };
+    let mut results = Vec::new();
+    let mut rows = Vec::new();
+    for (split, tokens) in [("valid", &corpus.valid), ("test", &corpus.test)] {
+        let e = evaluate(&mut model, tokens, &s.eval, device)?;
+        let (name, value) = e.score(corpus.level);
+        for (n, v) in [
+            (name, value),
+            ("loss", e.loss()),
+            ("tokens", e.tokens as f64),
+        ] {
+            results.push(ResultRow {
+                split: split.into(),
+                name: n.into(),
+                value: v,
+            });
+            rows.push(row(st.step, split, n, v, last_phase));
+        }
+    }
+    observer.on_metrics(rows, true)?;
+
+    let (params_total, params_non_embedding) = model.param_counts();
+    let stats = &st.stats;
+    let mut train_rows: Vec<(String, f64)> = vec![
+        ("params_total".into(), params_total as f64),
+        ("params_non_embedding".into(), params_non_embedding as f64),
+        ("tokens_per_s".into(), tokens_per_s(stats)),
+    ];
+    for k in 0..2 {
+        if stats.steps[k] > 0 {
+            let p = k + 1;
+            train_rows.push((
+                format!("ms_per_step_phase{p}"),
+                1000.0 * stats.seconds[k] / stats.steps[k] as f64,
+            ));
+            train_rows.push((
+                format!("tokens_per_s_phase{p}"),
+                stats.tokens[k] as f64 / stats.seconds[k].max(1e-12),
+            ));
+            train_rows.push((
+                format!("skip_fraction_observed_phase{p}"),
+                stats.skipped_layers[k] as f64 / (stats.steps[k] as f64 * n_layer as f64),
+            ));
+        }
+    }
+    let expected = s
+        .variant
+        .skip
+        .as_ref()
+        .map_or(0.0, |sched: &Schedule| sched.expected_fraction(n_layer));
+    train_rows.push(("skip_fraction_expected".into(), expected));
+    train_rows.push((
+        "skip_fraction_observed".into(),
+        if stats.steps[0] > 0 {
+            stats.skipped_layers[0] as f64 / (stats.steps[0] as f64 * n_layer as f64)
+        } else {
+            0.0
+        },
+    ));
+    results.extend(train_rows.into_iter().map(|(name, value)| ResultRow {
+        split: "train".into(),
+        name,
+        value,
+    }));
+    Ok(LmOutcome {
+        ending: Ending::Completed,
+        steps: st.step,
+        results,
+        tokens_per_s: tokens_per_s(&st.stats),
+        resumed_from,
+        peak_device_bytes: peak_device,
+    })
+}
+
+fn tokens_per_s(stats: &PhaseStats) -> f64 {
+    let secs = stats.seconds[0] + stats.seconds[1];
+    (stats.tokens[0] + stats.tokens[1]) as f64 / secs.max(1e-12)
+}
+
+/// Memory in use on the current CUDA device, `total − free` of `cudaMemGetInfo` (the CUDA
+/// context, the caching allocator's reserve and any other process included): libtorch's
+/// `max_memory_allocated` is not reachable through tch. `None` without CUDA.
+pub fn cuda_memory_in_use() -> Option<i64> {
+    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> i32;
+    static FUNCTION: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    let f = FUNCTION.get_or_init(|| {
+        // SAFETY: dlsym/dlopen with NUL-terminated names; the handle is never closed.
+        unsafe {
+            let name = c"cudaMemGetInfo";
+            let mut sym = libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr());
+            if sym.is_null() {
+                for lib in [c"libcudart.so.13", c"libcudart.so.12", c"libcudart.so"] {
+                    let h = libc::dlopen(lib.as_ptr(), libc::RTLD_NOW | libc::RTLD_NOLOAD);
+                    if !h.is_null() {
+                        sym = libc::dlsym(h, name.as_ptr());
+                        if !sym.is_null() {
+                            break;
+                        }
+                    }
+                }
+            }
+            (!sym.is_null()).then_some(sym as usize)
+        }
+    });
+    let f = (*f)?;
+    let (mut free, mut total) = (0usize, 0usize);
+    // SAFETY: `f` is cudaMemGetInfo(size_t*, size_t*) -> cudaError_t.
+    let rc = unsafe {
+        let f: MemGetInfo = std::mem::transmute(f);
+        f(&mut free, &mut total)
+    };
+    (rc == 0).then(|| (total - free) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::lm::Vocab;
+
+    fn corpus(level: Level) -> Corpus {
+        let text = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. ";
+        let symbols: Vec<char> = {
+            let mut v: Vec<char> = text.chars().collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        let ids: Vec<u32> = text
+            .chars()
+            .cycle()
+            .take(3000)
+            .map(|c| symbols.iter().position(|&s| s == c).unwrap() as u32)
+            .collect();
+        Corpus {
+            name: "tiny".into(),
+            level,
+            vocab: Vocab {
+                symbols: symbols.iter().map(|c| c.to_string()).collect(),
+            },
+            train: ids[..2400].to_vec(),
+            valid: ids[2400..2701].to_vec(),
+            test: ids[2701..].to_vec(),
+        }
+    }
+
+    fn settings(variant: VariantSettings, max_steps: usize) -> LmSettings {
+        LmSettings {
+            seed: 3,
+            model: TxlConfig {
+                n_token: 0,
+                n_layer: 4,
+                d_model: 16,
+                n_head: 2,
+                d_head: 8,
+                d_inner: 32,
+                d_embed: None,
+                dropout: 0.1,
+                dropatt: 0.1,
+                tgt_len: 8,
+                mem_len: 8,
+                ext_len: 0,
+                clamp_len: None,
+                same_length: false,
+                tie_weights: true,
+                adaptive: None,
+            },
+            eval: EvalSettings {
+                tgt_len: 16,
+                mem_len: 16,
+                clamp_len: None,
+                same_length: false,
+                batch_size: 5,
+            },
+            batch_size: 4,
+            lr: 3e-3,
+            weight_decay: 0.0,
+            warmup_ratio: 0.0,
+            schedule: LrSchedule::Cosine,
+            grad_clip: Some(0.25),
+            epochs: 1,
+            max_steps: Some(max_steps),
+            eval_every: Some(3),
+            eval_max_tokens: Some(100),
+            variant,
+            checkpoints: None,
+            init_from: None,
+        }
+    }
+
+    fn skip_cross_head(phase1_steps: u64) -> VariantSettings {
+        VariantSettings {
+            cross_head_prob: 0.5,
+            skip: Some(Schedule::Uniform {
+                p: 0.5,
+                exempt_first_last: false,
+            }),
+            phase1: None,
+            phase1_steps: Some(phase1_steps),
+        }
+    }
+
+    /// Collects rows; `stop_at` asks to stop (Ctrl-C) once that step is done; `kill_at` fails
+    /// the loop (as a killed process: nothing after it is written) once that step is done.
+    #[derive(Default)]
+    struct Recorder {
+        rows: Vec<MetricRow>,
+        started_at: Option<i64>,
+        step: i64,
+        stop_at: Option<i64>,
+        kill_at: Option<i64>,
+    }
+
+    impl LmObserver for Recorder {
+        fn on_start(&mut self, step: i64, _total: i64) -> Result<()> {
+            self.started_at = Some(step);
+            self.rows.retain(|r| r.step <= step);
+            Ok(())
+        }
+        fn on_step(&mut self, step: i64, _: i64, _: f64, _: i64) {
+            self.step = step;
+        }
+        fn on_metrics(&mut self, rows: Vec<MetricRow>, _flush: bool) -> Result<()> {
+            self.rows.extend(rows);
+            if self.kill_at == Some(self.step) {
+                bail!("killed");
+            }
+            Ok(())
+        }
+        fn interrupted(&self) -> bool {
+            self.stop_at.is_some_and(|s| self.step >= s)
+        }
+    }
+
+    fn result(o: &LmOutcome, split: &str, name: &str) -> f64 {
+        o.results
+            .iter()
+            .find(|r| r.split == split && r.name == name)
+            .unwrap_or_else(|| panic!("no {split}/{name}"))
+            .value
+    }
+
+    fn series<'a>(rows: &'a [MetricRow], split: &str, name: &str) -> Vec<&'a MetricRow> {
+        let mut v: Vec<&MetricRow> = rows
+            .iter()
+            .filter(|r| r.split == split && r.name == name)
+            .collect();
+        v.sort_by_key(|r| r.step);
+        v
+    }
+
+    #[test]
+    fn phases_are_recorded_and_only_phase_one_skips() {
+        let s = settings(skip_cross_head(5), 12);
+        let mut rec = Recorder::default();
+        let out = train(&s, &corpus(Level::Char), Device::Cpu, &mut rec).unwrap();
+        assert_eq!(out.ending, Ending::Completed);
+        let loss = series(&rec.rows, "train", "loss");
+        assert_eq!(
+            loss.iter().map(|r| r.step).collect::<Vec<_>>(),
+            (1..=12).collect::<Vec<_>>()
+        );
+        let phases: Vec<i64> = loss.iter().map(|r| r.phase.unwrap()).collect();
+        assert_eq!(phases, [vec![1; 5], vec![2; 7]].concat());
+        assert!(rec.rows.iter().all(|r| r.phase.is_some()));
+        // Skips observed on the memory: some in phase 1 (p = 0.5 on 4 layers over 5 steps),
+        // none in phase 2.
+        let skipped = series(&rec.rows, "train", "skipped_layers");
+        let p1: f64 = skipped
+            .iter()
+            .filter(|r| r.phase == Some(1))
+            .map(|r| r.value)
+            .sum();
+        let p2: f64 = skipped
+            .iter()
+            .filter(|r| r.phase == Some(2))
+            .map(|r| r.value)
+            .sum();
+        assert!(p1 > 0.0, "{skipped:?}");
+        assert_eq!(p2, 0.0);
+        assert_eq!(result(&out, "train", "skip_fraction_observed_phase2"), 0.0);
+        assert_eq!(result(&out, "train", "skip_fraction_observed"), p1 / 20.0);
+        assert_eq!(result(&out, "train", "skip_fraction_expected"), 0.5);
+        // Periodic evaluations at steps 3, 6, 9 carry the phase of their step.
+        let valid: Vec<(i64, Option<i64>)> = series(&rec.rows, "valid", "bpc")
+            .iter()
+            .map(|r| (r.step, r.phase))
+            .collect();
+        assert_eq!(
+            valid,
+            vec![(3, Some(1)), (6, Some(2)), (9, Some(2)), (12, Some(2))]
+        );
+        for name in [
+            "ms_per_step_phase1",
+            "ms_per_step_phase2",
+            "tokens_per_s_phase1",
+            "tokens_per_s_phase2",
+            "params_total",
+            "params_non_embedding",
+        ] {
+            assert!(result(&out, "train", name) > 0.0, "{name}");
+        }
+        assert!(
+            result(&out, "train", "params_total") > result(&out, "train", "params_non_embedding")
+        );
+    }
+
+    #[test]
+    fn baseline_never_skips_and_has_one_phase() {
+        let s = settings(VariantSettings::of(&Default::default()), 4);
+        let mut rec = Recorder::default();
+        let out = train(&s, &corpus(Level::Char), Device::Cpu, &mut rec).unwrap();
+        assert!(rec.rows.iter().all(|r| r.phase == Some(2)));
+        assert!(series(&rec.rows, "train", "skipped_layers")
+            .iter()
+            .all(|r| r.value == 0.0));
+        assert!(out.results.iter().all(|r| !r.name.ends_with("phase1")));
+        assert_eq!(result(&out, "train", "skip_fraction_expected"), 0.0);
+    }
+
+    #[test]
+    fn evaluation_predicts_every_token_but_the_first_once() {
+        let c = corpus(Level::Word);
+        let cfg = TxlConfig {
+            n_token: c.vocab.symbols.len(),
+            ..settings(VariantSettings::of(&Default::default()), 1).model
+        };
+        tch::manual_seed(1);
+        let vs = VarStore::new(Device::Cpu);
+        let mut model = TransformerXl::new(&vs.root(), &cfg).unwrap();
+        // Without memory and with one-token segments every prediction sees only its own input
+        // token, so the total cannot depend on how the split is cut into streams: padding and
+        // masking must neither drop nor add a prediction.
+        let bigram = |b: usize, tokens: &[u32], model: &mut TransformerXl| {
+            let e = EvalSettings {
+                tgt_len: 1,
+                mem_len: 0,
+                clamp_len: None,
+                same_length: false,
+                batch_size: b,
+            };
+            evaluate(model, tokens, &e, Device::Cpu).unwrap()
+        };
+        for n in [2usize, 3, 10, 97, 301] {
+            let tokens = &c.valid[..n];
+            let reference = bigram(1, tokens, &mut model);
+            assert_eq!(reference.tokens, n as i64 - 1);
+            for b in [2usize, 3, 7, 64, 1000] {
+                let e = bigram(b, tokens, &mut model);
+                assert_eq!(e.tokens, n as i64 - 1, "n {n} b {b}");
+                assert!(
+                    (e.nats - reference.nats).abs() < 1e-6 * reference.nats.max(1.0),
+                    "n {n} b {b}: {} vs {}",
+                    e.nats,
+                    reference.nats
+                );
+            }
+        }
+        // The same by hand: Σ_i −log p(x_{i+1} | x_i) from the full log-distribution.
+        let tokens = &c.valid[..40];
+        let by_hand: f64 = tch::no_grad(|| {
+            // 40 independent one-token streams: [1, 40].
+            let x = Tensor::from_slice(&tokens.iter().map(|&t| t as i64).collect::<Vec<_>>())
+                .view([1, -1]);
+            let mut mem = Memory::new(cfg.n_layer, 0, 0);
+            let h = model
+                .hidden(&x, &mut mem, false, &mut Draws::default())
+                .unwrap();
+            let lp = model.log_probs(&h.view([-1, cfg.d_model as i64]));
+            (0..39)
+                .map(|i| -f64::try_from(lp.get(i).get(tokens[i as usize + 1] as i64)).unwrap())
+                .sum()
+        });
+        let e = bigram(4, tokens, &mut model);
+        assert!((e.nats - by_hand).abs() < 1e-4, "{} vs {by_hand}", e.nats);
+        // Scores: bpc = mean nats / ln 2, ppl = exp(mean nats).
+        assert!((e.score(Level::Char).1 - e.loss() / std::f64::consts::LN_2).abs() < 1e-12);
+        assert_eq!(e.score(Level::Word).0, "ppl");
+    }
+
+    #[test]
+    fn segments_cover_the_stream_and_wrap_per_epoch() {
+        // 21 rows, tgt_len 8: segments of 8, 8, 4 (the last target is row 20).
+        assert_eq!(segments_per_epoch(21, 8), 3);
+        assert_eq!(segment_of(0, 21, 8), (0, 0, 8));
+        assert_eq!(segment_of(2, 21, 8), (0, 16, 4));
+        assert_eq!(segment_of(3, 21, 8), (1, 0, 8));
+        let b = batchify(&(0..10).collect::<Vec<u32>>(), 3);
+        assert_eq!(b.size(), vec![3, 3]);
+        // Column j is the j-th contiguous third of the stream.
+        assert_eq!(Vec::<i64>::try_from(b.select(1, 1)).unwrap(), vec![3, 4, 5]);
+        assert_ne!(step_seed(1, 0), step_seed(1, 1));
+        assert_ne!(step_seed(1, 0), seed::libtorch_seed(1));
+    }
+}

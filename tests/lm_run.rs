@@ -1,0 +1,325 @@
+//! `harness run` of Transformer-XL language-model grids end to end, on tiny corpora written
+//! into a temporary data folder.
+
+mod common;
+
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Tiny word- and byte-level corpora in the corpus loader's layout
+/// (`<data>/lm/<name>/{train,valid,test}.txt`).
+fn write_corpora(data: &Path) {
+    let words = "the cat sat on the mat and the dog ate the bone while a bird sang\n\
+                 a man read the paper on the train to the city of london today\n";
+    for (name, repeat) in [("ptb", (40, 4, 5)), ("wikisample_bytes", (30, 3, 4))] {
+        let dir = data.join("lm").join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for (split, n) in [("train", repeat.0), ("valid", repeat.1), ("test", repeat.2)] {
+            std::fs::write(dir.join(format!("{split}.txt")), words.repeat(n)).unwrap();
+        }
+    }
+}
+
+fn lm_spec(dir: &Path, name: &str, tasks: &str, train: &str, variants: &str) -> PathBuf {
+    let data = dir.join("data");
+    write_corpora(&data);
+    let spec = format!(
+        "name: {name}
+seeds: [1]
+device: cpu
+threads: 1
+data_dir: {data}
+model: {{kind: transformer_xl, n_layer: 4, d_model: 16, n_head: 2, d_head: 8, d_inner: 32, dropout: 0.1, tgt_len: 8, mem_len: 8, eval_tgt_len: 16}}
+tasks: [{tasks}]
+train: {{{train}}}
+baseline: baseline
+variants:
+{variants}",
+        data = data.display()
+    );
+    let path = dir.join(format!("{name}.yaml"));
+    std::fs::write(&path, spec).unwrap();
+    path
+}
+
+const FOUR: &str = "  baseline: {}
+  two_phase: {skip: {schedule: uniform, p: 0.5}, phase1: 0.5}
+  cross_head: {cross_head: {prob: 0.5}}
+  skip_cross_head: {skip: {schedule: uniform, p: 0.5}, phase1: 0.5, cross_head: {prob: 0.5}}
+";
+
+fn store_rows(
+    db: &Path,
+    exp: &str,
+) -> Vec<(
+    harness::store::RunRow,
+    Vec<harness::store::MetricRow>,
+    Vec<harness::store::ResultRow>,
+)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = harness::store::Store::open(db).await.unwrap();
+        let results = store.results(exp).await.unwrap();
+        let mut out = Vec::new();
+        for run in store.runs(exp).await.unwrap() {
+            let metrics = store.metrics(exp, &run.run_key).await.unwrap();
+            let res = results
+                .iter()
+                .filter(|(k, _)| *k == run.run_key)
+                .map(|(_, r)| r.clone())
+                .collect();
+            out.push((run, metrics, res));
+        }
+        store.close().await;
+        out
+    })
+}
+
+fn value(results: &[harness::store::ResultRow], split: &str, name: &str) -> f64 {
+    results
+        .iter()
+        .find(|r| r.split == split && r.name == name)
+        .unwrap_or_else(|| panic!("no {split}/{name} in {results:?}"))
+        .value
+}
+
+#[test]
+fn the_four_variants_train_in_two_phases_and_evaluate_whole_splits() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = lm_spec(dir.path(), "lmgrid", "ptb, wikisample_bytes", "max_steps: 6, batch_size: 4, lr: 0.003, warmup_ratio: 0.0, eval_every: 3, eval_max_tokens: 40, eval_batch_size: 3", FOUR);
+    let db = dir.path().join("r.db");
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let doc = status_json(&db, "lmgrid");
+    assert_eq!(doc["counts"]["done"], 8, "{doc}");
+    let corpus =
+        |name: &str| harness::data::lm::load_corpus(&dir.path().join("data"), name).unwrap();
+    for (run, metrics, results) in store_rows(&db, "lmgrid") {
+        let c = corpus(&run.task);
+        let metric = if run.task == "ptb" { "ppl" } else { "bpc" };
+        // Every token but the first of each split is predicted once.
+        assert_eq!(
+            value(&results, "valid", "tokens"),
+            (c.valid.len() - 1) as f64,
+            "{}",
+            run.task
+        );
+        assert_eq!(
+            value(&results, "test", "tokens"),
+            (c.test.len() - 1) as f64,
+            "{}",
+            run.task
+        );
+        assert!(value(&results, "valid", metric) > 0.0 && value(&results, "test", metric) > 0.0);
+        assert!(value(&results, "train", "peak_memory_bytes") > 0.0);
+        let phases: Vec<(i64, Option<i64>)> = metrics
+            .iter()
+            .filter(|m| m.split == "train" && m.name == "loss")
+            .map(|m| (m.step, m.phase))
+            .collect();
+        let skipped_in_phase2: f64 = metrics
+            .iter()
+            .filter(|m| m.name == "skipped_layers" && m.phase == Some(2))
+            .map(|m| m.value)
+            .sum();
+        assert_eq!(skipped_in_phase2, 0.0);
+        if run.variant.contains("phase") || run.variant.starts_with("skip") {
+            assert_eq!(
+                phases,
+                vec![
+                    (1, Some(1)),
+                    (2, Some(1)),
+                    (3, Some(1)),
+                    (4, Some(2)),
+                    (5, Some(2)),
+                    (6, Some(2))
+                ],
+                "{}",
+                run.variant
+            );
+            assert!(value(&results, "train", "ms_per_step_phase1") > 0.0);
+            assert_eq!(value(&results, "train", "skip_fraction_expected"), 0.5);
+        } else {
+            assert!(
+                phases.iter().all(|(_, p)| *p == Some(2)),
+                "{}: {phases:?}",
+                run.variant
+            );
+            assert_eq!(value(&results, "train", "skip_fraction_observed"), 0.0);
+        }
+        let valid: Vec<i64> = metrics
+            .iter()
+            .filter(|m| m.split == "valid" && m.name == metric)
+            .map(|m| m.step)
+            .collect();
+        assert_eq!(
+            valid,
+            vec![3, 6],
+            "a periodic evaluation at 3, the final one at 6"
+        );
+    }
+}
+
+#[test]
+fn language_model_tasks_need_a_transformer_xl_and_missing_corpora_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = lm_spec(
+        dir.path(),
+        "lmbad",
+        "ptb, text8",
+        "max_steps: 2",
+        "  baseline: {}\n",
+    );
+    let db = dir.path().join("r.db");
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out).contains("text8"), "{}", text(&out));
+    assert!(!db.exists(), "nothing is written before the data is there");
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        db.to_str().unwrap(),
+        "--set",
+        "tasks=[rte]",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("needs model.kind `bert`"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// Rows of a run as comparable bits (train-split timings and memory excluded).
+fn fingerprint(
+    db: &Path,
+    exp: &str,
+) -> (
+    Vec<(i64, String, String, u64, Option<i64>)>,
+    Vec<(String, String, u64)>,
+) {
+    let mut rows = store_rows(db, exp);
+    assert_eq!(rows.len(), 1);
+    let (_, metrics, results) = rows.remove(0);
+    let mut m: Vec<_> = metrics
+        .into_iter()
+        .map(|r| (r.step, r.split, r.name, r.value.to_bits(), r.phase))
+        .collect();
+    m.sort();
+    let r = results
+        .into_iter()
+        .filter(|r| {
+            r.split != "train"
+                || r.name.starts_with("skip_fraction")
+                || r.name.starts_with("params")
+        })
+        .map(|r| (r.split, r.name, r.value.to_bits()))
+        .collect();
+    (m, r)
+}
+
+#[test]
+fn kill_9_resumes_from_the_checkpoint_with_identical_results() {
+    let dir = tempfile::tempdir().unwrap();
+    let train = "max_steps: 300, batch_size: 4, lr: 0.003, warmup_ratio: 0.0, eval_every: 50, eval_max_tokens: 40, checkpoint_every: 40";
+    let variants =
+        "  baseline: {skip: {schedule: uniform, p: 0.5}, phase1: 0.5, cross_head: {prob: 0.5}}\n";
+    let spec = lm_spec(dir.path(), "lmkill", "wikisample_bytes", train, variants);
+
+    let straight = dir.path().join("straight.db");
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        straight.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ckpt_dir = dir.path().join("checkpoints/lmkill");
+    let key = std::fs::read_dir(&ckpt_dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .file_name();
+    let run_dir = ckpt_dir.join(&key);
+    assert!(
+        run_dir.join("phase1.ckpt").is_file(),
+        "the phase-1 checkpoint is kept"
+    );
+    assert!(
+        !run_dir.join("latest.ckpt").exists(),
+        "the rolling checkpoint of a done run is deleted"
+    );
+    std::fs::remove_dir_all(dir.path().join("checkpoints")).unwrap();
+
+    let killed = dir.path().join("killed.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            killed.to_str().unwrap(),
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = run_dir.join("latest.ckpt");
+    let t0 = Instant::now();
+    while !latest.exists() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before its first checkpoint; make it longer"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(30));
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(status_json(&killed, "lmkill")["counts"]["running"], 1);
+
+    let out = harness(&[
+        "run",
+        spec.to_str().unwrap(),
+        "--db",
+        killed.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("resumed at step"), "{}", text(&out));
+    let (m_straight, r_straight) = fingerprint(&straight, "lmkill");
+    let (m_killed, r_killed) = fingerprint(&killed, "lmkill");
+    assert_eq!(
+        m_killed.len(),
+        m_straight.len(),
+        "no metric row lost or duplicated"
+    );
+    if let Some(i) = (0..m_killed.len()).find(|&i| m_killed[i] != m_straight[i]) {
+        panic!(
+            "first differing metric row: {:?} after the kill, {:?} straight",
+            m_killed[i], m_straight[i]
+        );
+    }
+    assert_eq!(r_killed, r_straight);
+}

@@ -1,0 +1,260 @@
+//! The language-model loop through the library: resuming from checkpoints is bit-identical.
+//! Its own test binary (one process) because libtorch's dropout generator is process-global:
+//! tests of other modules running in parallel threads would draw from it.
+
+use anyhow::{bail, Result};
+use harness::data::lm::{Corpus, Level, Vocab};
+use harness::model::skip::Schedule;
+use harness::model::transformer_xl::TxlConfig;
+use harness::spec::{LrSchedule, VariantSettings};
+use harness::store::MetricRow;
+use harness::train::checkpoint;
+use harness::train::language_model::{
+    train, CheckpointPlan, EvalSettings, LmObserver, LmOutcome, LmSettings,
+};
+use harness::train::Ending;
+use std::sync::Mutex;
+use tch::Device;
+
+/// One training at a time in this process.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn corpus() -> Corpus {
+    let text =
+        "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. ";
+    let mut symbols: Vec<char> = text.chars().collect();
+    symbols.sort_unstable();
+    symbols.dedup();
+    let ids: Vec<u32> = text
+        .chars()
+        .cycle()
+        .take(3000)
+        .map(|c| symbols.iter().position(|&s| s == c).unwrap() as u32)
+        .collect();
+    Corpus {
+        name: "tiny".into(),
+        level: Level::Char,
+        vocab: Vocab {
+            symbols: symbols.iter().map(|c| c.to_string()).collect(),
+        },
+        train: ids[..2400].to_vec(),
+        valid: ids[2400..2701].to_vec(),
+        test: ids[2701..].to_vec(),
+    }
+}
+
+/// Skip-retain (phase 1 = `phase1` steps), cross-head and dropout all drawing.
+fn settings(max_steps: usize, phase1: u64) -> LmSettings {
+    LmSettings {
+        seed: 3,
+        model: TxlConfig {
+            n_token: 0,
+            n_layer: 4,
+            d_model: 16,
+            n_head: 2,
+            d_head: 8,
+            d_inner: 32,
+            d_embed: None,
+            dropout: 0.1,
+            dropatt: 0.1,
+            tgt_len: 8,
+            mem_len: 8,
+            ext_len: 0,
+            clamp_len: None,
+            same_length: false,
+            tie_weights: true,
+            adaptive: None,
+        },
+        eval: EvalSettings {
+            tgt_len: 16,
+            mem_len: 16,
+            clamp_len: None,
+            same_length: false,
+            batch_size: 5,
+        },
+        batch_size: 4,
+        lr: 3e-3,
+        weight_decay: 0.0,
+        warmup_ratio: 0.0,
+        schedule: LrSchedule::Cosine,
+        grad_clip: Some(0.25),
+        epochs: 1,
+        max_steps: Some(max_steps),
+        eval_every: Some(3),
+        eval_max_tokens: Some(100),
+        variant: VariantSettings {
+            cross_head_prob: 0.5,
+            skip: Some(Schedule::Uniform {
+                p: 0.5,
+                exempt_first_last: false,
+            }),
+            phase1: None,
+            phase1_steps: Some(phase1),
+        },
+        checkpoints: None,
+        init_from: None,
+    }
+}
+
+/// Collects rows as the store would (rows after the resume step are replaced); `stop_at`
+/// asks to stop (Ctrl-C) once that step is done; `kill_at` fails the loop there, as a killed
+/// process: nothing after it is written.
+#[derive(Default)]
+struct Recorder {
+    rows: Vec<MetricRow>,
+    started_at: Option<i64>,
+    step: i64,
+    stop_at: Option<i64>,
+    kill_at: Option<i64>,
+}
+
+impl LmObserver for Recorder {
+    fn on_start(&mut self, step: i64, _total: i64) -> Result<()> {
+        self.started_at = Some(step);
+        self.rows.retain(|r| r.step <= step);
+        Ok(())
+    }
+    fn on_step(&mut self, step: i64, _: i64, _: f64, _: i64) {
+        self.step = step;
+    }
+    fn on_metrics(&mut self, rows: Vec<MetricRow>, _flush: bool) -> Result<()> {
+        self.rows.extend(rows);
+        if self.kill_at == Some(self.step) {
+            bail!("killed");
+        }
+        Ok(())
+    }
+    fn interrupted(&self) -> bool {
+        self.stop_at.is_some_and(|s| self.step >= s)
+    }
+}
+
+/// Every metric row, bit for bit, in a fixed order.
+fn rows(rows: &[MetricRow]) -> Vec<(i64, String, String, u64, Option<i64>)> {
+    let mut v: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.step,
+                r.split.clone(),
+                r.name.clone(),
+                r.value.to_bits(),
+                r.phase,
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Final evaluation results, bit for bit (train-split timings excluded).
+fn finals(o: &LmOutcome) -> Vec<(String, String, u64)> {
+    o.results
+        .iter()
+        .filter(|r| {
+            r.split != "train"
+                || r.name.starts_with("skip_fraction")
+                || r.name.starts_with("params")
+        })
+        .map(|r| (r.split.clone(), r.name.clone(), r.value.to_bits()))
+        .collect()
+}
+
+#[test]
+fn a_killed_run_resumes_bit_identically_from_its_checkpoint() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = corpus();
+    let mut straight_rec = Recorder::default();
+    let straight = train(&settings(10, 8), &c, Device::Cpu, &mut straight_rec).unwrap();
+    // The first step after the resume point skips layers: their parameters have no gradient
+    // from that step, and must still move exactly as in the uninterrupted run.
+    let skipped_at = |step: i64| {
+        straight_rec
+            .rows
+            .iter()
+            .find(|r| r.step == step && r.name == "skipped_layers")
+            .unwrap()
+            .value
+    };
+    assert!(skipped_at(7) > 0.0);
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(10, 8);
+    s.checkpoints = Some(CheckpointPlan {
+        dir: dir.path().join("run"),
+        every: Some(3),
+    });
+    // Killed after step 8: the checkpoint of step 6 survives, steps 7–8 are lost; the run
+    // resumes inside phase 1.
+    let mut rec = Recorder {
+        kill_at: Some(8),
+        ..Default::default()
+    };
+    assert!(train(&s, &c, Device::Cpu, &mut rec).is_err());
+    assert!(dir.path().join("run").join(checkpoint::LATEST).is_file());
+    assert!(!dir.path().join("run").join(checkpoint::PHASE1).exists());
+    // Everything in memory is dropped; a fresh call resumes from step 5, across nothing but
+    // the files.
+    rec.kill_at = None;
+    let resumed = train(&s, &c, Device::Cpu, &mut rec).unwrap();
+    assert_eq!(rec.started_at, Some(6));
+    assert!(dir.path().join("run").join(checkpoint::PHASE1).is_file());
+    assert_eq!(
+        (resumed.ending.clone(), resumed.resumed_from),
+        (Ending::Completed, 6)
+    );
+    assert_eq!(finals(&resumed), finals(&straight));
+    assert_eq!(
+        rows(&rec.rows),
+        rows(&straight_rec.rows),
+        "no metric row lost, duplicated or changed"
+    );
+}
+
+#[test]
+fn ctrl_c_checkpoints_the_current_step_and_phase_two_starts_from_phase_one() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let c = corpus();
+    let mut straight_rec = Recorder::default();
+    let straight = train(&settings(8, 4), &c, Device::Cpu, &mut straight_rec).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(8, 4);
+    s.checkpoints = Some(CheckpointPlan {
+        dir: dir.path().join("a"),
+        every: None,
+    });
+    let mut rec = Recorder {
+        stop_at: Some(6),
+        ..Default::default()
+    };
+    let o = train(&s, &c, Device::Cpu, &mut rec).unwrap();
+    assert_eq!((o.ending.clone(), o.steps), (Ending::Interrupted, 6));
+    rec.stop_at = None;
+    let resumed = train(&s, &c, Device::Cpu, &mut rec).unwrap();
+    assert_eq!(resumed.resumed_from, 6);
+    assert_eq!(finals(&resumed), finals(&straight));
+    assert_eq!(rows(&rec.rows), rows(&straight_rec.rows));
+
+    // Another run starts phase 2 from the saved end of phase 1 and ends where the
+    // uninterrupted run did.
+    let mut b = settings(8, 4);
+    b.init_from = Some(dir.path().join("a").join(checkpoint::PHASE1));
+    let mut rec = Recorder::default();
+    let from_phase1 = train(&b, &c, Device::Cpu, &mut rec).unwrap();
+    assert_eq!(from_phase1.resumed_from, 4);
+    assert!(rec.rows.iter().all(|r| r.phase == Some(2) && r.step > 4));
+    assert_eq!(finals(&from_phase1), finals(&straight));
+
+    // A checkpoint of another model is refused, naming the file.
+    let mut other = settings(8, 4);
+    other.model.d_inner = 48;
+    other.init_from = b.init_from.clone();
+    let e = train(&other, &c, Device::Cpu, &mut Recorder::default())
+        .err()
+        .unwrap();
+    let msg = format!("{e:#}");
+    assert!(
+        msg.contains("phase1.ckpt") && msg.contains("another model"),
+        "{msg}"
+    );
+}
