@@ -8,18 +8,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Tiny word- and byte-level corpora in the corpus loader's layout
-/// (`<data>/lm/<name>/{train,valid,test}.txt`).
+/// Tiny word- and byte-level corpora in the real layouts: PTB's `ptb.{train,valid,test}.txt`
+/// and the enwik8-format stand-in's single raw file (split 90/5/5 % by bytes by the loader).
 fn write_corpora(data: &Path) {
     let words = "the cat sat on the mat and the dog ate the bone while a bird sang\n\
                  a man read the paper on the train to the city of london today\n";
-    for (name, repeat) in [("ptb", (40, 4, 5)), ("wikisample_bytes", (30, 3, 4))] {
-        let dir = data.join("lm").join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (split, n) in [("train", repeat.0), ("valid", repeat.1), ("test", repeat.2)] {
-            std::fs::write(dir.join(format!("{split}.txt")), words.repeat(n)).unwrap();
-        }
+    let ptb = data.join("lm").join("ptb");
+    std::fs::create_dir_all(&ptb).unwrap();
+    for (split, n) in [("train", 40), ("valid", 4), ("test", 5)] {
+        std::fs::write(ptb.join(format!("ptb.{split}.txt")), words.repeat(n)).unwrap();
     }
+    let bytes = data.join("lm").join("wikisample_bytes");
+    std::fs::create_dir_all(&bytes).unwrap();
+    std::fs::write(bytes.join("wikisample_bytes"), words.repeat(40)).unwrap();
 }
 
 fn lm_spec(dir: &Path, name: &str, tasks: &str, train: &str, variants: &str) -> PathBuf {
