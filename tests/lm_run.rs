@@ -209,14 +209,13 @@ fn language_model_tasks_need_a_transformer_xl_and_missing_corpora_are_named() {
     );
 }
 
+/// A metric row as (step, split, name, value bits, phase).
+type MetricBits = (i64, String, String, u64, Option<i64>);
+/// A result row as (split, name, value bits).
+type ResultBits = (String, String, u64);
+
 /// Rows of a run as comparable bits (train-split timings and memory excluded).
-fn fingerprint(
-    db: &Path,
-    exp: &str,
-) -> (
-    Vec<(i64, String, String, u64, Option<i64>)>,
-    Vec<(String, String, u64)>,
-) {
+fn fingerprint(db: &Path, exp: &str) -> (Vec<MetricBits>, Vec<ResultBits>) {
     let mut rows = store_rows(db, exp);
     assert_eq!(rows.len(), 1);
     let (_, metrics, results) = rows.remove(0);
