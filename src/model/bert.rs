@@ -426,13 +426,11 @@ impl SelfAttention {
             k = k.index_select(1, perm);
             v = v.index_select(1, perm);
         }
+        // softmax(q·kᵀ / √d_head + mask) · v, with dropout on the attention probabilities in
+        // training, computed by libtorch's fused scaled-dot-product attention.
         let scale = (self.head_dim as f64).powf(-0.5);
-        let scores = q.matmul(&k.transpose(-1, -2)) * scale + mask;
-        let probs = scores
-            .softmax(-1, scores.kind())
-            .dropout(self.dropout, train);
-        probs
-            .matmul(&v)
+        let dropout = if train { self.dropout } else { 0.0 };
+        Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), dropout, false, scale, false)
             .transpose(1, 2)
             .contiguous()
             .view([b, t, h])
