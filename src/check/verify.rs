@@ -104,10 +104,23 @@ impl Outcome {
     }
 }
 
-/// The final metrics of one run by label, without the majority-class rows.
+/// Speed and memory (ms per step, tokens per second, peak memory) are measurements of the
+/// machine, not results: they differ from run to run and are benchmarked, never checked.
+pub fn is_measurement(name: &str) -> bool {
+    [
+        "ms_per_step",
+        "tokens_per_s",
+        "examples_per_s",
+        "peak_memory",
+    ]
+    .iter()
+    .any(|p| name.starts_with(p))
+}
+
+/// The final metrics of one run by label, without the majority-class rows and measurements.
 pub fn run_metrics(rows: &[ResultRow]) -> BTreeMap<String, f64> {
     rows.iter()
-        .filter(|r| !r.name.starts_with(MAJORITY_PREFIX))
+        .filter(|r| !r.name.starts_with(MAJORITY_PREFIX) && !is_measurement(&r.name))
         .map(|r| {
             let label = if r.split == "dev" {
                 r.name.clone()
@@ -573,6 +586,26 @@ fn abbreviate(items: &[String]) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn measurements_are_not_results() {
+        let row = |split: &str, name: &str| ResultRow {
+            split: split.into(),
+            name: name.into(),
+            value: 1.0,
+        };
+        let rows = vec![
+            row("valid", "bpc"),
+            row("train", "ms_per_step_phase1"),
+            row("train", "tokens_per_s"),
+            row("train", "peak_memory_bytes"),
+            row("train", "params_total"),
+            row("dev", "majority_acc"),
+            row("dev", "acc"),
+        ];
+        let labels: Vec<String> = run_metrics(&rows).into_keys().collect();
+        assert_eq!(labels, vec!["acc", "train/params_total", "valid/bpc"]);
+    }
     use super::*;
     use crate::check::expected::parse;
 
