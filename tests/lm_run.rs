@@ -5,7 +5,7 @@ mod common;
 
 use common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 /// Tiny word- and byte-level corpora in the real layouts: PTB's `ptb.{train,valid,test}.txt`
@@ -272,18 +272,7 @@ fn kill_9_resumes_from_the_checkpoint_with_identical_results() {
     std::fs::remove_dir_all(dir.path().join("checkpoints")).unwrap();
 
     let killed = dir.path().join("killed.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "run",
-            spec.to_str().unwrap(),
-            "--db",
-            killed.to_str().unwrap(),
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&spec, &killed, Stdio::null());
     let latest = run_dir.join("latest.ckpt");
     let t0 = Instant::now();
     while !latest.exists() {

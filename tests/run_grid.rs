@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[test]
@@ -250,18 +250,7 @@ fn kill_9_mid_grid_then_rerun_finishes_without_loss_or_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path(), "killed", LONGER_TRAIN, 2);
     let db = dir.path().join("r.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "run",
-            spec.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&spec, &db, Stdio::null());
     // Kill while the second run is under way, with its metrics partly written.
     wait_for(&mut child, &db, "killed", |d| {
         d["counts"]["done"] == 1 && d["counts"]["running"] == 1
@@ -305,18 +294,7 @@ fn ctrl_c_requeues_the_current_run_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path(), "sigint", LONGER_TRAIN, 2);
     let db = dir.path().join("r.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_harness"))
-        .args([
-            "run",
-            spec.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--quiet",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(&spec, &db, Stdio::piped());
     wait_for(&mut child, &db, "sigint", |d| d["counts"]["running"] == 1);
     std::thread::sleep(Duration::from_millis(300));
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };

@@ -2,7 +2,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -83,4 +83,21 @@ pub fn status_json(db: &Path, experiment: &str) -> serde_json::Value {
     ]);
     assert!(out.status.success(), "{}", text(&out));
     serde_json::from_slice(&out.stdout).expect("status --format json prints JSON")
+}
+
+/// Starts `harness run SPEC --db DB --quiet` in the background (stdout discarded), for tests that
+/// interrupt it; `stderr` says where its messages go.
+pub fn spawn_run(spec: &Path, db: &Path, stderr: Stdio) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--quiet",
+        ])
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap()
 }
