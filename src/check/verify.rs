@@ -3,7 +3,7 @@
 use super::expected::{split_label, sweep_of_json, ExpectedFile, GroupEntry, RunEntry, Sweep};
 use super::render::{show, show_diff};
 use super::tolerance::{judge, standard_error, Tolerance, Verdict};
-use crate::analysis::{direction, Direction, MAJORITY_PREFIX};
+use crate::analysis::{direction, result_kind, Direction, ResultKind, MAJORITY_PREFIX};
 use crate::stats::summary::{mean, std_dev};
 use crate::store::{ResultRow, RunRow, RunStatus};
 use serde::Serialize;
@@ -105,16 +105,10 @@ impl Outcome {
 }
 
 /// Speed and memory (ms per step, tokens per second, peak memory) are measurements of the
-/// machine, not results: they differ from run to run and are benchmarked, never checked.
+/// machine, not results: they differ from run to run and are benchmarked, never checked. Facts
+/// of the run (parameter counts, skipped-layer fractions) are deterministic and are checked.
 pub fn is_measurement(name: &str) -> bool {
-    [
-        "ms_per_step",
-        "tokens_per_s",
-        "examples_per_s",
-        "peak_memory",
-    ]
-    .iter()
-    .any(|p| name.starts_with(p))
+    result_kind(name) == ResultKind::Measurement
 }
 
 /// The final metrics of one run by label, without the majority-class rows and measurements.

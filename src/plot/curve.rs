@@ -1,5 +1,6 @@
-//! Learning curves: an evaluation metric against the optimizer step, the mean across seeds as a
-//! line and ± 1 std as a translucent band, one colour per variant.
+//! Learning curves: a metric against the optimizer step, the mean across seeds as a line and
+//! ± 1 std as a translucent band, one colour per variant; a dashed vertical line where phase 2
+//! of two-phase training begins.
 
 use super::{e2s, padded_range, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::Curve;
@@ -27,8 +28,13 @@ impl Draw for CurveFigure<'_> {
     }
 
     fn title(&self) -> String {
+        let binned = if self.curve.bin > 1 {
+            format!(" (bins of {} steps)", self.curve.bin)
+        } else {
+            String::new()
+        };
         format!(
-            "{} {}: learning curve, mean ± 1 std across seeds",
+            "{} {}{binned}: learning curve, mean ± 1 std across seeds",
             self.curve.setting,
             self.curve.metric.label()
         )
@@ -119,6 +125,35 @@ impl Draw for CurveFigure<'_> {
                         vec![(x, y), (x + 18, y)],
                         ShapeStyle::from(&color).stroke_width(3),
                     )
+                });
+        }
+        // Phase boundaries: a dashed line just before the first phase-2 step, in the colour of
+        // the variant (grey when several variants share it).
+        for (step, names) in c.phase_boundaries() {
+            let color = match names.as_slice() {
+                [one] => variant_color(
+                    self.variants
+                        .iter()
+                        .position(|n| n == one)
+                        .unwrap_or_default(),
+                ),
+                _ => RGBColor(90, 90, 90),
+            };
+            let x = step as f64 - 0.5;
+            chart
+                .draw_series(DashedLineSeries::new(
+                    [(x, y0), (x, y1)],
+                    8,
+                    6,
+                    ShapeStyle::from(&color).stroke_width(2),
+                ))
+                .map_err(e2s)?
+                .label(format!("phase 2 from step {step} ({})", names.join(", ")))
+                .legend(move |(x, y)| {
+                    let style = ShapeStyle::from(&color).stroke_width(3);
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (7, 0)], style)
+                        + PathElement::new(vec![(11, 0), (18, 0)], style)
                 });
         }
         chart

@@ -7,12 +7,15 @@ pub mod format;
 pub mod html;
 pub mod markdown;
 
-use crate::analysis::{analyse, Analysis, ExperimentData, MetricAnalysis, Options};
+use crate::analysis::{
+    analyse, result_kind, Analysis, ExperimentData, MetricAnalysis, Options, ResultKind,
+    PHASE_SPEED_RATIO,
+};
 use crate::plot::{self, CurveFigure, SeedsFigure, SpreadFigure};
 use crate::store::{RunStatus, Store};
 use anyhow::Context;
 use document::{Document, FigureRef, Table};
-use format::{p_value, percent, sig, value, NA};
+use format::{p_value, percent, quantity_spread, sig, value, NA};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -189,6 +192,7 @@ pub fn build_document(
     runs_section(a, &mut doc);
     variance_section(a, &mut doc);
     summary_section(a, &mut doc);
+    measurements_section(a, &mut doc);
     figures_section(a, figures, &mut doc);
     per_run_section(data, &mut doc);
     doc
@@ -496,9 +500,46 @@ fn figures_section(a: &Analysis, f: &FiguresRefs, doc: &mut Document) {
     if f.curves.is_empty() {
         doc.para("No evaluation metrics were recorded during training of the done runs.");
     } else {
-        doc.para(
-            "Evaluation metric against the optimizer step: mean across done runs, band ± 1 std.",
+        let mut text = String::from(
+            "Each metric against the optimizer step: mean across done runs, band ± 1 std. \
+             Evaluations during training may read only the first `train.eval_max_tokens` tokens of the validation split; \
+             the final results in the tables above read the full splits.",
         );
+        if let Some(bin) = a
+            .curves
+            .iter()
+            .find(|c| c.metric.split == "train")
+            .map(|c| c.bin)
+        {
+            if bin > 1 {
+                text.push_str(&format!(
+                    " The training loss is each run's mean over bins of {bin} steps, drawn at the bin's last step."
+                ));
+            } else {
+                text.push_str(" The training loss is drawn at every step.");
+            }
+        }
+        let boundaries: BTreeSet<(i64, String)> = a
+            .curves
+            .iter()
+            .flat_map(|c| {
+                c.phase_boundaries()
+                    .into_iter()
+                    .map(|(step, vs)| (step, vs.join(", ")))
+            })
+            .collect();
+        if !boundaries.is_empty() {
+            let list: Vec<String> = boundaries
+                .iter()
+                .map(|(step, vs)| format!("step {step} for {vs}"))
+                .collect();
+            text.push_str(&format!(
+                " The dashed vertical line marks the first step of phase 2 of two-phase training (METHODS §4: \
+                 layers are skipped in phase 1 only): {}.",
+                list.join("; ")
+            ));
+        }
+        doc.para(text);
         for fig in &f.curves {
             doc.figure(fig.clone());
         }
@@ -515,7 +556,9 @@ fn per_run_section(data: &ExperimentData, doc: &mut Document) {
     let mut metrics: Vec<(String, String)> = Vec::new();
     for rows in data.results.values() {
         for r in rows {
-            if r.name.starts_with(crate::analysis::MAJORITY_PREFIX) {
+            if r.name.starts_with(crate::analysis::MAJORITY_PREFIX)
+                || result_kind(&r.name) != ResultKind::Metric
+            {
                 continue;
             }
             let k = (r.split.clone(), r.name.clone());
@@ -571,6 +614,79 @@ fn per_run_section(data: &ExperimentData, doc: &mut Document) {
         t.push(row);
     }
     doc.table(t);
+}
+
+fn measurements_section(a: &Analysis, doc: &mut Document) {
+    if a.measurements.is_empty() {
+        return;
+    }
+    doc.heading(2, "Speed, memory and run facts");
+    doc.para(
+        "Measurements (speed, memory, wall time) describe the machine each run ran on, differ from run to run, \
+         and are benchmarks: they are not compared statistically, and `harness check` never checks them. \
+         Facts (parameter counts, skipped-layer fractions, evaluated tokens) are deterministic. \
+         Each cell: mean ± std over done runs; in brackets, the variant's mean over the baseline's. \
+         On CPU, peak memory is the process's peak resident set size during the run; on CUDA, the device memory in use.",
+    );
+    let ratios: Vec<String> = a
+        .measurements
+        .iter()
+        .filter(|m| m.key.name == PHASE_SPEED_RATIO)
+        .flat_map(|m| {
+            m.variants.iter().map(move |v| {
+                format!(
+                    "{} / {}: {} (n = {})",
+                    m.setting,
+                    v.variant,
+                    quantity_spread(&m.key.name, v.summary.mean, v.summary.std),
+                    v.summary.n
+                )
+            })
+        })
+        .collect();
+    if !ratios.is_empty() {
+        doc.para(
+            "Phase-1 over phase-2 milliseconds per step, per run (METHODS §5: about 1 − the skipped fraction of layer compute \
+             when the layers dominate the step; embeddings and the softmax are never skipped):",
+        );
+        doc.list(ratios);
+    }
+    for s in &a.settings {
+        let ms: Vec<_> = a.measurements.iter().filter(|m| &m.setting == s).collect();
+        if ms.is_empty() {
+            continue;
+        }
+        doc.heading(3, s.label());
+        let mut header = vec!["quantity", "kind"];
+        header.extend(a.variants.iter().map(String::as_str));
+        let mut numeric = vec![false, false];
+        numeric.extend(std::iter::repeat_n(true, a.variants.len()));
+        let mut t = Table::new(&header, &numeric);
+        for m in ms {
+            let mut row = vec![
+                m.key.label(),
+                match m.kind {
+                    ResultKind::Fact => "fact",
+                    _ => "measurement",
+                }
+                .to_string(),
+            ];
+            for v in &a.variants {
+                row.push(match m.variants.iter().find(|x| &x.variant == v) {
+                    Some(x) => {
+                        let cell = quantity_spread(&m.key.name, x.summary.mean, x.summary.std);
+                        match x.vs_baseline {
+                            Some(r) => format!("{cell} (×{r:.3})"),
+                            None => cell,
+                        }
+                    }
+                    None => String::new(),
+                });
+            }
+            t.push(row);
+        }
+        doc.table(t);
+    }
 }
 
 #[cfg(test)]
@@ -692,8 +808,10 @@ mod tests {
             &md,
             "Majority-class baseline: acc not available; f1 not available; loss not available.",
         );
-        // seeds: 2 tasks × 3 metrics; curves: 2 tasks × 2 dev metrics; spread: 3 metrics.
-        assert_eq!(files.figures.len(), 6 + 4 + 3);
+        // seeds: 2 tasks × 3 metrics; curves: 2 tasks × (2 dev metrics + train loss);
+        // spread: 3 metrics.
+        assert_eq!(files.figures.len(), 6 + 6 + 3);
+        has(&md, "(curve-spam-train-loss.png)");
         assert!(!md.contains("incomplete"));
     }
 
@@ -720,5 +838,102 @@ mod tests {
         );
         has(&md, "| enwik8 | valid/bpc↓ | skip_cross_head | 3/3 |");
         has(&md, "| enwik8 | test/bpc↓ | skip_cross_head | 3/3 |");
+    }
+
+    /// A two-phase language-model grid: baseline (phase 2 throughout) and two_phase (phase 1 for
+    /// steps 1–10 of 20), train loss every step, valid bpc every 5 steps, speed and memory.
+    fn two_phase_runs() -> Vec<SyntheticRun> {
+        let mut runs = Vec::new();
+        for (variant, phase1) in [("baseline", 0), ("two_phase", 10)] {
+            for seed in 1..=3u64 {
+                let mut r = SyntheticRun::done("wikisample_bytes", variant, seed, &[]);
+                let x = seed as f64;
+                r.results = vec![
+                    ("valid".into(), "bpc".into(), 2.0 + 0.01 * x),
+                    ("valid".into(), "tokens".into(), 5000.0),
+                    ("train".into(), "params_total".into(), 12345.0),
+                    (
+                        "train".into(),
+                        "peak_memory_bytes".into(),
+                        100.0 * 1048576.0,
+                    ),
+                    ("train".into(), "ms_per_step_phase2".into(), 50.0 + x),
+                    ("train".into(), "tokens_per_s".into(), 1000.0),
+                ];
+                if phase1 > 0 {
+                    r.results
+                        .push(("train".into(), "ms_per_step_phase1".into(), 40.0 + x));
+                }
+                for step in 1..=20i64 {
+                    let phase = Some(if step <= phase1 { 1 } else { 2 });
+                    let loss = 5.0 - 0.1 * step as f64 + 0.01 * x;
+                    r.curve.push(crate::store::MetricRow {
+                        step,
+                        split: "train".into(),
+                        name: "loss".into(),
+                        value: loss,
+                        phase,
+                    });
+                    if step % 5 == 0 {
+                        r.curve.push(crate::store::MetricRow {
+                            step,
+                            split: "valid".into(),
+                            name: "bpc".into(),
+                            value: loss / 2.0,
+                            phase,
+                        });
+                    }
+                }
+                runs.push(r);
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn two_phase_report_marks_the_phase_boundary_and_keeps_measurements_apart() {
+        let (files, md, _html, _out, _db) = write(&two_phase_runs());
+        // Only bpc is compared; speed, memory and counts are in their own section.
+        has(&md, "| wikisample_bytes | valid/bpc↓ | two_phase | 3/3 |");
+        for label in ["ms_per_step", "peak_memory", "params_total", "tokens_per_s"] {
+            assert!(
+                !md.contains(&format!("| wikisample_bytes | train/{label}")),
+                "{label} is compared as a metric"
+            );
+        }
+        has(&md, "## Speed, memory and run facts");
+        has(
+            &md,
+            "| train/params_total | fact | 12345 | 12345 (×1.000) |",
+        );
+        has(
+            &md,
+            "| train/peak_memory_bytes | measurement | 100.0 MiB | 100.0 MiB (×1.000) |",
+        );
+        has(&md, "| train/ms_per_step_phase2 | measurement | 52.00 ms ± 1.00 ms | 52.00 ms ± 1.00 ms (×1.000) |");
+        // Per-run ratios 41/51, 42/52, 43/53: statistics.mean 0.80765, statistics.stdev 0.0036996.
+        has(
+            &md,
+            "- wikisample_bytes / two_phase: 0.8076 ± 0.003700 (n = 3)",
+        );
+        // Learning curves: valid bpc and the training loss, each with the phase boundary.
+        has(
+            &md,
+            "The dashed vertical line marks the first step of phase 2 of two-phase training",
+        );
+        has(&md, "step 11 for two_phase.");
+        has(&md, "The training loss is drawn at every step.");
+        has(&md, "(curve-wikisample_bytes-valid-bpc.png)");
+        has(&md, "(curve-wikisample_bytes-train-loss.png)");
+        let svg = files
+            .figures
+            .iter()
+            .find(|f| f.svg.ends_with("curve-wikisample_bytes-train-loss.svg"))
+            .map(|f| std::fs::read_to_string(&f.svg).unwrap())
+            .unwrap();
+        assert!(svg.contains("phase 2 from step 11 (two_phase)"));
+        // The per-run table holds metrics only.
+        let per_run = &md[md.find("## Per-run results").unwrap()..];
+        assert!(per_run.contains("valid/bpc") && !per_run.contains("ms_per_step"));
     }
 }

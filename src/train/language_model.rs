@@ -575,6 +575,10 @@ pub fn train(
         Ok(())
     };
     let mut peak_device: Option<i64> = None;
+    let valid_prefix = match s.eval_max_tokens {
+        Some(n) if n < corpus.valid.len() => &corpus.valid[..n],
+        _ => &corpus.valid[..],
+    };
 
     while st.step < total {
         if observer.interrupted() {
@@ -660,13 +664,13 @@ pub fn train(
             row(step, "train", "lr", lr, phase),
             row(step, "train", "skipped_layers", skipped as f64, phase),
         ];
-        let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0) && step < total;
+        // Periodic evaluations read the same prefix of the validation split at every point of
+        // the learning curve, the last step included; when the prefix is the whole split, the
+        // last point is the final evaluation below instead of a second pass over the same data.
+        let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0)
+            && (step < total || valid_prefix.len() < corpus.valid.len());
         if eval_now {
-            let valid = match s.eval_max_tokens {
-                Some(n) if n < corpus.valid.len() => &corpus.valid[..n],
-                _ => &corpus.valid[..],
-            };
-            let e = evaluate(&mut model, valid, &s.eval, device)?;
+            let e = evaluate(&mut model, valid_prefix, &s.eval, device)?;
             let (name, value) = e.score(corpus.level);
             out.push(row(step, "valid", name, value, phase));
             out.push(row(step, "valid", "loss", e.loss(), phase));
@@ -703,7 +707,15 @@ pub fn train(
                 name: n.into(),
                 value: v,
             });
-            rows.push(row(st.step, split, n, v, last_phase));
+            // The last point of the validation learning curve, when the periodic evaluations
+            // read the whole split (see `eval_now`); test and token counts are results only.
+            let curve_point = split == "valid"
+                && n != "tokens"
+                && s.eval_every.is_some()
+                && valid_prefix.len() == corpus.valid.len();
+            if curve_point {
+                rows.push(row(st.step, split, n, v, last_phase));
+            }
         }
     }
     observer.on_metrics(rows, true)?;
@@ -991,6 +1003,44 @@ mod tests {
         assert!(
             result(&out, "train", "params_total") > result(&out, "train", "params_non_embedding")
         );
+    }
+
+    #[test]
+    fn the_validation_curve_reads_one_prefix_and_ends_at_the_last_step() {
+        let c = corpus(Level::Char);
+        let last = |rec: &Recorder| {
+            series(&rec.rows, "valid", "bpc")
+                .last()
+                .map(|r| (*r).clone())
+                .unwrap()
+        };
+        // A prefix of 100 tokens: every point of the curve, the last one included, reads it;
+        // the final result reads the whole split, so the two differ.
+        let s = settings(VariantSettings::of(&Default::default()), 6);
+        assert!(c.valid.len() > 100);
+        let mut rec = Recorder::default();
+        let out = train(&s, &c, Device::Cpu, &mut rec).unwrap();
+        let point = last(&rec);
+        assert_eq!(point.step, 6);
+        assert_ne!(point.value, result(&out, "valid", "bpc"));
+        // Test-split values and token counts are results, never curve points.
+        assert!(rec
+            .rows
+            .iter()
+            .all(|r| r.split != "test" && r.name != "tokens"));
+        // Without a prefix the last point is the final evaluation itself (one pass, not two).
+        let s = LmSettings {
+            eval_max_tokens: None,
+            ..settings(VariantSettings::of(&Default::default()), 6)
+        };
+        let mut rec = Recorder::default();
+        let out = train(&s, &c, Device::Cpu, &mut rec).unwrap();
+        let points: Vec<i64> = series(&rec.rows, "valid", "bpc")
+            .iter()
+            .map(|r| r.step)
+            .collect();
+        assert_eq!(points, [3, 6]);
+        assert_eq!(last(&rec).value, result(&out, "valid", "bpc"));
     }
 
     #[test]

@@ -1,6 +1,16 @@
 //! Turns the store's rows into samples (per setting, metric and variant: the final values of the
 //! done runs, one per seed) and the statistics of METHODS.md §7; learning curves from the per-step
-//! metrics. Plots and reports draw from what this module returns and compute nothing themselves.
+//! metrics (`curves`); speed, memory and other facts of the runs apart from the metrics
+//! (`measurements`). Plots and reports draw from what this module returns and compute nothing
+//! themselves.
+
+mod curves;
+mod measurements;
+
+pub use curves::{phase2_start, Curve, CurvePoint, VariantCurve, TRAIN_POINTS};
+pub use measurements::{
+    result_kind, Measurement, ResultKind, VariantMeasurement, PHASE_SPEED_RATIO,
+};
 
 use crate::stats::{
     brown_forsythe, min_detectable_reduction, welch_t_test, Bootstrap, BrownForsythe, Interval,
@@ -299,31 +309,6 @@ impl MetricAnalysis {
     }
 }
 
-/// Mean ± std of a per-step metric across the done runs of one variant.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
-pub struct CurvePoint {
-    pub step: i64,
-    pub n: usize,
-    pub mean: f64,
-    /// NaN with a single run at this step.
-    pub std: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct VariantCurve {
-    pub variant: String,
-    pub points: Vec<CurvePoint>,
-}
-
-/// A learning curve: a dev metric against the optimizer step, per variant.
-#[derive(Debug, Clone, Serialize)]
-pub struct Curve {
-    pub setting: Setting,
-    pub metric: MetricKey,
-    pub direction: Option<Direction>,
-    pub variants: Vec<VariantCurve>,
-}
-
 /// Settings of the analysis.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -349,6 +334,8 @@ pub struct Analysis {
     pub progress: Vec<(Setting, String, Progress)>,
     pub metrics: Vec<MetricAnalysis>,
     pub curves: Vec<Curve>,
+    /// Speed, memory and facts of the done runs (not compared as metrics).
+    pub measurements: Vec<Measurement>,
     /// Runs that diverged or failed, in grid order.
     pub problem_runs: Vec<RunRow>,
     /// Done runs whose value of some metric is not finite: (run key, metric).
@@ -479,7 +466,8 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
             .position(|s| *s == Setting::of(r))
             .unwrap_or(0);
         for row in data.results.get(&r.run_key).into_iter().flatten() {
-            if row.name.starts_with(MAJORITY_PREFIX) {
+            if row.name.starts_with(MAJORITY_PREFIX) || result_kind(&row.name) != ResultKind::Metric
+            {
                 continue;
             }
             let key = MetricKey::new(&row.split, &row.name);
@@ -568,7 +556,14 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
             .then(a.metric.cmp(&b.metric))
     });
 
-    let curves = learning_curves(data, &settings, &variants);
+    let curves = curves::learning_curves(data, &settings, &variants);
+    let measurements = measurements::measurements(
+        &data.runs,
+        &data.results,
+        &settings,
+        &variants,
+        &data.baseline,
+    );
     let problem_runs = data
         .runs
         .iter()
@@ -587,76 +582,12 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
         progress,
         metrics,
         curves,
+        measurements,
         problem_runs,
         non_finite,
         power: options.power,
         bootstrap: options.bootstrap,
     }
-}
-
-/// Mean ± std per step of every evaluation metric (every split but `train`) across done runs.
-fn learning_curves(data: &ExperimentData, settings: &[Setting], variants: &[String]) -> Vec<Curve> {
-    // (setting index, metric) → variant → step → values
-    type Acc = BTreeMap<(usize, MetricKey), HashMap<String, BTreeMap<i64, Vec<f64>>>>;
-    let mut acc: Acc = BTreeMap::new();
-    for r in data
-        .runs
-        .iter()
-        .filter(|r| r.status == RunStatus::Done.as_str())
-    {
-        let Some(rows) = data.curves.get(&r.run_key) else {
-            continue;
-        };
-        let si = settings
-            .iter()
-            .position(|s| *s == Setting::of(r))
-            .unwrap_or(0);
-        for m in rows
-            .iter()
-            .filter(|m| m.split != "train" && m.value.is_finite())
-        {
-            acc.entry((si, MetricKey::new(&m.split, &m.name)))
-                .or_default()
-                .entry(r.variant.clone())
-                .or_default()
-                .entry(m.step)
-                .or_default()
-                .push(m.value);
-        }
-    }
-    let mut curves: Vec<Curve> = acc
-        .into_iter()
-        .map(|((si, metric), by_variant)| Curve {
-            setting: settings[si].clone(),
-            direction: metric.direction(),
-            variants: variants
-                .iter()
-                .filter_map(|v| {
-                    by_variant.get(v).map(|steps| VariantCurve {
-                        variant: v.clone(),
-                        points: steps
-                            .iter()
-                            .map(|(&step, vals)| CurvePoint {
-                                step,
-                                n: vals.len(),
-                                mean: crate::stats::summary::mean(vals),
-                                std: crate::stats::summary::std_dev(vals),
-                            })
-                            .collect(),
-                    })
-                })
-                .collect(),
-            metric,
-        })
-        .collect();
-    curves.sort_by(|a, b| {
-        let sa = settings.iter().position(|s| *s == a.setting);
-        let sb = settings.iter().position(|s| *s == b.setting);
-        let pa = primary_metric(&a.setting.task) == Some(a.metric.name.as_str());
-        let pb = primary_metric(&b.setting.task) == Some(b.metric.name.as_str());
-        sa.cmp(&sb).then(pb.cmp(&pa)).then(a.metric.cmp(&b.metric))
-    });
-    curves
 }
 
 #[cfg(test)]
