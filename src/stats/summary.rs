@@ -81,7 +81,8 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
     let lo = h.floor() as usize;
     let hi = (lo + 1).min(n - 1);
     let frac = h - lo as f64;
-    if frac == 0.0 {
+    if frac == 0.0 || sorted[lo] == sorted[hi] {
+        // Equal neighbours (infinite ones included, where interpolating would give NaN).
         sorted[lo]
     } else {
         sorted[lo] + frac * (sorted[hi] - sorted[lo])
@@ -91,6 +92,14 @@ pub fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantiles_between_infinite_neighbours_are_infinite() {
+        let sorted = [0.5, 1.0, f64::INFINITY, f64::INFINITY];
+        assert_eq!(quantile_sorted(&sorted, 0.9), f64::INFINITY);
+        assert_eq!(quantile_sorted(&sorted, 0.5), f64::INFINITY); // between 1.0 and inf
+        assert_eq!(quantile_sorted(&sorted, 0.0), 0.5);
+    }
 
     #[test]
     fn summary_matches_numpy() {
