@@ -2,16 +2,11 @@
 //! Its own test binary (one process) because libtorch's dropout generator is process-global:
 //! tests of other modules running in parallel threads would draw from it.
 
-use anyhow::{bail, Result};
-use harness::data::lm::{Corpus, Level, Vocab};
-use harness::model::skip::Schedule;
-use harness::model::transformer_xl::TxlConfig;
-use harness::spec::{LrSchedule, VariantSettings};
+use harness::data::lm::{Corpus, Level};
 use harness::store::MetricRow;
 use harness::train::checkpoint;
-use harness::train::language_model::{
-    train, CheckpointPlan, EvalSettings, LmObserver, LmOutcome, LmSettings,
-};
+use harness::train::language_model::{train, CheckpointPlan, LmOutcome, LmSettings};
+use harness::train::lm_fixture::{self, Recorder};
 use harness::train::Ending;
 use std::sync::Mutex;
 use tch::Device;
@@ -20,113 +15,12 @@ use tch::Device;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn corpus() -> Corpus {
-    let text =
-        "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. ";
-    let mut symbols: Vec<char> = text.chars().collect();
-    symbols.sort_unstable();
-    symbols.dedup();
-    let ids: Vec<u32> = text
-        .chars()
-        .cycle()
-        .take(3000)
-        .map(|c| symbols.iter().position(|&s| s == c).unwrap() as u32)
-        .collect();
-    Corpus {
-        name: "tiny".into(),
-        level: Level::Char,
-        vocab: Vocab {
-            symbols: symbols.iter().map(|c| c.to_string()).collect(),
-        },
-        train: ids[..2400].to_vec(),
-        valid: ids[2400..2701].to_vec(),
-        test: ids[2701..].to_vec(),
-    }
+    lm_fixture::corpus(Level::Char)
 }
 
 /// Skip-retain (phase 1 = `phase1` steps), cross-head and dropout all drawing.
 fn settings(max_steps: usize, phase1: u64) -> LmSettings {
-    LmSettings {
-        seed: 3,
-        model: TxlConfig {
-            n_token: 0,
-            n_layer: 4,
-            d_model: 16,
-            n_head: 2,
-            d_head: 8,
-            d_inner: 32,
-            d_embed: None,
-            dropout: 0.1,
-            dropatt: 0.1,
-            tgt_len: 8,
-            mem_len: 8,
-            ext_len: 0,
-            clamp_len: None,
-            same_length: false,
-            tie_weights: true,
-            adaptive: None,
-        },
-        eval: EvalSettings {
-            tgt_len: 16,
-            mem_len: 16,
-            clamp_len: None,
-            same_length: false,
-            batch_size: 5,
-        },
-        batch_size: 4,
-        lr: 3e-3,
-        weight_decay: 0.0,
-        warmup_ratio: 0.0,
-        schedule: LrSchedule::Cosine,
-        grad_clip: Some(0.25),
-        epochs: 1,
-        max_steps: Some(max_steps),
-        eval_every: Some(3),
-        eval_max_tokens: Some(100),
-        variant: VariantSettings {
-            cross_head_prob: 0.5,
-            skip: Some(Schedule::Uniform {
-                p: 0.5,
-                exempt_first_last: false,
-            }),
-            phase1: None,
-            phase1_steps: Some(phase1),
-        },
-        checkpoints: None,
-        init_from: None,
-    }
-}
-
-/// Collects rows as the store would (rows after the resume step are replaced); `stop_at`
-/// asks to stop (Ctrl-C) once that step is done; `kill_at` fails the loop there, as a killed
-/// process: nothing after it is written.
-#[derive(Default)]
-struct Recorder {
-    rows: Vec<MetricRow>,
-    started_at: Option<i64>,
-    step: i64,
-    stop_at: Option<i64>,
-    kill_at: Option<i64>,
-}
-
-impl LmObserver for Recorder {
-    fn on_start(&mut self, step: i64, _total: i64) -> Result<()> {
-        self.started_at = Some(step);
-        self.rows.retain(|r| r.step <= step);
-        Ok(())
-    }
-    fn on_step(&mut self, step: i64, _: i64, _: f64, _: i64) {
-        self.step = step;
-    }
-    fn on_metrics(&mut self, rows: Vec<MetricRow>, _flush: bool) -> Result<()> {
-        self.rows.extend(rows);
-        if self.kill_at == Some(self.step) {
-            bail!("killed");
-        }
-        Ok(())
-    }
-    fn interrupted(&self) -> bool {
-        self.stop_at.is_some_and(|s| self.step >= s)
-    }
+    lm_fixture::settings(lm_fixture::skip_cross_head(phase1), max_steps)
 }
 
 /// Every metric row, bit for bit, in a fixed order.

@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod finetune;
 pub mod language_model;
+pub mod lm_fixture;
 pub mod optim;
 pub mod schedule;
 
