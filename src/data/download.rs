@@ -218,8 +218,14 @@ fn agent_for(url: &str) -> ureq::Agent {
     config.build().new_agent()
 }
 
-/// Stream `url` into the file `dest`; returns the number of bytes written.
-fn download(url: &str, dest: &Path) -> Result<u64, DataError> {
+/// GLUE files, for the hint of a failed download.
+const GLUE_FILES: &str = "the GLUE files";
+/// Language-modelling corpora, for the hint of a failed download.
+const CORPUS_FILES: &str = "the corpus files";
+
+/// Stream `url` into the file `dest`; returns the number of bytes written. `serves` names what
+/// the mirror should serve, for the hint when the server refuses.
+fn download(url: &str, dest: &Path, serves: &str) -> Result<u64, DataError> {
     let http = |message: String| DataError::Http {
         url: url.to_string(),
         message,
@@ -228,7 +234,7 @@ fn download(url: &str, dest: &Path) -> Result<u64, DataError> {
         http(match e {
             ureq::Error::StatusCode(code) => format!(
                 "the server answered HTTP {code}; check the URL, or pass another mirror that \
-                 serves the GLUE files"
+                 serves {serves}"
             ),
             other => format!("{other} (the download needs internet access)"),
         })
@@ -245,7 +251,7 @@ fn download(url: &str, dest: &Path) -> Result<u64, DataError> {
 /// Download a task archive and extract its top-level folder's contents into `tmp`.
 fn fetch_archive(tmp: &Path, url: &str, zip_name: &str) -> Result<(), DataError> {
     let zip_path = tmp.join(zip_name);
-    download(url, &zip_path)?;
+    download(url, &zip_path, GLUE_FILES)?;
     let bad = |message: String| DataError::Archive {
         name: url.to_string(),
         message,
@@ -306,12 +312,18 @@ fn fetch_mrpc(tmp: &Path, source: &GlueSource) -> Result<(), DataError> {
     download(
         &format!("{}/msr_paraphrase_train.txt", source.mrpc),
         &train_src,
+        GLUE_FILES,
     )?;
     download(
         &format!("{}/msr_paraphrase_test.txt", source.mrpc),
         &test_src,
+        GLUE_FILES,
     )?;
-    download(&format!("{}/mrpc_dev_ids.tsv", source.archives), &ids_src)?;
+    download(
+        &format!("{}/mrpc_dev_ids.tsv", source.archives),
+        &ids_src,
+        GLUE_FILES,
+    )?;
 
     let read = |p: &Path| -> Result<String, DataError> {
         let s = fs::read_to_string(p).map_err(|e| DataError::io(p, e))?;
@@ -467,7 +479,7 @@ pub fn lm(
     } else {
         urls.iter()
             .zip(&names)
-            .try_for_each(|(url, name)| download_lm_file(url, &tmp.join(name)).map(|_| ()))
+            .try_for_each(|(url, name)| download(url, &tmp.join(name), CORPUS_FILES).map(|_| ()))
     };
     if let Err(e) = result {
         let _ = fs::remove_dir_all(&tmp);
@@ -477,36 +489,12 @@ pub fn lm(
     Ok(fetched(false))
 }
 
-/// Stream `url` into `dest` (as [`download`], with a message for language-modelling mirrors).
-fn download_lm_file(url: &str, dest: &Path) -> Result<u64, DataError> {
-    let http = |message: String| DataError::Http {
-        url: url.to_string(),
-        message,
-    };
-    let mut resp = agent_for(url).get(url).call().map_err(|e| {
-        http(match e {
-            ureq::Error::StatusCode(code) => format!(
-                "the server answered HTTP {code}; check the URL, or pass another mirror that \
-                 serves the corpus files"
-            ),
-            other => format!("{other} (the download needs internet access)"),
-        })
-    })?;
-    let mut file = fs::File::create(dest).map_err(|e| DataError::io(dest, e))?;
-    let n = io::copy(&mut resp.body_mut().as_reader(), &mut file)
-        .map_err(|e| http(format!("reading the response: {e}")))?;
-    file.flush()
-        .and_then(|_| file.sync_all())
-        .map_err(|e| DataError::io(dest, e))?;
-    Ok(n)
-}
-
 /// Download the zip at `url` into `tmp` and extract the entries whose file names are
 /// `members` (in any folder, `__MACOSX/` skipped) directly into `tmp`; the zip is removed.
 fn fetch_lm_archive(tmp: &Path, url: &str, members: &[String]) -> Result<(), DataError> {
     let zip_name = url.rsplit('/').next().unwrap_or("archive.zip");
     let zip_path = tmp.join(zip_name);
-    download_lm_file(url, &zip_path)?;
+    download(url, &zip_path, CORPUS_FILES)?;
     let bad = |message: String| DataError::Archive {
         name: url.to_string(),
         message,
