@@ -143,33 +143,9 @@ impl<'de> Deserialize<'de> for RunMetric {
     }
 }
 
-/// A problem with the expected file: `results/expected/x.yaml:12:9: runs.entries[1].seed: ...`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub struct FileError {
-    pub origin: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    /// Dotted path of the field; empty for the whole document.
-    pub field: String,
-    pub message: String,
-}
-
-impl fmt::Display for FileError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(&self.origin)?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        f.write_str(": ")?;
-        if !self.field.is_empty() {
-            write!(f, "{}: ", self.field)?;
-        }
-        f.write_str(&self.message)
-    }
-}
+/// A problem with the expected file: `results/expected/x.yaml:12:9: runs.entries[1].seed: ...`,
+/// located and displayed as a spec's problems are.
+pub use crate::spec::SpecError as FileError;
 
 /// A metric label split into (split, name): `acc` → (`dev`, `acc`), `test/bpc` → (`test`, `bpc`).
 pub fn split_label(label: &str) -> Option<(&str, &str)> {
