@@ -434,28 +434,9 @@ mod tests {
     use crate::check::expected::parse;
     use crate::check::verify::verify;
 
+    /// A run of the `spam` task.
     fn run(key: &str, variant: &str, seed: i64, status: &str) -> RunRow {
-        RunRow {
-            run_key: key.into(),
-            ordinal: seed,
-            task: "spam".into(),
-            variant: variant.into(),
-            seed,
-            sweep: "{}".into(),
-            config: "{}".into(),
-            status: status.into(),
-            attempt: 1,
-            worker: None,
-            started_at: None,
-            finished_at: None,
-            duration_s: None,
-            device: None,
-            git_rev: None,
-            error: None,
-            steps: None,
-            train_examples_per_s: None,
-            peak_memory_bytes: None,
-        }
+        crate::check::verify::tests::run(key, "spam", variant, seed, status)
     }
 
     fn acc(v: f64) -> Vec<ResultRow> {

@@ -579,7 +579,7 @@ fn abbreviate(items: &[String]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
 
     #[test]
     fn measurements_are_not_results() {
@@ -603,7 +603,8 @@ mod tests {
     use super::*;
     use crate::check::expected::parse;
 
-    fn run(key: &str, task: &str, variant: &str, seed: i64, status: &str) -> RunRow {
+    /// A run row as the store gives it (a failed run carries an error message).
+    pub(crate) fn run(key: &str, task: &str, variant: &str, seed: i64, status: &str) -> RunRow {
         RunRow {
             run_key: key.into(),
             ordinal: seed,
