@@ -163,15 +163,7 @@ fn a_perturbed_learning_rate_fails_naming_the_moved_metric() {
     let r = recorded();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("perturbed.db");
-    let out = harness(&[
-        "run",
-        s(&r.spec),
-        "--db",
-        s(&db),
-        "--quiet",
-        "--set",
-        "train.lr=1e-3",
-    ]);
+    let out = run_spec(&r.spec, &db, &["--quiet", "--set", "train.lr=1e-3"]);
     assert!(out.status.success(), "{}", text(&out));
 
     let out = harness(&["check", "chk", "--expected", s(&r.expected), "--db", s(&db)]);

@@ -94,13 +94,7 @@ fn the_four_variants_train_in_two_phases_and_evaluate_whole_splits() {
     let dir = tempfile::tempdir().unwrap();
     let spec = lm_spec(dir.path(), "lmgrid", "ptb, wikisample_bytes", "max_steps: 6, batch_size: 4, lr: 0.003, warmup_ratio: 0.0, eval_every: 3, eval_max_tokens: 40, eval_batch_size: 3", FOUR);
     let db = dir.path().join("r.db");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     let doc = status_json(&db, "lmgrid");
     assert_eq!(doc["counts"]["done"], 8, "{doc}");
@@ -183,24 +177,11 @@ fn language_model_tasks_need_a_transformer_xl_and_missing_corpora_are_named() {
         "  baseline: {}\n",
     );
     let db = dir.path().join("r.db");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("text8"), "{}", text(&out));
     assert!(!db.exists(), "nothing is written before the data is there");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--set",
-        "tasks=[rte]",
-    ]);
+    let out = run_spec(&spec, &db, &["--set", "tasks=[rte]"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("needs model.kind `bert`"),
@@ -245,13 +226,7 @@ fn kill_9_resumes_from_the_checkpoint_with_identical_results() {
     let spec = lm_spec(dir.path(), "lmkill", "wikisample_bytes", train, variants);
 
     let straight = dir.path().join("straight.db");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        straight.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &straight, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     let ckpt_dir = dir.path().join("checkpoints/lmkill");
     let key = std::fs::read_dir(&ckpt_dir)
@@ -288,13 +263,7 @@ fn kill_9_resumes_from_the_checkpoint_with_identical_results() {
     child.wait().unwrap();
     assert_eq!(status_json(&killed, "lmkill")["counts"]["running"], 1);
 
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        killed.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &killed, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("resumed at step"), "{}", text(&out));
     let (m_straight, r_straight) = fingerprint(&straight, "lmkill");

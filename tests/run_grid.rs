@@ -25,16 +25,11 @@ fn bad_spec_exits_2_with_location_and_writes_nothing() {
     );
     assert!(!db.exists(), "a bad spec must not create the database");
 
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--set",
-        "train.lr=2e-5",
-        "--set",
-        "train.nope=1",
-    ]);
+    let out = run_spec(
+        &spec,
+        &db,
+        &["--set", "train.lr=2e-5", "--set", "train.nope=1"],
+    );
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("train.nope"), "{}", text(&out));
     assert!(!db.exists());
@@ -45,15 +40,7 @@ fn dry_run_lists_the_grid_and_runs_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path(), "dry", TINY_TRAIN, 1);
     let db = dir.path().join("r.db");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--dry-run",
-        "--set",
-        "seeds.count=3",
-    ]);
+    let out = run_spec(&spec, &db, &["--dry-run", "--set", "seeds.count=3"]);
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("spam")).collect();
@@ -67,13 +54,7 @@ fn a_grid_runs_to_done_and_reruns_are_free() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path(), "grid", TINY_TRAIN, 1);
     let db = dir.path().join("r.db");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     let doc = status_json(&db, "grid");
     assert_eq!(doc["counts"]["done"], 4, "{doc}");
@@ -85,24 +66,10 @@ fn a_grid_runs_to_done_and_reruns_are_free() {
         assert!(run["results"]["dev"]["f1"].is_number(), "{run}");
     }
     // A rerun finds nothing to do; adding a seed adds exactly the new runs.
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet"]);
     assert!(out.status.success());
     assert!(text(&out).contains("0 runs ran now"), "{}", text(&out));
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-        "--set",
-        "seeds.count=3",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet", "--set", "seeds.count=3"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("2 runs ran now"), "{}", text(&out));
     let table = harness(&["status", "grid", "--db", db.to_str().unwrap()]);
@@ -133,13 +100,7 @@ fn the_same_run_is_bit_identical_on_cpu() {
     let spec = tiny_spec(dir.path(), "det", TINY_TRAIN, 2);
     let (a, b) = (dir.path().join("a.db"), dir.path().join("b.db"));
     for db in [&a, &b] {
-        let out = harness(&[
-            "run",
-            spec.to_str().unwrap(),
-            "--db",
-            db.to_str().unwrap(),
-            "--quiet",
-        ]);
+        let out = run_spec(&spec, db, &["--quiet"]);
         assert!(out.status.success(), "{}", text(&out));
     }
     let (ma, mb) = (metric_rows(&a, "det"), metric_rows(&b, "det"));
@@ -173,13 +134,7 @@ fn a_diverged_run_is_recorded_and_the_grid_goes_on() {
         1,
     );
     let db = dir.path().join("r.db");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     let doc = status_json(&db, "boom");
     assert_eq!(doc["counts"]["diverged"], 4, "{doc}");
@@ -264,13 +219,7 @@ fn kill_9_mid_grid_then_rerun_finishes_without_loss_or_duplicates() {
         "the killed run is left `running`: {doc}"
     );
 
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("1 requeued"), "{}", text(&out));
     check_complete_once(&db, "killed", 4, 30);
@@ -308,13 +257,7 @@ fn ctrl_c_requeues_the_current_run_and_exits_130() {
     let doc = status_json(&db, "sigint");
     assert_eq!(doc["counts"]["running"], 0, "{doc}");
     assert!(doc["counts"]["queued"].as_u64().unwrap() >= 1, "{doc}");
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--quiet",
-    ]);
+    let out = run_spec(&spec, &db, &["--quiet"]);
     assert!(out.status.success(), "{}", text(&out));
     check_complete_once(&db, "sigint", 4, 30);
 }

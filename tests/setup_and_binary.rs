@@ -136,14 +136,11 @@ fn missing_data_says_where_it_looked_and_writes_nothing() {
     );
     assert!(!db.exists(), "nothing is written when data is missing");
     // The same for a missing pretrained model.
-    let out = harness(&[
-        "run",
-        spec.to_str().unwrap(),
-        "--db",
-        db.to_str().unwrap(),
-        "--set",
-        "model.pretrained=/nonexistent/model",
-    ]);
+    let out = run_spec(
+        &spec,
+        &db,
+        &["--set", "model.pretrained=/nonexistent/model"],
+    );
     assert_eq!(out.status.code(), Some(1));
     assert!(
         text(&out).contains("/nonexistent/model/config.json")

@@ -34,6 +34,13 @@ pub fn harness(args: &[&str]) -> Output {
         .expect("the harness binary runs")
 }
 
+/// `harness run SPEC --db DB EXTRA...`.
+pub fn run_spec(spec: &Path, db: &Path, extra: &[&str]) -> Output {
+    let mut args = vec!["run", spec.to_str().unwrap(), "--db", db.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    harness(&args)
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "{}{}",
