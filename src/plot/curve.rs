@@ -2,7 +2,7 @@
 //! ± 1 std as a translucent band, one colour per variant; a dashed vertical line where phase 2
 //! of two-phase training begins.
 
-use super::{e2s, padded_range, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
+use super::{color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::Curve;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -85,12 +85,7 @@ impl Draw for CurveFigure<'_> {
             .draw()
             .map_err(e2s)?;
         for (i, v) in c.variants.iter().enumerate() {
-            let ci = self
-                .variants
-                .iter()
-                .position(|n| n == &v.variant)
-                .unwrap_or(i);
-            let color = variant_color(ci);
+            let color = color_of(self.variants, &v.variant, i);
             let band: Vec<(f64, f64)> = v
                 .points
                 .iter()
@@ -131,12 +126,7 @@ impl Draw for CurveFigure<'_> {
         // the variant (grey when several variants share it).
         for (step, names) in c.phase_boundaries() {
             let color = match names.as_slice() {
-                [one] => variant_color(
-                    self.variants
-                        .iter()
-                        .position(|n| n == one)
-                        .unwrap_or_default(),
-                ),
+                [one] => color_of(self.variants, one, 0),
                 _ => RGBColor(90, 90, 90),
             };
             let x = step as f64 - 0.5;

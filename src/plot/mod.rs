@@ -62,6 +62,12 @@ pub fn variant_color(i: usize) -> RGBColor {
     PALETTE[i % PALETTE.len()]
 }
 
+/// Colour of the variant `name` by its place among the experiment's `variants` (the same in every
+/// figure); `fallback` for a name not among them.
+fn color_of(variants: &[String], name: &str, fallback: usize) -> RGBColor {
+    variant_color(variants.iter().position(|n| n == name).unwrap_or(fallback))
+}
+
 /// A figure that can draw itself on any plotters backend.
 pub trait Draw {
     /// File name without extension (ASCII letters, digits, `-`, `_` and `.`).

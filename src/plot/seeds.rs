@@ -1,6 +1,6 @@
 //! Per-seed final values of each variant, with the mean and a ± 1 std bar beside them.
 
-use super::{e2s, padded_range, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
+use super::{color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::MetricAnalysis;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -98,12 +98,7 @@ impl Draw for SeedsFigure<'_> {
         }
 
         for (i, v) in m.variants.iter().enumerate() {
-            let ci = self
-                .variants
-                .iter()
-                .position(|n| n == &v.sample.variant)
-                .unwrap_or(i);
-            let color = variant_color(ci);
+            let color = color_of(self.variants, &v.sample.variant, i);
             let n = v.sample.values.len();
             // Seeds spread evenly over a band left of the variant's tick, in seed order.
             let points: Vec<(f64, f64)> = v
