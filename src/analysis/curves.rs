@@ -183,7 +183,7 @@ pub fn learning_curves(
         })
         .collect();
     // Per setting: the primary metric first, then the other evaluations, the training loss last.
-    curves.sort_by_key(|c| {
+    curves.sort_by_cached_key(|c| {
         (
             settings.iter().position(|s| *s == c.setting),
             c.metric.split == "train",

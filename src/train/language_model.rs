@@ -579,6 +579,7 @@ pub fn train(
         Some(n) if n < corpus.valid.len() => &corpus.valid[..n],
         _ => &corpus.valid[..],
     };
+    let prefix_is_whole = valid_prefix.len() == corpus.valid.len();
 
     while st.step < total {
         if observer.interrupted() {
@@ -668,7 +669,7 @@ pub fn train(
         // the learning curve, the last step included; when the prefix is the whole split, the
         // last point is the final evaluation below instead of a second pass over the same data.
         let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0)
-            && (step < total || valid_prefix.len() < corpus.valid.len());
+            && (step < total || !prefix_is_whole);
         if eval_now {
             let e = evaluate(&mut model, valid_prefix, &s.eval, device)?;
             let (name, value) = e.score(corpus.level);
@@ -709,10 +710,8 @@ pub fn train(
             });
             // The last point of the validation learning curve, when the periodic evaluations
             // read the whole split (see `eval_now`); test and token counts are results only.
-            let curve_point = split == "valid"
-                && n != "tokens"
-                && s.eval_every.is_some()
-                && valid_prefix.len() == corpus.valid.len();
+            let curve_point =
+                split == "valid" && n != "tokens" && s.eval_every.is_some() && prefix_is_whole;
             if curve_point {
                 rows.push(row(st.step, split, n, v, last_phase));
             }
