@@ -45,7 +45,7 @@ impl Default for AsoSettings {
             dt: 0.005,
             resamples: 1000,
             level: 0.95,
-            seed: 0x5eed_a50,
+            seed: 0x05ee_da50,
         }
     }
 }
