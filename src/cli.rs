@@ -21,6 +21,19 @@ pub struct SpecArgs {
     /// Override a spec field: --set dotted.path=value (repeatable), validated like the file
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub sets: Vec<String>,
+    /// Refuse grids of more runs than this (seeds × tasks × variants × sweep points)
+    #[arg(long, value_name = "N", default_value_t = crate::spec::limits::DEFAULT_MAX_GRID)]
+    pub max_grid: u64,
+}
+
+impl SpecArgs {
+    /// Loads and validates the spec with its overrides, and refuses a grid over `--max-grid`
+    /// before it is expanded.
+    pub fn load(&self) -> Result<crate::spec::LoadedSpec, crate::spec::SpecError> {
+        let loaded = crate::spec::load(&self.spec, &self.sets)?;
+        loaded.check_grid_size(self.max_grid)?;
+        Ok(loaded)
+    }
 }
 
 #[derive(Debug, Args, Clone)]

@@ -32,7 +32,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             max_runs,
             quiet,
         } => {
-            let loaded = spec::load(&spec_args.spec, &spec_args.sets)?;
+            let loaded = spec_args.load()?;
             if let Some(d) = &device {
                 // Same rule as the spec's field, so a bad --device is a usage error.
                 if harness::device::resolve_name(d).is_err() {

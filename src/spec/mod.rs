@@ -8,6 +8,7 @@
 
 pub mod error;
 pub mod grid;
+pub mod limits;
 pub mod locate;
 pub mod overrides;
 pub mod run_key;
@@ -47,23 +48,117 @@ pub struct LoadedSpec {
     pub hash: String,
 }
 
-/// Reads, overrides and validates the spec at `path`.
+/// Reads, overrides and validates the spec at `path` (at most [`limits::MAX_SPEC_BYTES`]).
 pub fn load(path: &Path, sets: &[String]) -> Result<LoadedSpec, SpecError> {
+    use std::io::Read;
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|e| SpecError {
+    let whole_file = |message: String| SpecError {
         origin: origin.clone(),
         line: None,
         column: None,
         field: String::new(),
-        message: format!("cannot read the spec: {e}"),
+        message,
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limits::MAX_SPEC_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| whole_file(format!("cannot read the spec: {e}")))?;
+    if bytes.len() as u64 > limits::MAX_SPEC_BYTES {
+        return Err(whole_file(format!(
+            "the spec is larger than {} KiB; a spec is a short YAML file (is this the right file?)",
+            limits::MAX_SPEC_BYTES / 1024
+        )));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| {
+        whole_file(format!(
+            "the spec is not UTF-8 text (invalid byte at offset {}); save it as UTF-8",
+            e.utf8_error().valid_up_to()
+        ))
     })?;
     let mut loaded = parse_str(&text, &origin, sets)?;
     loaded.path = path.to_path_buf();
     Ok(loaded)
 }
 
+/// Where a second YAML document starts: a `---` line after the first document's content.
+fn second_document(text: &str) -> Option<Pos> {
+    let mut content = false;
+    for (i, line) in text.lines().enumerate() {
+        let is_marker = line == "---" || line.starts_with("--- ");
+        if is_marker && content {
+            return Some(Pos {
+                line: i + 1,
+                column: 1,
+            });
+        }
+        let trimmed = line.trim();
+        if !is_marker && !trimmed.is_empty() && !trimmed.starts_with('#') {
+            content = true;
+        }
+    }
+    None
+}
+
+impl LoadedSpec {
+    /// Refuses grids larger than `max` runs (the default is [`limits::DEFAULT_MAX_GRID`]; the
+    /// commands that expand a grid take `--max-grid N`) before anything is expanded.
+    pub fn check_grid_size(&self, max: u64) -> Result<u64, SpecError> {
+        let origin = self.path.display().to_string();
+        let locator = Locator::new(&self.text);
+        let path = locate::FieldPath::of(&["seeds"]);
+        let pos = locator.value_pos(&path);
+        let err = |message: String| SpecError {
+            origin: origin.clone(),
+            line: pos.map(|p| p.line),
+            column: pos.map(|p| p.column),
+            field: "seeds".into(),
+            message,
+        };
+        match validate::grid_size(&self.spec) {
+            Some(n) if n <= max => Ok(n),
+            Some(n) => Err(err(format!(
+                "the grid has {n} runs (seeds × tasks × variants × sweep points), more than the limit {max}; pass --max-grid {n} to run it anyway"
+            ))),
+            None => Err(err(
+                "the grid has more runs than a 64-bit count holds (seeds × tasks × variants × sweep points)".into(),
+            )),
+        }
+    }
+}
+
 /// As [`load`], from a text; `origin` names it in errors.
 pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec, SpecError> {
+    let bare = |pos: Pos, message: String| SpecError {
+        origin: origin.to_string(),
+        line: Some(pos.line),
+        column: Some(pos.column),
+        field: String::new(),
+        message,
+    };
+    if let Some((pos, c)) = limits::control_byte(text) {
+        return Err(bare(
+            pos,
+            format!(
+                "control character U+{:04X} in the spec; a spec is YAML text (is this the right file?)",
+                c as u32
+            ),
+        ));
+    }
+    if let Some(pos) = limits::too_deep(text, limits::MAX_DEPTH) {
+        return Err(bare(
+            pos,
+            format!(
+                "nested deeper than {} levels; a spec needs a few",
+                limits::MAX_DEPTH
+            ),
+        ));
+    }
+    if let Some(pos) = second_document(text) {
+        return Err(bare(
+            pos,
+            "a second YAML document starts here; a spec is one document (remove this `---` and what follows, or put it in its own file)".into(),
+        ));
+    }
     let ctx = Context {
         origin,
         locator: Locator::new(text),

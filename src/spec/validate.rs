@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::grid::{apply_sweep_value, sweep_paths};
+use super::limits::{MAX_SEED, MAX_THREADS};
 use super::locate::FieldPath;
 use super::types::{ModelKind, ModelSpec, Seeds, SkipScheduleName, Spec, TrainSpec};
 
@@ -67,12 +68,35 @@ pub fn validate(spec: &Spec) -> Result<(), Issue> {
             "must be at least 1 (or null for all cores), got 0",
         ));
     }
+    if let Some(t) = spec.threads.filter(|t| *t > MAX_THREADS) {
+        return Err(Issue::value(
+            root.key("threads"),
+            format!("must be at most {MAX_THREADS}, got {t} (null uses every core)"),
+        ));
+    }
     check_model(&spec.model)?;
     check_tasks(spec)?;
     check_train(&spec.train)?;
     check_train_for_kind(spec.model.kind, &spec.train)?;
     check_variants(spec)?;
     check_sweep(spec)
+}
+
+/// How many runs the grid of `spec` expands into (seeds × tasks × variants × sweep points),
+/// without expanding it; `None` when the product overflows.
+pub fn grid_size(spec: &Spec) -> Option<u64> {
+    let seeds = match &spec.seeds {
+        Seeds::Range(r) => r.count,
+        Seeds::List(l) => l.len() as u64,
+    };
+    let sweep = spec
+        .sweep
+        .values()
+        .try_fold(1u64, |n, values| n.checked_mul(values.len() as u64))?;
+    seeds
+        .checked_mul(spec.tasks.len() as u64)?
+        .checked_mul(spec.variants.0.len() as u64)?
+        .checked_mul(sweep)
 }
 
 fn check_seeds(seeds: &Seeds) -> Result<(), Issue> {
@@ -82,10 +106,15 @@ fn check_seeds(seeds: &Seeds) -> Result<(), Issue> {
             if r.count == 0 {
                 return Err(Issue::value(path.key("count"), "must be at least 1, got 0"));
             }
-            if r.base.checked_add(r.count - 1).is_none() {
+            if r.base
+                .checked_add(r.count - 1)
+                .is_none_or(|last| last > MAX_SEED)
+            {
                 return Err(Issue::value(
                     path.key("count"),
-                    format!("base + count - 1 exceeds the largest seed {}", u64::MAX),
+                    format!(
+                        "base + count - 1 exceeds the largest seed {MAX_SEED} (2^63 - 1: the store keeps seeds as signed 64-bit integers)"
+                    ),
                 ));
             }
         }
@@ -95,6 +124,14 @@ fn check_seeds(seeds: &Seeds) -> Result<(), Issue> {
             }
             let mut first: HashMap<u64, usize> = HashMap::new();
             for (i, seed) in list.iter().enumerate() {
+                if *seed > MAX_SEED {
+                    return Err(Issue::value(
+                        path.index(i),
+                        format!(
+                            "{seed} exceeds the largest seed {MAX_SEED} (2^63 - 1: the store keeps seeds as signed 64-bit integers)"
+                        ),
+                    ));
+                }
                 if let Some(j) = first.insert(*seed, i) {
                     return Err(Issue::value(
                         path.index(i),
