@@ -490,6 +490,26 @@ fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
         let text = read_utf8(&path)?;
         let (examples, n) = parse_tsv(&path, &text, fs.layout, &s.labels, s.skip_malformed)?;
         skipped += n;
+        // A split with too few examples would give scores of nothing (accuracy 0 of 0):
+        // one example, and two for evaluating a regression task (a correlation needs two).
+        let least = match s.labels {
+            Labels::Score if fs.split != "train" => 2,
+            _ => 1,
+        };
+        if required && examples.len() < least {
+            return Err(DataError::Malformed {
+                path: path.clone(),
+                line: 1,
+                message: format!(
+                    "the {} split of task {} has {} labelled example{} (at least {least} needed); \
+                     is the file only its header?",
+                    fs.split,
+                    s.name,
+                    examples.len(),
+                    if examples.len() == 1 { "" } else { "s" }
+                ),
+            });
+        }
         Ok(Some(Split {
             name: fs.split.to_string(),
             examples,
@@ -725,6 +745,28 @@ mod tests {
     }
 
     #[test]
+    fn a_dev_split_of_only_its_header_is_refused_not_scored() {
+        let dir = tempfile::tempdir().unwrap();
+        let sst = dir.path().join("SST-2");
+        std::fs::create_dir_all(&sst).unwrap();
+        let src = fixtures().join("glue/SST-2");
+        std::fs::copy(src.join("train.tsv"), sst.join("train.tsv")).unwrap();
+        std::fs::write(sst.join("dev.tsv"), "sentence\tlabel\n").unwrap();
+        let e = load_task_dir(&sst, "sst2").unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "dev.tsv:1: the dev split of task sst2 has 0 labelled examples (at least 1 needed)"
+            ),
+            "{e}"
+        );
+        std::fs::write(sst.join("dev.tsv"), "sentence\tlabel\nfine .\t1\n").unwrap();
+        assert_eq!(
+            load_task_dir(&sst, "sst2").unwrap().dev[0].examples.len(),
+            1
+        );
+    }
+
+    #[test]
     fn sst2_raw_quotes_are_text() {
         let t = load_task(&fixtures(), "sst2").unwrap();
         assert_eq!(t.train.examples.len(), 5);
@@ -861,7 +903,11 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("glue/RTE");
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("dev.tsv"), "index\tsentence1\tsentence2\tlabel\n").unwrap();
+        std::fs::write(
+            dir.join("dev.tsv"),
+            "index\tsentence1\tsentence2\tlabel\n0\tA.\tB.\tentailment\n",
+        )
+        .unwrap();
         let path = dir.join("train.tsv");
         std::fs::write(&path, rows).unwrap();
         (tmp, path)
