@@ -99,14 +99,12 @@ pub(crate) fn humanize(msg: &str, at_top: bool) -> String {
     for prefix in ["invalid type: ", "invalid value: "] {
         if let Some(rest) = msg.strip_prefix(prefix) {
             if let Some((got, expected)) = rest.rsplit_once(", expected ") {
-                return format!(
-                    "expected {}, got {}",
-                    expected_words(expected),
-                    got_words(got)
-                );
+                let expected = expected_words(expected);
+                return format!("expected {expected}, got {}", got_sentence(got, &expected));
             }
         }
     }
+
     msg.to_string()
 }
 
@@ -119,9 +117,42 @@ fn expected_words(expected: &str) -> String {
         "a sequence" => "a list".into(),
         "a map" => "a mapping".into(),
         "option" => "a value or null".into(),
+        // serde_yaml says this of an integer past 64 bits, which it keeps as u128/i128.
+        "any YAML value" => "a 64-bit number".into(),
         other if other.starts_with("struct ") => "a mapping".into(),
         other => other.into(),
     }
+}
+
+/// What was found, with what is wrong with it where the plain value hides it: a quoted number
+/// is a string, `1e999` is infinite, an integer past 64 bits does not fit.
+fn got_sentence(got: &str, expected: &str) -> String {
+    let wants_number = matches!(
+        expected,
+        "a number" | "a non-negative integer" | "an integer"
+    );
+    if let Some(s) = got.strip_prefix("string ") {
+        let inner = s
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(s);
+        if wants_number {
+            if let Ok(v) = inner.trim().parse::<f64>() {
+                return if v.is_finite() {
+                    format!("the string \"{inner}\" (a number in quotes); write it without quotes")
+                } else {
+                    format!("`{inner}`, which is not a finite 64-bit number; give a finite one")
+                };
+            }
+        }
+    }
+    for wide in [" as u128", " as i128"] {
+        if let Some(n) = got.strip_suffix(wide) {
+            let n = n.trim_start_matches("integer ").trim_matches('`');
+            return format!("{n}, which does not fit in 64 bits (at most 18446744073709551615)");
+        }
+    }
+    got_words(got)
 }
 
 fn got_words(got: &str) -> String {

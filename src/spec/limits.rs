@@ -71,9 +71,89 @@ pub fn too_deep(text: &str, max: usize) -> Option<Pos> {
     None
 }
 
+/// Positions of the characters of `text` outside quoted strings and comments, line by line:
+/// calls `visit(line, column, previous, c)`; a `true` return stops the walk.
+fn walk_plain(text: &str, mut visit: impl FnMut(usize, usize, char, char) -> bool) {
+    for (i, raw) in text.lines().enumerate() {
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        for (j, c) in raw.chars().enumerate() {
+            match (quote, c) {
+                (Some(q), _) if c == q && prev != '\\' => quote = None,
+                (Some(_), _) => {}
+                (None, '"' | '\'') => quote = Some(c),
+                (None, '#') if prev == ' ' || j == 0 => break,
+                (None, _) => {
+                    if visit(i + 1, j + 1, prev, c) {
+                        return;
+                    }
+                }
+            }
+            prev = c;
+        }
+    }
+}
+
+/// The first YAML tag (`!!str 1.0e-4`, `!custom`): specs use none, and a tag can make a quoted
+/// number pass as a number.
+pub fn yaml_tag(text: &str) -> Option<Pos> {
+    let mut found = None;
+    walk_plain(text, |line, column, prev, c| {
+        let at = c == '!' && (column == 1 || matches!(prev, ' ' | '[' | '{' | ',' | ':' | '-'));
+        if at {
+            found = Some(Pos { line, column });
+        }
+        at
+    });
+    found
+}
+
+/// Where the block key `key` appears a second time at the indentation of its first
+/// appearance (a duplicate key in a block mapping).
+pub fn second_key(text: &str, key: &str) -> Option<Pos> {
+    let mut indent_of_first = None;
+    for (i, raw) in text.lines().enumerate() {
+        let body = raw.trim_start();
+        let indent = raw.len() - body.len();
+        let is_key = body
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.starts_with(':'));
+        if !is_key {
+            continue;
+        }
+        match indent_of_first {
+            None => indent_of_first = Some(indent),
+            Some(first) if first == indent => {
+                return Some(Pos {
+                    line: i + 1,
+                    column: indent + 1,
+                })
+            }
+            Some(_) => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tags_and_second_keys_are_located() {
+        let pos = yaml_tag("name: x\ntrain: {lr: !!str 1.0e-4}\n").unwrap();
+        assert_eq!((pos.line, pos.column), (2, 13));
+        assert_eq!(
+            yaml_tag("description: \"wow!\" # really!\nname: x!\n"),
+            None
+        );
+        let pos = second_key(
+            "name: a\nseeds: [1]\ntrain:\n  seeds: 3\nseeds: [2]\n",
+            "seeds",
+        )
+        .unwrap();
+        assert_eq!((pos.line, pos.column), (5, 1));
+    }
 
     #[test]
     fn control_bytes_are_found_where_they_are() {

@@ -153,6 +153,12 @@ pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec
             ),
         ));
     }
+    if let Some(pos) = limits::yaml_tag(text) {
+        return Err(bare(
+            pos,
+            "YAML tags (`!!str`, `!!float`, …) are not used in specs; write the value plainly (numbers without quotes)".into(),
+        ));
+    }
     if let Some(pos) = second_document(text) {
         return Err(bare(
             pos,
@@ -161,6 +167,7 @@ pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec
     }
     let ctx = Context {
         origin,
+        text,
         locator: Locator::new(text),
     };
     let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| ctx.serde_error(&e))?;
@@ -308,6 +315,7 @@ impl SerdeProblem {
 
 struct Context<'a> {
     origin: &'a str,
+    text: &'a str,
     locator: Locator,
 }
 
@@ -339,6 +347,13 @@ impl Context<'_> {
                 .or(fallback)
         } else if found.raw.starts_with("missing field ") {
             self.locator.value_pos(&found.path).or(fallback)
+        } else if let Some(key) = found
+            .raw
+            .strip_prefix("duplicate entry with key \"")
+            .and_then(|r| r.strip_suffix('"'))
+        {
+            // At the key's second occurrence, not at the mapping that holds it.
+            limits::second_key(self.text, key).or(fallback)
         } else {
             fallback.or_else(|| self.locator.value_pos(&found.path))
         };
