@@ -50,6 +50,9 @@ pub enum Command {
         /// Print the expanded grid, one line per run, and run nothing
         #[arg(long)]
         dry_run: bool,
+        /// Output of --dry-run: a table, or JSON with each run's key and parameter counts
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
         /// Put failed runs back in the queue first
         #[arg(long)]
         retry_failed: bool,

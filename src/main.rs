@@ -28,6 +28,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             device,
             dry_run,
+            format,
             retry_failed,
             max_runs,
             quiet,
@@ -41,6 +42,11 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let plans = spec::expand(&loaded.spec);
+            if dry_run && format == Format::Json {
+                let doc = spec::params::dry_run_json(&loaded.spec.name, &plans);
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             if dry_run {
                 print!("{}", spec::dry_run_table(&plans));
                 eprintln!("{} runs; nothing was run (--dry-run)", plans.len());

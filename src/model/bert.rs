@@ -152,6 +152,26 @@ impl BertConfig {
     fn head_dim(&self) -> i64 {
         self.hidden_size / self.num_attention_heads
     }
+
+    /// Parameters of `BertForSequenceClassification` with this configuration and a classifier
+    /// of `num_outputs` (the pooler included, present in the checkpoint or not); the
+    /// non-embedding count leaves out the word, position and segment embedding tables.
+    pub fn parameter_counts(
+        &self,
+        num_outputs: usize,
+    ) -> crate::model::transformer_xl::ParamCounts {
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let tables = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h;
+        let per_layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+        let non_embedding = 2 * h // embedding LayerNorm
+            + per_layer * self.num_hidden_layers as i64
+            + (h * h + h) // pooler
+            + (num_outputs as i64) * (h + 1);
+        crate::model::transformer_xl::ParamCounts {
+            total: tables + non_embedding,
+            non_embedding,
+        }
+    }
 }
 
 /// The task head on top of the pooled [CLS] vector.
@@ -1218,6 +1238,43 @@ mod tests {
         }
         // Per layer 6 weights + 10 biases/LayerNorm; embeddings 3 + 2; pooler 1 + 1; head 1 + 1.
         assert_eq!(groups, [2 * 6 + 3 + 1 + 1, 2 * 10 + 2 + 1 + 1]);
+    }
+
+    #[test]
+    fn parameter_counts_match_the_var_store() {
+        for (layers, head) in [(None, Head::Regression), (Some(1), Head::Classification(3))] {
+            let dir = tempfile::tempdir().unwrap();
+            write_random_checkpoint(dir.path(), &tiny_config(), "", 1).unwrap();
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut rng = ChaCha20Rng::seed_from_u64(0);
+            let model = BertForSequenceClassification::load(
+                &vs.root(),
+                dir.path(),
+                head,
+                layers,
+                None,
+                &mut rng,
+            )
+            .unwrap();
+            let in_vs: i64 = vs
+                .trainable_variables()
+                .iter()
+                .map(|t| t.numel() as i64)
+                .sum();
+            let tables: i64 = vs
+                .variables()
+                .iter()
+                .filter(|(n, _)| {
+                    n.ends_with("word_embeddings.weight")
+                        || n.ends_with("position_embeddings.weight")
+                        || n.ends_with("token_type_embeddings.weight")
+                })
+                .map(|(_, t)| t.numel() as i64)
+                .sum();
+            let counts = model.config().parameter_counts(model.head().num_outputs());
+            assert_eq!(counts.total, in_vs, "layers {layers:?}");
+            assert_eq!(counts.non_embedding, in_vs - tables);
+        }
     }
 
     #[test]

@@ -175,6 +175,67 @@ impl TxlConfig {
     }
 }
 
+/// Parameter counts of a model: all trainable parameters (tied tensors once) and those outside
+/// the input embedding and the output softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamCounts {
+    pub total: i64,
+    pub non_embedding: i64,
+}
+
+impl TxlConfig {
+    /// The parameter counts of the model this configuration builds, from the configuration
+    /// alone (no tensors): the same numbers as [`TransformerXl::param_counts`] (tested against
+    /// the var store). Per layer: q, k, v, output and positional projections (no biases), two
+    /// LayerNorms, the feed-forward block with biases; u and v once; embedding: the adaptive
+    /// input tables and projections, and the softmax's untied word weights and projections,
+    /// its biases and cluster logits.
+    pub fn parameter_counts(&self) -> ParamCounts {
+        let (n, d, de) = (
+            self.n_token as i64,
+            self.d_model as i64,
+            self.d_embed() as i64,
+        );
+        let (di, hdh) = (self.d_inner as i64, (self.n_head * self.d_head) as i64);
+        let (cutoffs, div_val, tie_projs) = match &self.adaptive {
+            Some(a) => (
+                a.cutoffs.iter().map(|&c| c as i64).collect::<Vec<_>>(),
+                a.div_val as i64,
+                a.tie_projs(),
+            ),
+            None => (Vec::new(), 1, vec![false]),
+        };
+        let ends = crate::model::adaptive::cutoff_ends(&cutoffs, n);
+        let n_clusters = cutoffs.len() as i64;
+        let mut emb = 0i64;
+        if div_val == 1 {
+            let proj = if d != de { d * de } else { 0 };
+            emb += n * de + proj; // input table and projection
+            emb += if self.tie_weights { 0 } else { n * de } + n; // softmax weight, bias
+            for &tie in &tie_projs {
+                emb += if d == de || tie { 0 } else { d * de };
+            }
+        } else {
+            for i in 0..ends.len() - 1 {
+                let d_i = crate::model::adaptive::cluster_dim(de, div_val, i);
+                let n_i = ends[i + 1] - ends[i];
+                emb += n_i * d_i + d * d_i; // input table and projection
+                emb += if self.tie_weights { 0 } else { n_i * d_i } + n_i;
+                emb += if tie_projs[i] { 0 } else { d * d_i };
+            }
+        }
+        if n_clusters > 0 {
+            emb += n_clusters * de + n_clusters;
+        }
+        let per_layer = 5 * hdh * d + 2 * 2 * d + (d * di + di) + (di * d + d);
+        let non_embedding = per_layer * self.n_layer as i64 + 2 * hdh;
+        ParamCounts {
+            total: emb + non_embedding,
+            non_embedding,
+        }
+    }
+}
+
 /// Errors of a forward pass (inputs inconsistent with the model or the memory).
 #[derive(Debug, thiserror::Error)]
 pub enum ForwardError {
@@ -1099,17 +1160,39 @@ mod tests {
         untied.tie_weights = false;
         untied.d_embed = Some(8);
         cfgs.push(untied);
-        for (div_val, tie) in [(1usize, true), (2, true), (2, false)] {
+        for (div_val, tie, tie_projs, d_embed) in [
+            (1usize, true, None, None),
+            (2, true, None, None),
+            (2, false, None, None),
+            (2, false, Some(vec![false, false, false]), None),
+            (2, true, Some(vec![true, false, true]), Some(12)),
+            (1, false, Some(vec![false, true, false]), Some(12)),
+            (1, true, None, Some(12)),
+        ] {
             let mut c = tiny(2, 4, 4);
             c.n_token = 50;
             c.tie_weights = tie;
+            c.d_embed = d_embed;
             c.adaptive = Some(AdaptiveConfig {
                 cutoffs: vec![10, 30],
                 div_val,
-                tie_projs: None,
+                tie_projs,
             });
             cfgs.push(c);
         }
+        // The WT103 layout (4 clusters, div_val 4, untied) at a tiny width.
+        let mut c = tiny(2, 4, 4);
+        c.n_token = 300;
+        c.d_model = 128;
+        c.n_head = 4;
+        c.d_head = 32;
+        c.tie_weights = false;
+        c.adaptive = Some(AdaptiveConfig {
+            cutoffs: vec![20, 40, 200],
+            div_val: 4,
+            tie_projs: Some(vec![false; 4]),
+        });
+        cfgs.push(c);
         for cfg in &cfgs {
             let vs = nn::VarStore::new(Device::Cpu);
             let model = TransformerXl::new(&vs.root(), cfg).unwrap();
@@ -1120,6 +1203,14 @@ mod tests {
                 .sum();
             let (total, non_emb) = model.param_counts();
             assert_eq!(total, in_vs, "{cfg:?}");
+            assert_eq!(
+                cfg.parameter_counts(),
+                ParamCounts {
+                    total,
+                    non_embedding: non_emb
+                },
+                "formula vs model: {cfg:?}"
+            );
             let layers: i64 = vs
                 .variables()
                 .iter()

@@ -231,14 +231,16 @@ pub fn format_value(value: &serde_json::Value) -> String {
     }
 }
 
-/// The `--dry-run` listing: a header and one line per plan, columns aligned, sweep values as
+/// The `--dry-run` listing: a header and one line per plan, columns aligned, the model's total
+/// parameter count (`?` when unknown, see [`super::params`]), sweep values as
 /// `train.lr=1e-05`.
 pub fn dry_run_table(plans: &[RunPlan]) -> String {
-    let mut rows: Vec<[String; 5]> = vec![[
+    let mut rows: Vec<[String; 6]> = vec![[
         "key".into(),
         "task".into(),
         "variant".into(),
         "seed".into(),
+        "params".into(),
         "sweep".into(),
     ]];
     for plan in plans {
@@ -247,15 +249,19 @@ pub fn dry_run_table(plans: &[RunPlan]) -> String {
             .iter()
             .map(|(k, v)| format!("{k}={}", format_value(v)))
             .collect();
+        let params = super::params::parameters(&plan.config)
+            .counts
+            .map_or_else(|| "?".to_string(), |c| super::params::format_count(c.total));
         rows.push([
             plan.key.clone(),
             plan.task.clone(),
             plan.variant.clone(),
             plan.seed.to_string(),
+            params,
             sweep.join(" "),
         ]);
     }
-    let mut widths = [0usize; 5];
+    let mut widths = [0usize; 6];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -268,7 +274,7 @@ pub fn dry_run_table(plans: &[RunPlan]) -> String {
             if i > 0 {
                 line.push_str("  ");
             }
-            if i == 3 {
+            if i == 3 || i == 4 {
                 line.push_str(&format!("{cell:>width$}", width = widths[i]));
             } else {
                 line.push_str(&format!("{cell:<width$}", width = widths[i]));

@@ -10,6 +10,7 @@ pub mod error;
 pub mod grid;
 pub mod locate;
 pub mod overrides;
+pub mod params;
 pub mod run_key;
 pub mod types;
 pub mod validate;

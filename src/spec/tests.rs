@@ -1010,18 +1010,21 @@ fn dry_run_table_aligns_columns() {
     let table = dry_run_table(&plans);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), plans.len() + 1);
-    assert_eq!(lines[0], "key               task  variant     seed  sweep");
+    assert_eq!(
+        lines[0],
+        "key               task  variant     seed  params  sweep"
+    );
     assert_eq!(
         lines[1],
         format!(
-            "{}  spam  baseline       1  model.layers=2 train.lr=1e-05",
+            "{}  spam  baseline       1       ?  model.layers=2 train.lr=1e-05",
             plans[0].key
         )
     );
     assert_eq!(
         lines[8],
         format!(
-            "{}  spam  cross_head    10  model.layers=2 train.lr=2e-05",
+            "{}  spam  cross_head    10       ?  model.layers=2 train.lr=2e-05",
             plans[7].key
         )
     );
@@ -1029,7 +1032,7 @@ fn dry_run_table_aligns_columns() {
     assert!(no_sweep.lines().all(|l| l == l.trim_end()));
     assert_eq!(
         no_sweep.lines().next(),
-        Some("key               task  variant     seed  sweep")
+        Some("key               task  variant     seed  params  sweep")
     );
 }
 
