@@ -253,8 +253,7 @@ fn pytorch_bin_only_says_how_to_convert() {
         None,
         &mut rng,
     )
-    .err()
-    .expect("a pytorch_model.bin-only checkpoint cannot be loaded")
+    .expect_err("a pytorch_model.bin-only checkpoint cannot be loaded")
     .to_string();
     for needle in [
         "pytorch_model.bin",
