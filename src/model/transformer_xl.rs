@@ -7,8 +7,9 @@
 //! its layer was skipped is attended with its true distance
 //! `δ = (d − 1)·M + L + i − j` (age d segments of M tokens, L memory entries).
 //!
-//! One forward pass: adaptive input embedding (× √d_model) → dropout → N blocks
-//! `x ↦ FF(Attn(x, [mem; x]))` (each sub-block `LN(x + Dropout(f(x)))`, post-LN) → dropout →
+//! One forward pass: adaptive input embedding (× √d_model) → dropout (`emb_dropout`) → N blocks
+//! `x ↦ FF(Attn(x, [mem; x]))` (each sub-block `LN(x + Dropout(f(x)))`, post-LN; positional
+//! embeddings with `pos_dropout`) → dropout (`out_dropout`) →
 //! adaptive log-softmax, giving the negative log-likelihood of every target in nats.
 
 use crate::model::adaptive::{AdaptiveConfig, AdaptiveEmbedding, AdaptiveLogSoftmax, TargetError};
@@ -41,6 +42,18 @@ pub struct TxlConfig {
     /// Dropout on attention probabilities.
     #[serde(default)]
     pub dropatt: f64,
+    /// Dropout on the (scaled) input embedding; none = `dropout`, as the original code. The
+    /// authors' WikiText-103 runs use 0 (their `--emb_dropout 0.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emb_dropout: Option<f64>,
+    /// Dropout on the positional embeddings r(δ); none = `dropout`, as the original code (the
+    /// authors' code has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_dropout: Option<f64>,
+    /// Dropout on the last layer's output, before the softmax; none = `dropout`, as the
+    /// original code (the authors' code applies its `emb_dropout` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dropout: Option<f64>,
     /// Training segment length M (number of predicted tokens per step).
     pub tgt_len: usize,
     /// Memory length L per layer in training.
@@ -127,7 +140,13 @@ impl TxlConfig {
         if self.d_model % 2 == 1 {
             return Err(TxlConfigError::OddModel(self.d_model));
         }
-        for (field, value) in [("dropout", self.dropout), ("dropatt", self.dropatt)] {
+        for (field, value) in [
+            ("dropout", self.dropout),
+            ("dropatt", self.dropatt),
+            ("emb_dropout", self.emb_dropout.unwrap_or(0.0)),
+            ("pos_dropout", self.pos_dropout.unwrap_or(0.0)),
+            ("out_dropout", self.out_dropout.unwrap_or(0.0)),
+        ] {
             if !(0.0..1.0).contains(&value) {
                 return Err(TxlConfigError::Rate { field, value });
             }
@@ -670,11 +689,11 @@ impl TransformerXl {
         let mut h = self
             .word_emb
             .forward(&tokens.to_device(self.device))
-            .dropout(p, train);
+            .dropout(self.cfg.emb_dropout.unwrap_or(p), train);
         let pos = PositionalEncoding::new(
             self.cfg.d_model as i64,
             self.clamp_len,
-            p,
+            self.cfg.pos_dropout.unwrap_or(p),
             train,
             h.kind(),
             self.device,
@@ -716,7 +735,7 @@ impl TransformerXl {
             h = out;
         }
         mem.update(&inputs, q_len);
-        Ok(h.dropout(p, train))
+        Ok(h.dropout(self.cfg.out_dropout.unwrap_or(p), train))
     }
 
     /// Full log-distribution over the vocabulary for hidden states `[N, d_model]`.
@@ -746,6 +765,9 @@ mod tests {
             d_embed: None,
             dropout: 0.0,
             dropatt: 0.0,
+            emb_dropout: None,
+            pos_dropout: None,
+            out_dropout: None,
             tgt_len,
             mem_len,
             ext_len: 0,
@@ -1151,6 +1173,55 @@ mod tests {
             x = layer.ff.forward_t(&a, false);
         }
         assert_close(&h, &x, 1e-4);
+    }
+
+    #[test]
+    fn embedding_positional_and_output_dropout_are_separate_knobs() {
+        // With dropout 0 everywhere, training equals evaluation; each of the three knobs alone
+        // makes training differ; and with dropout 0.3 but all three at 0 only the blocks drop.
+        let t = tokens(5, 6, 2, 20);
+        let hidden = |cfg: &TxlConfig, train: bool| {
+            let (_vs, model) = build(cfg, 9);
+            tch::manual_seed(1);
+            model
+                .hidden(&t, &mut model.new_memory(), train, &mut Draws::default())
+                .unwrap()
+        };
+        let base = tiny(2, 6, 6);
+        assert!(hidden(&base, true).equal(&hidden(&base, false)));
+        for knob in 0..3 {
+            let mut c = base.clone();
+            let p = Some(0.5);
+            match knob {
+                0 => c.emb_dropout = p,
+                1 => c.pos_dropout = p,
+                _ => c.out_dropout = p,
+            }
+            assert!(
+                !hidden(&c, true).equal(&hidden(&c, false)),
+                "knob {knob} has no effect"
+            );
+            assert!(hidden(&c, false).equal(&hidden(&base, false)));
+        }
+        let mut blocks_only = base.clone();
+        blocks_only.dropout = 0.3;
+        blocks_only.emb_dropout = Some(0.0);
+        blocks_only.pos_dropout = Some(0.0);
+        blocks_only.out_dropout = Some(0.0);
+        let mut all = blocks_only.clone();
+        all.emb_dropout = None;
+        all.pos_dropout = None;
+        all.out_dropout = None;
+        assert!(!hidden(&blocks_only, true).equal(&hidden(&all, true)));
+        let mut bad = base.clone();
+        bad.out_dropout = Some(1.0);
+        assert!(matches!(
+            bad.validate(),
+            Err(TxlConfigError::Rate {
+                field: "out_dropout",
+                ..
+            })
+        ));
     }
 
     #[test]

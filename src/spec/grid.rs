@@ -171,6 +171,12 @@ pub fn expand(spec: &Spec) -> Vec<RunPlan> {
             for variant in spec.variant_order() {
                 let settings = spec.variants.get(variant).cloned().unwrap_or_default();
                 let variant_settings = VariantSettings::of(&settings);
+                let model = settings
+                    .resolve_model(&resolved.model)
+                    .expect("variant models are checked by validation");
+                let train = settings
+                    .resolve_train(&resolved.train)
+                    .expect("variant training settings are checked by validation");
                 for &seed in &seeds {
                     let config = RunConfig {
                         task: *task,
@@ -180,8 +186,8 @@ pub fn expand(spec: &Spec) -> Vec<RunPlan> {
                         device: spec.device,
                         threads: spec.threads,
                         data_dir: spec.data_dir.clone(),
-                        model: resolved.model.clone(),
-                        train: resolved.train.clone(),
+                        model: model.clone(),
+                        train: train.clone(),
                     };
                     plans.push(RunPlan {
                         key: run_key(&config),
