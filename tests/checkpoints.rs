@@ -265,3 +265,37 @@ fn pytorch_bin_only_says_how_to_convert() {
         assert!(err.contains(needle), "{needle:?} not in: {err}");
     }
 }
+
+#[test]
+fn missing_checkpoint_names_the_download_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let db = dir.path().join("r.db");
+    let spec = root().join("experiments/glue_variance.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "run",
+            spec.to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--set",
+            &format!("data_dir={}", data.display()),
+            "--set",
+            &format!(
+                "model.pretrained={}",
+                data.join("models/bert-base-uncased").display()
+            ),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains(&format!(
+            "harness data model bert-base-uncased --data-dir {}",
+            data.display()
+        )),
+        "{text}"
+    );
+    assert!(!db.exists(), "nothing may be written");
+}
