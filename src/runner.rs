@@ -127,6 +127,10 @@ fn preflight(plans: &[RunPlan]) -> Result<GridData> {
                 crate::data::models::how_to_get(&c.data_dir, &pretrained(c))
             );
         }
+        let dir = pretrained(c);
+        if !dir.join("model.safetensors").is_file() && dir.join("pytorch_model.bin").is_file() {
+            bail!("{}", crate::model::bert::pytorch_only_message(&dir));
+        }
         if !tasks.contains_key(&plan.task) {
             let data = data::load_task(&c.data_dir, &plan.task)
                 .with_context(|| format!("loading task `{}`", plan.task))?;

@@ -299,3 +299,33 @@ fn missing_checkpoint_names_the_download_command() {
     );
     assert!(!db.exists(), "nothing may be written");
 }
+
+#[test]
+fn a_pytorch_bin_checkpoint_stops_the_grid_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("old-bert");
+    std::fs::create_dir_all(&ckpt).unwrap();
+    let src = minilm();
+    std::fs::copy(src.join("config.json"), ckpt.join("config.json")).unwrap();
+    std::fs::copy(src.join("vocab.txt"), ckpt.join("vocab.txt")).unwrap();
+    std::fs::write(ckpt.join("pytorch_model.bin"), b"not read").unwrap();
+    let db = dir.path().join("r.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "run",
+            root().join("experiments/ci_smoke.yaml").to_str().unwrap(),
+            "--db",
+            db.to_str().unwrap(),
+            "--set",
+            &format!("model.pretrained={}", ckpt.display()),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("save_file") && text.contains("pytorch_model.bin"),
+        "{text}"
+    );
+    assert!(!db.exists(), "nothing may be written");
+}
