@@ -207,7 +207,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                         n => format!(" (resumed at byte {n})"),
                     };
                     println!(
-                        "{}  {:>12} bytes  sha256 {}{how}",
+                        "{:<22} {:>12} bytes  sha256 {}{how}",
                         f.name, f.bytes, f.sha256
                     );
                 }
