@@ -63,6 +63,9 @@ pub enum Command {
         /// Print the expanded grid, one line per run, and run nothing
         #[arg(long)]
         dry_run: bool,
+        /// Output of --dry-run: a table, or JSON with each run's key and parameter counts
+        #[arg(long, value_enum, default_value = "table")]
+        format: Format,
         /// Put failed runs back in the queue first
         #[arg(long)]
         retry_failed: bool,
@@ -124,6 +127,21 @@ pub enum DataCommand {
         /// Base URL to download from instead of the official location
         #[arg(long)]
         mirror: Option<String>,
+    },
+    /// Download a BERT checkpoint in the Hugging Face hub layout into DATA_DIR/models/NAME
+    /// (config.json, model.safetensors, tokenizer.json or vocab.txt, tokenizer_config.json);
+    /// resumable, needs internet
+    Model {
+        /// Hub name, NAME or OWNER/NAME, e.g. google-bert/bert-base-uncased
+        name: String,
+        /// Branch, tag or commit
+        #[arg(long, default_value = "main")]
+        revision: String,
+        /// Hub base URL (serving NAME/resolve/REVISION/FILE)
+        #[arg(long, default_value = crate::data::models::HUB_URL)]
+        mirror: String,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
     },
     /// Prepare the language-modelling stand-ins (ptb, wikisample_bytes, wikisample_text) from their sources
     LmStandin {

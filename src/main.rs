@@ -28,6 +28,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             device,
             dry_run,
+            format,
             retry_failed,
             max_runs,
             quiet,
@@ -41,6 +42,11 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             let plans = spec::expand(&loaded.spec);
+            if dry_run && format == Format::Json {
+                let doc = spec::params::dry_run_json(&loaded.spec.name, &plans);
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             if dry_run {
                 print!("{}", spec::dry_run_table(&plans));
                 eprintln!("{} runs; nothing was run (--dry-run)", plans.len());
@@ -181,6 +187,33 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     "downloaded"
                 };
                 eprintln!("{}: {what} in {}", f.task, f.dir.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            DataCommand::Model {
+                name,
+                revision,
+                mirror,
+                data_dir,
+            } => {
+                let got =
+                    harness::data::models::download_model(&data_dir, &name, &revision, &mirror)?;
+                if got.skipped {
+                    eprintln!("{name}: already present in {}", got.dir.display());
+                }
+                for f in &got.files {
+                    let how = match f.resumed_from {
+                        0 => String::new(),
+                        n if n == f.bytes => " (already downloaded)".to_string(),
+                        n => format!(" (resumed at byte {n})"),
+                    };
+                    println!(
+                        "{:<22} {:>12} bytes  sha256 {}{how}",
+                        f.name, f.bytes, f.sha256
+                    );
+                }
+                if !got.skipped {
+                    eprintln!("{name}: downloaded into {}", got.dir.display());
+                }
                 Ok(ExitCode::SUCCESS)
             }
             DataCommand::LmStandin {

@@ -122,11 +122,14 @@ fn preflight(plans: &[RunPlan]) -> Result<GridData> {
         let config_json = pretrained(c).join("config.json");
         if !config_json.is_file() {
             bail!(
-                "pretrained model not found: {} does not exist. Run scripts/setup.sh to fetch \
-                 all-MiniLM-L6-v2, or point model.pretrained at a Hugging Face checkpoint directory \
-                 (config.json, model.safetensors, tokenizer.json)",
-                config_json.display()
+                "pretrained model not found: {} does not exist. {}",
+                config_json.display(),
+                crate::data::models::how_to_get(&c.data_dir, &pretrained(c))
             );
+        }
+        let dir = pretrained(c);
+        if !dir.join("model.safetensors").is_file() && dir.join("pytorch_model.bin").is_file() {
+            bail!("{}", crate::model::bert::pytorch_only_message(&dir));
         }
         if !tasks.contains_key(&plan.task) {
             let data = data::load_task(&c.data_dir, &plan.task)

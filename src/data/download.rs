@@ -204,7 +204,7 @@ fn list_files(dir: &Path) -> Vec<String> {
     v
 }
 
-fn agent_for(url: &str) -> ureq::Agent {
+pub(crate) fn agent_for(url: &str) -> ureq::Agent {
     let host = url
         .split_once("://")
         .map_or(url, |(_, r)| r)

@@ -16,6 +16,7 @@ pub mod download;
 pub mod glue;
 pub mod lm;
 pub mod metrics;
+pub mod models;
 pub mod standin;
 
 use std::path::{Path, PathBuf};

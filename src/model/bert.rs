@@ -152,6 +152,26 @@ impl BertConfig {
     fn head_dim(&self) -> i64 {
         self.hidden_size / self.num_attention_heads
     }
+
+    /// Parameters of `BertForSequenceClassification` with this configuration and a classifier
+    /// of `num_outputs` (the pooler included, present in the checkpoint or not); the
+    /// non-embedding count leaves out the word, position and segment embedding tables.
+    pub fn parameter_counts(
+        &self,
+        num_outputs: usize,
+    ) -> crate::model::transformer_xl::ParamCounts {
+        let (h, i) = (self.hidden_size, self.intermediate_size);
+        let tables = (self.vocab_size + self.max_position_embeddings + self.type_vocab_size) * h;
+        let per_layer = 4 * (h * h + h) + 2 * h + (h * i + i) + (i * h + h) + 2 * h;
+        let non_embedding = 2 * h // embedding LayerNorm
+            + per_layer * self.num_hidden_layers as i64
+            + (h * h + h) // pooler
+            + (num_outputs as i64) * (h + 1);
+        crate::model::transformer_xl::ParamCounts {
+            total: tables + non_embedding,
+            non_embedding,
+        }
+    }
 }
 
 /// The task head on top of the pooled [CLS] vector.
@@ -185,16 +205,53 @@ pub fn loss(logits: &Tensor, labels: &Tensor, head: Head) -> Tensor {
     }
 }
 
-/// Tensors of a `model.safetensors` file, read once; names with or without the `bert.` prefix.
+/// Tensors of a `model.safetensors` file, read once. Hugging Face BERT checkpoints exist with
+/// and without the `bert.` prefix and with either LayerNorm naming (`weight`/`bias`, or the
+/// original TensorFlow port's `gamma`/`beta`); every combination is accepted.
 struct Checkpoint {
     file: PathBuf,
     tensors: HashMap<String, Tensor>,
     prefix: &'static str,
 }
 
+/// The other name a LayerNorm parameter may have: `….LayerNorm.weight` ↔ `….LayerNorm.gamma`,
+/// `….LayerNorm.bias` ↔ `….LayerNorm.beta`.
+fn legacy_layer_norm_name(name: &str) -> Option<String> {
+    let (stem, leaf) = name.rsplit_once('.')?;
+    if stem.rsplit('.').next() != Some("LayerNorm") {
+        return None;
+    }
+    let other = match leaf {
+        "weight" => "gamma",
+        "bias" => "beta",
+        "gamma" => "weight",
+        "beta" => "bias",
+        _ => return None,
+    };
+    Some(format!("{stem}.{other}"))
+}
+
+/// The message for a checkpoint directory that holds only `pytorch_model.bin`.
+pub fn pytorch_only_message(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        "{d} holds pytorch_model.bin but no model.safetensors; harness reads only safetensors (a pickle \
+         cannot be read safely). Convert it once with Python (torch and safetensors installed):\n\
+         python3 -c \"import torch; from safetensors.torch import save_file\n\
+         sd = torch.load('{d}/pytorch_model.bin', map_location='cpu', weights_only=True)\n\
+         save_file({{k: v.clone().contiguous() for k, v in sd.items()}}, '{d}/model.safetensors')\"\n\
+         or download the safetensors form with `harness data model NAME` where the hub has one"
+    )
+}
+
 impl Checkpoint {
     fn read(file: &Path) -> Result<Self, ModelError> {
         if !file.is_file() {
+            if let Some(dir) = file.parent() {
+                if dir.join("pytorch_model.bin").is_file() {
+                    return Err(ModelError::PytorchOnly(pytorch_only_message(dir)));
+                }
+            }
             return Err(ModelError::Missing {
                 file: file.to_path_buf(),
                 what: "model.safetensors of the checkpoint",
@@ -219,17 +276,32 @@ impl Checkpoint {
         })
     }
 
+    /// The stored name of the body tensor `name`, if the checkpoint has it under any accepted
+    /// spelling.
+    fn key_of(&self, name: &str) -> Option<String> {
+        let key = format!("{}{name}", self.prefix);
+        if self.tensors.contains_key(&key) {
+            return Some(key);
+        }
+        legacy_layer_norm_name(&key).filter(|k| self.tensors.contains_key(k))
+    }
+
+    /// Whether the checkpoint holds the pooler (`pooler.dense.{weight,bias}`).
+    fn has_pooler(&self) -> bool {
+        self.key_of("pooler.dense.weight").is_some() && self.key_of("pooler.dense.bias").is_some()
+    }
+
     /// The tensor `name` (of the BERT body), checked against `shape`.
     fn get(&self, name: &str, shape: &[i64]) -> Result<&Tensor, ModelError> {
-        let key = format!("{}{name}", self.prefix);
-        let t = self
-            .tensors
-            .get(&key)
-            .ok_or_else(|| ModelError::MissingTensor {
-                file: self.file.clone(),
-                name: name.to_string(),
-                tried: format!("`{name}` and `bert.{name}`"),
-            })?;
+        let key = self.key_of(name).ok_or_else(|| ModelError::MissingTensor {
+            file: self.file.clone(),
+            name: name.to_string(),
+            tried: match legacy_layer_norm_name(name) {
+                Some(old) => format!("`{name}`, `bert.{name}`, `{old}` and `bert.{old}`"),
+                None => format!("`{name}` and `bert.{name}`"),
+            },
+        })?;
+        let t = &self.tensors[&key];
         if t.size() != shape {
             return Err(ModelError::Shape {
                 file: self.file.clone(),
@@ -577,9 +649,21 @@ pub struct Pooler {
 }
 
 impl Pooler {
+    /// From the checkpoint, or (a checkpoint without pooler) zeros for
+    /// [`BertForSequenceClassification::load`] to initialise.
     fn load(w: &Weights, c: &BertConfig) -> Result<Self, ModelError> {
+        let h = c.hidden_size;
+        if w.ckpt.has_pooler() {
+            return Ok(Pooler {
+                dense: Linear::load(&w.sub("dense"), h, h)?,
+            });
+        }
+        let p = w.vs.sub("dense");
         Ok(Pooler {
-            dense: Linear::load(&w.sub("dense"), c.hidden_size, c.hidden_size)?,
+            dense: Linear {
+                weight: p.set_group(DECAY_GROUP).f_zeros("weight", &[h, h])?,
+                bias: p.set_group(NO_DECAY_GROUP).f_zeros("bias", &[h])?,
+            },
         })
     }
 
@@ -650,6 +734,7 @@ pub struct BertForSequenceClassification {
     head: Head,
     config: BertConfig,
     device: Device,
+    pooler_initialised: bool,
 }
 
 impl BertForSequenceClassification {
@@ -698,7 +783,7 @@ impl BertForSequenceClassification {
             )));
         }
         let ckpt = Checkpoint::read(&dir.join("model.safetensors"))?;
-        let bert = BertModel::load(
+        let mut bert = BertModel::load(
             &Weights {
                 ckpt: &ckpt,
                 vs: vs.sub("bert"),
@@ -716,6 +801,23 @@ impl BertForSequenceClassification {
                 .set_group(NO_DECAY_GROUP)
                 .f_zeros("bias", &[num_outputs as i64])?,
         };
+        // A checkpoint without pooler (e.g. a sentence-transformers export): the pooler is
+        // new, initialised as transformers does (N(0, initializer_range²), bias 0), with values
+        // drawn after the classifier's from the same head-init stream.
+        let pooler_initialised = !ckpt.has_pooler();
+        if pooler_initialised {
+            let values = normal_values(init_rng, (h * h) as usize, config.initializer_range);
+            let values = Tensor::from_slice(&values)
+                .view([h, h])
+                .to_device(vs.device());
+            tch::no_grad(|| bert.pooler.dense.weight.copy_(&values));
+            eprintln!(
+                "note: {} has no pooler (pooler.dense.*); it is initialised N(0, {}²) from the \
+                 run's head-init stream and trained with the classifier",
+                dir.display(),
+                config.initializer_range
+            );
+        }
         Ok(BertForSequenceClassification {
             bert,
             classifier,
@@ -725,7 +827,14 @@ impl BertForSequenceClassification {
             head,
             config,
             device: vs.device(),
+            pooler_initialised,
         })
+    }
+
+    /// True when the checkpoint had no pooler and [`load`](Self::load) initialised it from the
+    /// head-init stream.
+    pub fn pooler_initialised(&self) -> bool {
+        self.pooler_initialised
     }
 
     /// Logits `[B, num_labels]` (`[B, 1]` for regression). `train` turns dropout on and lets
@@ -1129,6 +1238,43 @@ mod tests {
         }
         // Per layer 6 weights + 10 biases/LayerNorm; embeddings 3 + 2; pooler 1 + 1; head 1 + 1.
         assert_eq!(groups, [2 * 6 + 3 + 1 + 1, 2 * 10 + 2 + 1 + 1]);
+    }
+
+    #[test]
+    fn parameter_counts_match_the_var_store() {
+        for (layers, head) in [(None, Head::Regression), (Some(1), Head::Classification(3))] {
+            let dir = tempfile::tempdir().unwrap();
+            write_random_checkpoint(dir.path(), &tiny_config(), "", 1).unwrap();
+            let vs = nn::VarStore::new(Device::Cpu);
+            let mut rng = ChaCha20Rng::seed_from_u64(0);
+            let model = BertForSequenceClassification::load(
+                &vs.root(),
+                dir.path(),
+                head,
+                layers,
+                None,
+                &mut rng,
+            )
+            .unwrap();
+            let in_vs: i64 = vs
+                .trainable_variables()
+                .iter()
+                .map(|t| t.numel() as i64)
+                .sum();
+            let tables: i64 = vs
+                .variables()
+                .iter()
+                .filter(|(n, _)| {
+                    n.ends_with("word_embeddings.weight")
+                        || n.ends_with("position_embeddings.weight")
+                        || n.ends_with("token_type_embeddings.weight")
+                })
+                .map(|(_, t)| t.numel() as i64)
+                .sum();
+            let counts = model.config().parameter_counts(model.head().num_outputs());
+            assert_eq!(counts.total, in_vs, "layers {layers:?}");
+            assert_eq!(counts.non_embedding, in_vs - tables);
+        }
     }
 
     #[test]

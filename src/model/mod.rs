@@ -21,7 +21,7 @@ pub use tokenizer::{collate, Batch, BertTokenizer, Encoded};
 /// Errors from reading a checkpoint or tokenizing.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    #[error("{} not found ({what}): run scripts/setup.sh, or point to a Hugging Face BERT checkpoint directory holding config.json, model.safetensors and tokenizer.json", file.display())]
+    #[error("{} not found ({what}): run scripts/setup.sh or `harness data model NAME` (Hugging Face hub name, e.g. google-bert/bert-base-uncased), or point to a Hugging Face BERT checkpoint directory holding config.json, model.safetensors and tokenizer.json (or vocab.txt)", file.display())]
     Missing { file: PathBuf, what: &'static str },
     #[error("{}: cannot read: {source}", file.display())]
     Io {
@@ -57,6 +57,8 @@ pub enum ModelError {
     Tokenizer { file: PathBuf, message: String },
     #[error("max_len {max_len} leaves no room for text after {added} special tokens; use a max_len above {added}")]
     MaxLen { max_len: usize, added: usize },
+    #[error("{0}")]
+    PytorchOnly(String),
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }

@@ -4,15 +4,27 @@
 //! pairs are truncated longest-first to `max_len` tokens including [CLS]/[SEP], and a batch is
 //! padded to its longest member. The padding and truncation settings stored in
 //! `tokenizer.json` are ignored.
+//!
+//! A checkpoint without `tokenizer.json` (only `vocab.txt`, as older BERT uploads) gets the
+//! tokenizer transformers' `BertTokenizerFast` converts such a vocabulary into: a WordPiece model
+//! (`[UNK]`, prefix `##`, at most 100 characters per word), the BERT normalizer (clean text,
+//! Chinese characters split, lower-casing and accent stripping as `tokenizer_config.json`'s
+//! `do_lower_case` / `strip_accents` say; default lower-case), the BERT pre-tokenizer, the
+//! special tokens as added tokens and the `[CLS] A [SEP] (B [SEP])` template with segment ids
+//! 0 / 1 (`tests/checkpoints.rs` checks it equals MiniLM's own `tokenizer.json` on real texts).
 
 use std::path::{Path, PathBuf};
 
 use tch::{Device, Tensor};
+use tokenizers::models::wordpiece::WordPiece;
+use tokenizers::normalizers::BertNormalizer;
+use tokenizers::pre_tokenizers::bert::BertPreTokenizer;
+use tokenizers::processors::template::TemplateProcessing;
 use tokenizers::utils::parallelism::MaybeParallelIterator;
 use tokenizers::utils::truncation::{
     truncate_encodings, TruncationDirection, TruncationParams, TruncationStrategy,
 };
-use tokenizers::{PostProcessor, Tokenizer};
+use tokenizers::{AddedToken, PostProcessor, Tokenizer};
 
 use super::ModelError;
 
@@ -66,9 +78,88 @@ pub struct BertTokenizer {
 }
 
 impl BertTokenizer {
-    /// Reads `dir/tokenizer.json`.
+    /// Reads `dir/tokenizer.json`, or builds the tokenizer from `dir/vocab.txt` (and
+    /// `dir/tokenizer_config.json` when present) where there is no `tokenizer.json`.
     pub fn from_dir(dir: &Path) -> Result<Self, ModelError> {
-        Self::from_file(&dir.join("tokenizer.json"))
+        let json = dir.join("tokenizer.json");
+        if !json.is_file() && dir.join("vocab.txt").is_file() {
+            return Self::from_vocab(dir);
+        }
+        Self::from_file(&json)
+    }
+
+    /// Builds the WordPiece tokenizer of `dir/vocab.txt` (see the module documentation).
+    pub fn from_vocab(dir: &Path) -> Result<Self, ModelError> {
+        let vocab = dir.join("vocab.txt");
+        let config = TokenizerConfig::read(&dir.join("tokenizer_config.json"))?;
+        let err = |message: String| ModelError::Tokenizer {
+            file: vocab.clone(),
+            message,
+        };
+        let path = vocab
+            .to_str()
+            .ok_or_else(|| err("the path is not valid UTF-8".into()))?;
+        let words = WordPiece::read_file(path).map_err(|e| err(e.to_string()))?;
+        let id = |token: &str| {
+            words.get(token).copied().ok_or_else(|| {
+                err(format!(
+                    "the special token {token} is not in the vocabulary (set it in tokenizer_config.json)"
+                ))
+            })
+        };
+        let (cls, sep, pad) = (id(&config.cls)?, id(&config.sep)?, id(&config.pad)?);
+        id(&config.unk)?;
+        let model = WordPiece::builder()
+            .vocab(words.clone())
+            .unk_token(config.unk.clone())
+            .continuing_subword_prefix("##".into())
+            .max_input_chars_per_word(100)
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        let template = TemplateProcessing::builder()
+            .try_single(format!("{} $A:0 {}:0", config.cls, config.sep))
+            .map_err(|e| err(e.to_string()))?
+            .try_pair(format!(
+                "{} $A:0 {}:0 $B:1 {}:1",
+                config.cls, config.sep, config.sep
+            ))
+            .map_err(|e| err(e.to_string()))?
+            .special_tokens(vec![(config.cls.clone(), cls), (config.sep.clone(), sep)])
+            .build()
+            .map_err(|e| err(e.to_string()))?;
+        let mut tokenizer = Tokenizer::new(model);
+        tokenizer
+            .with_normalizer(Some(BertNormalizer::new(
+                true,
+                config.tokenize_chinese_chars,
+                config.strip_accents,
+                config.lowercase,
+            )))
+            .with_pre_tokenizer(Some(BertPreTokenizer))
+            .with_post_processor(Some(template));
+        // The special tokens in id order, as transformers registers them.
+        let mut specials: Vec<(u32, String)> = [
+            &config.pad,
+            &config.unk,
+            &config.cls,
+            &config.sep,
+            &config.mask,
+        ]
+        .into_iter()
+        .filter_map(|t| words.get(t.as_str()).map(|&i| (i, t.clone())))
+        .collect();
+        specials.sort();
+        specials.dedup();
+        let added: Vec<AddedToken> = specials
+            .into_iter()
+            .map(|(_, t)| AddedToken::from(t, true))
+            .collect();
+        tokenizer.add_special_tokens(&added);
+        Ok(BertTokenizer {
+            tokenizer,
+            pad_id: pad,
+            file: vocab,
+        })
     }
 
     /// Reads a `tokenizer.json` file.
@@ -174,6 +265,56 @@ impl BertTokenizer {
     /// Pads pre-tokenized examples to the longest one with this tokenizer's pad id.
     pub fn collate(&self, items: &[&Encoded]) -> Batch {
         collate(items, self.pad_id)
+    }
+}
+
+/// The fields of a `tokenizer_config.json` that shape a BERT tokenizer built from
+/// `vocab.txt`; absent ones take `BertTokenizer`'s defaults.
+struct TokenizerConfig {
+    lowercase: bool,
+    strip_accents: Option<bool>,
+    tokenize_chinese_chars: bool,
+    unk: String,
+    cls: String,
+    sep: String,
+    pad: String,
+    mask: String,
+}
+
+impl TokenizerConfig {
+    fn read(file: &Path) -> Result<Self, ModelError> {
+        let value: serde_json::Value = if file.is_file() {
+            let text = std::fs::read_to_string(file).map_err(|source| ModelError::Io {
+                file: file.to_path_buf(),
+                source,
+            })?;
+            serde_json::from_str(&text).map_err(|e| ModelError::Tokenizer {
+                file: file.to_path_buf(),
+                message: format!("not valid JSON: {e}"),
+            })?
+        } else {
+            serde_json::Value::Null
+        };
+        let flag = |key: &str| value.get(key).and_then(serde_json::Value::as_bool);
+        // A special token is a string, or an AddedToken object with a `content`.
+        let token = |key: &str, default: &str| {
+            match value.get(key) {
+                Some(serde_json::Value::String(s)) => Some(s.clone()),
+                Some(v) => v.get("content").and_then(|c| c.as_str()).map(String::from),
+                None => None,
+            }
+            .unwrap_or_else(|| default.to_string())
+        };
+        Ok(TokenizerConfig {
+            lowercase: flag("do_lower_case").unwrap_or(true),
+            strip_accents: flag("strip_accents"),
+            tokenize_chinese_chars: flag("tokenize_chinese_chars").unwrap_or(true),
+            unk: token("unk_token", "[UNK]"),
+            cls: token("cls_token", "[CLS]"),
+            sep: token("sep_token", "[SEP]"),
+            pad: token("pad_token", "[PAD]"),
+            mask: token("mask_token", "[MASK]"),
+        })
     }
 }
 
@@ -306,6 +447,41 @@ mod tests {
         let again = tok.collate(&[&encoded[0], &encoded[1]]);
         assert!(again.input_ids.equal(&batch.input_ids));
         assert!(again.attention_mask.equal(&batch.attention_mask));
+    }
+
+    #[test]
+    fn vocab_only_directory_builds_the_same_tokenizer() {
+        let dir = tempfile::tempdir().unwrap();
+        let from_json = tiny_tokenizer(dir.path());
+        let only_vocab = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            dir.path().join("vocab.txt"),
+            only_vocab.path().join("vocab.txt"),
+        )
+        .unwrap();
+        let built = BertTokenizer::from_dir(only_vocab.path()).unwrap();
+        for (a, b) in [
+            ("The CATS sat.", None),
+            ("a dog", Some("ran far away . the mat")),
+            ("Ünknown wörds", Some("dogs")),
+        ] {
+            assert_eq!(
+                built.encode(a, b, 64).unwrap(),
+                from_json.encode(a, b, 64).unwrap(),
+                "{a:?} {b:?}"
+            );
+        }
+        // do_lower_case: false keeps case, so capitalised words become [UNK].
+        std::fs::write(
+            only_vocab.path().join("tokenizer_config.json"),
+            r#"{"do_lower_case": false, "unk_token": {"content": "[UNK]"}}"#,
+        )
+        .unwrap();
+        let cased = BertTokenizer::from_dir(only_vocab.path()).unwrap();
+        assert_eq!(
+            cased.encode("The cat", None, 64).unwrap().ids,
+            vec![2, 1, 5, 3]
+        );
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! its layer was skipped is attended with its true distance
 //! `δ = (d − 1)·M + L + i − j` (age d segments of M tokens, L memory entries).
 //!
-//! One forward pass: adaptive input embedding (× √d_model) → dropout → N blocks
-//! `x ↦ FF(Attn(x, [mem; x]))` (each sub-block `LN(x + Dropout(f(x)))`, post-LN) → dropout →
+//! One forward pass: adaptive input embedding (× √d_model) → dropout (`emb_dropout`) → N blocks
+//! `x ↦ FF(Attn(x, [mem; x]))` (each sub-block `LN(x + Dropout(f(x)))`, post-LN; positional
+//! embeddings with `pos_dropout`) → dropout (`out_dropout`) →
 //! adaptive log-softmax, giving the negative log-likelihood of every target in nats.
 
 use crate::model::adaptive::{AdaptiveConfig, AdaptiveEmbedding, AdaptiveLogSoftmax, TargetError};
@@ -41,6 +42,18 @@ pub struct TxlConfig {
     /// Dropout on attention probabilities.
     #[serde(default)]
     pub dropatt: f64,
+    /// Dropout on the (scaled) input embedding; none = `dropout`, as the original code. The
+    /// authors' WikiText-103 runs use 0 (their `--emb_dropout 0.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emb_dropout: Option<f64>,
+    /// Dropout on the positional embeddings r(δ); none = `dropout`, as the original code (the
+    /// authors' code has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_dropout: Option<f64>,
+    /// Dropout on the last layer's output, before the softmax; none = `dropout`, as the
+    /// original code (the authors' code applies its `emb_dropout` here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dropout: Option<f64>,
     /// Training segment length M (number of predicted tokens per step).
     pub tgt_len: usize,
     /// Memory length L per layer in training.
@@ -127,7 +140,13 @@ impl TxlConfig {
         if self.d_model % 2 == 1 {
             return Err(TxlConfigError::OddModel(self.d_model));
         }
-        for (field, value) in [("dropout", self.dropout), ("dropatt", self.dropatt)] {
+        for (field, value) in [
+            ("dropout", self.dropout),
+            ("dropatt", self.dropatt),
+            ("emb_dropout", self.emb_dropout.unwrap_or(0.0)),
+            ("pos_dropout", self.pos_dropout.unwrap_or(0.0)),
+            ("out_dropout", self.out_dropout.unwrap_or(0.0)),
+        ] {
             if !(0.0..1.0).contains(&value) {
                 return Err(TxlConfigError::Rate { field, value });
             }
@@ -172,6 +191,67 @@ impl TxlConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// Parameter counts of a model: all trainable parameters (tied tensors once) and those outside
+/// the input embedding and the output softmax.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParamCounts {
+    pub total: i64,
+    pub non_embedding: i64,
+}
+
+impl TxlConfig {
+    /// The parameter counts of the model this configuration builds, from the configuration
+    /// alone (no tensors): the same numbers as [`TransformerXl::param_counts`] (tested against
+    /// the var store). Per layer: q, k, v, output and positional projections (no biases), two
+    /// LayerNorms, the feed-forward block with biases; u and v once; embedding: the adaptive
+    /// input tables and projections, and the softmax's untied word weights and projections,
+    /// its biases and cluster logits.
+    pub fn parameter_counts(&self) -> ParamCounts {
+        let (n, d, de) = (
+            self.n_token as i64,
+            self.d_model as i64,
+            self.d_embed() as i64,
+        );
+        let (di, hdh) = (self.d_inner as i64, (self.n_head * self.d_head) as i64);
+        let (cutoffs, div_val, tie_projs) = match &self.adaptive {
+            Some(a) => (
+                a.cutoffs.iter().map(|&c| c as i64).collect::<Vec<_>>(),
+                a.div_val as i64,
+                a.tie_projs(),
+            ),
+            None => (Vec::new(), 1, vec![false]),
+        };
+        let ends = crate::model::adaptive::cutoff_ends(&cutoffs, n);
+        let n_clusters = cutoffs.len() as i64;
+        let mut emb = 0i64;
+        if div_val == 1 {
+            let proj = if d != de { d * de } else { 0 };
+            emb += n * de + proj; // input table and projection
+            emb += if self.tie_weights { 0 } else { n * de } + n; // softmax weight, bias
+            for &tie in &tie_projs {
+                emb += if d == de || tie { 0 } else { d * de };
+            }
+        } else {
+            for i in 0..ends.len() - 1 {
+                let d_i = crate::model::adaptive::cluster_dim(de, div_val, i);
+                let n_i = ends[i + 1] - ends[i];
+                emb += n_i * d_i + d * d_i; // input table and projection
+                emb += if self.tie_weights { 0 } else { n_i * d_i } + n_i;
+                emb += if tie_projs[i] { 0 } else { d * d_i };
+            }
+        }
+        if n_clusters > 0 {
+            emb += n_clusters * de + n_clusters;
+        }
+        let per_layer = 5 * hdh * d + 2 * 2 * d + (d * di + di) + (di * d + d);
+        let non_embedding = per_layer * self.n_layer as i64 + 2 * hdh;
+        ParamCounts {
+            total: emb + non_embedding,
+            non_embedding,
+        }
     }
 }
 
@@ -609,11 +689,11 @@ impl TransformerXl {
         let mut h = self
             .word_emb
             .forward(&tokens.to_device(self.device))
-            .dropout(p, train);
+            .dropout(self.cfg.emb_dropout.unwrap_or(p), train);
         let pos = PositionalEncoding::new(
             self.cfg.d_model as i64,
             self.clamp_len,
-            p,
+            self.cfg.pos_dropout.unwrap_or(p),
             train,
             h.kind(),
             self.device,
@@ -655,7 +735,7 @@ impl TransformerXl {
             h = out;
         }
         mem.update(&inputs, q_len);
-        Ok(h.dropout(p, train))
+        Ok(h.dropout(self.cfg.out_dropout.unwrap_or(p), train))
     }
 
     /// Full log-distribution over the vocabulary for hidden states `[N, d_model]`.
@@ -685,6 +765,9 @@ mod tests {
             d_embed: None,
             dropout: 0.0,
             dropatt: 0.0,
+            emb_dropout: None,
+            pos_dropout: None,
+            out_dropout: None,
             tgt_len,
             mem_len,
             ext_len: 0,
@@ -1093,23 +1176,94 @@ mod tests {
     }
 
     #[test]
+    fn embedding_positional_and_output_dropout_are_separate_knobs() {
+        // With dropout 0 everywhere, training equals evaluation; each of the three knobs alone
+        // makes training differ; and with dropout 0.3 but all three at 0 only the blocks drop.
+        let t = tokens(5, 6, 2, 20);
+        let hidden = |cfg: &TxlConfig, train: bool| {
+            let (_vs, model) = build(cfg, 9);
+            tch::manual_seed(1);
+            model
+                .hidden(&t, &mut model.new_memory(), train, &mut Draws::default())
+                .unwrap()
+        };
+        let base = tiny(2, 6, 6);
+        assert!(hidden(&base, true).equal(&hidden(&base, false)));
+        for knob in 0..3 {
+            let mut c = base.clone();
+            let p = Some(0.5);
+            match knob {
+                0 => c.emb_dropout = p,
+                1 => c.pos_dropout = p,
+                _ => c.out_dropout = p,
+            }
+            assert!(
+                !hidden(&c, true).equal(&hidden(&c, false)),
+                "knob {knob} has no effect"
+            );
+            assert!(hidden(&c, false).equal(&hidden(&base, false)));
+        }
+        let mut blocks_only = base.clone();
+        blocks_only.dropout = 0.3;
+        blocks_only.emb_dropout = Some(0.0);
+        blocks_only.pos_dropout = Some(0.0);
+        blocks_only.out_dropout = Some(0.0);
+        let mut all = blocks_only.clone();
+        all.emb_dropout = None;
+        all.pos_dropout = None;
+        all.out_dropout = None;
+        assert!(!hidden(&blocks_only, true).equal(&hidden(&all, true)));
+        let mut bad = base.clone();
+        bad.out_dropout = Some(1.0);
+        assert!(matches!(
+            bad.validate(),
+            Err(TxlConfigError::Rate {
+                field: "out_dropout",
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn parameter_counts_match_the_var_store() {
         let mut cfgs = vec![tiny(2, 4, 4)];
         let mut untied = tiny(3, 4, 4);
         untied.tie_weights = false;
         untied.d_embed = Some(8);
         cfgs.push(untied);
-        for (div_val, tie) in [(1usize, true), (2, true), (2, false)] {
+        for (div_val, tie, tie_projs, d_embed) in [
+            (1usize, true, None, None),
+            (2, true, None, None),
+            (2, false, None, None),
+            (2, false, Some(vec![false, false, false]), None),
+            (2, true, Some(vec![true, false, true]), Some(12)),
+            (1, false, Some(vec![false, true, false]), Some(12)),
+            (1, true, None, Some(12)),
+        ] {
             let mut c = tiny(2, 4, 4);
             c.n_token = 50;
             c.tie_weights = tie;
+            c.d_embed = d_embed;
             c.adaptive = Some(AdaptiveConfig {
                 cutoffs: vec![10, 30],
                 div_val,
-                tie_projs: None,
+                tie_projs,
             });
             cfgs.push(c);
         }
+        // The WT103 layout (4 clusters, div_val 4, untied) at a tiny width.
+        let mut c = tiny(2, 4, 4);
+        c.n_token = 300;
+        c.d_model = 128;
+        c.n_head = 4;
+        c.d_head = 32;
+        c.tie_weights = false;
+        c.adaptive = Some(AdaptiveConfig {
+            cutoffs: vec![20, 40, 200],
+            div_val: 4,
+            tie_projs: Some(vec![false; 4]),
+        });
+        cfgs.push(c);
         for cfg in &cfgs {
             let vs = nn::VarStore::new(Device::Cpu);
             let model = TransformerXl::new(&vs.root(), cfg).unwrap();
@@ -1120,6 +1274,14 @@ mod tests {
                 .sum();
             let (total, non_emb) = model.param_counts();
             assert_eq!(total, in_vs, "{cfg:?}");
+            assert_eq!(
+                cfg.parameter_counts(),
+                ParamCounts {
+                    total,
+                    non_embedding: non_emb
+                },
+                "formula vs model: {cfg:?}"
+            );
             let layers: i64 = vs
                 .variables()
                 .iter()

@@ -171,6 +171,12 @@ pub fn expand(spec: &Spec) -> Vec<RunPlan> {
             for variant in spec.variant_order() {
                 let settings = spec.variants.get(variant).cloned().unwrap_or_default();
                 let variant_settings = VariantSettings::of(&settings);
+                let model = settings
+                    .resolve_model(&resolved.model)
+                    .expect("variant models are checked by validation");
+                let train = settings
+                    .resolve_train(&resolved.train)
+                    .expect("variant training settings are checked by validation");
                 for &seed in &seeds {
                     let config = RunConfig {
                         task: *task,
@@ -180,8 +186,8 @@ pub fn expand(spec: &Spec) -> Vec<RunPlan> {
                         device: spec.device,
                         threads: spec.threads,
                         data_dir: spec.data_dir.clone(),
-                        model: resolved.model.clone(),
-                        train: resolved.train.clone(),
+                        model: model.clone(),
+                        train: train.clone(),
                     };
                     plans.push(RunPlan {
                         key: run_key(&config),
@@ -231,14 +237,16 @@ pub fn format_value(value: &serde_json::Value) -> String {
     }
 }
 
-/// The `--dry-run` listing: a header and one line per plan, columns aligned, sweep values as
+/// The `--dry-run` listing: a header and one line per plan, columns aligned, the model's total
+/// parameter count (`?` when unknown, see [`super::params`]), sweep values as
 /// `train.lr=1e-05`.
 pub fn dry_run_table(plans: &[RunPlan]) -> String {
-    let mut rows: Vec<[String; 5]> = vec![[
+    let mut rows: Vec<[String; 6]> = vec![[
         "key".into(),
         "task".into(),
         "variant".into(),
         "seed".into(),
+        "params".into(),
         "sweep".into(),
     ]];
     for plan in plans {
@@ -247,15 +255,19 @@ pub fn dry_run_table(plans: &[RunPlan]) -> String {
             .iter()
             .map(|(k, v)| format!("{k}={}", format_value(v)))
             .collect();
+        let params = super::params::parameters(&plan.config)
+            .counts
+            .map_or_else(|| "?".to_string(), |c| super::params::format_count(c.total));
         rows.push([
             plan.key.clone(),
             plan.task.clone(),
             plan.variant.clone(),
             plan.seed.to_string(),
+            params,
             sweep.join(" "),
         ]);
     }
-    let mut widths = [0usize; 5];
+    let mut widths = [0usize; 6];
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
@@ -268,7 +280,7 @@ pub fn dry_run_table(plans: &[RunPlan]) -> String {
             if i > 0 {
                 line.push_str("  ");
             }
-            if i == 3 {
+            if i == 3 || i == 4 {
                 line.push_str(&format!("{cell:>width$}", width = widths[i]));
             } else {
                 line.push_str(&format!("{cell:<width$}", width = widths[i]));

@@ -11,6 +11,7 @@ pub mod grid;
 pub mod limits;
 pub mod locate;
 pub mod overrides;
+pub mod params;
 pub mod run_key;
 pub mod types;
 pub mod validate;

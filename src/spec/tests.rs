@@ -72,7 +72,7 @@ const TOP_FIELDS: &str =
     "name, description, seeds, device, threads, data_dir, model, tasks, train, baseline, variants, sweep";
 const TRAIN_ALLOWED: &str = "epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_len, eval_every, max_train_examples, max_eval_examples, grad_clip, lr_schedule, eval_batch_size, eval_max_tokens, checkpoint_every, init_from";
 const TASKS_ALLOWED: &str = "cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, spam, kjv_next, enwik8, text8, wikitext2, wikitext103, ptb, wikisample_bytes, wikisample_text";
-const MODEL_ALLOWED: &str = "kind, pretrained, layers, dropout, n_layer, d_model, n_head, d_head, d_inner, d_embed, dropatt, tgt_len, mem_len, clamp_len, same_length, eval_tgt_len, eval_mem_len, eval_clamp_len, eval_same_length, adaptive, tie_weights";
+const MODEL_ALLOWED: &str = "kind, pretrained, layers, dropout, n_layer, d_model, n_head, d_head, d_inner, d_embed, dropatt, emb_dropout, pos_dropout, out_dropout, tgt_len, mem_len, clamp_len, same_length, eval_tgt_len, eval_mem_len, eval_clamp_len, eval_same_length, adaptive, tie_weights";
 
 // ---------------------------------------------------------------- good specs and defaults
 
@@ -185,7 +185,7 @@ fn unknown_fields_at_every_level() {
         8,
         16,
         "variants.cross_head",
-        "unknown field `crosshead`; allowed: cross_head, skip, phase1, phase1_steps",
+        "unknown field `crosshead`; allowed: cross_head, skip, phase1, phase1_steps, model, train",
     );
     assert_err(
         &GOOD.replace("{prob: 0.1}", "{prb: 0.1}"),
@@ -1010,18 +1010,21 @@ fn dry_run_table_aligns_columns() {
     let table = dry_run_table(&plans);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), plans.len() + 1);
-    assert_eq!(lines[0], "key               task  variant     seed  sweep");
+    assert_eq!(
+        lines[0],
+        "key               task  variant     seed  params  sweep"
+    );
     assert_eq!(
         lines[1],
         format!(
-            "{}  spam  baseline       1  model.layers=2 train.lr=1e-05",
+            "{}  spam  baseline       1       ?  model.layers=2 train.lr=1e-05",
             plans[0].key
         )
     );
     assert_eq!(
         lines[8],
         format!(
-            "{}  spam  cross_head    10  model.layers=2 train.lr=2e-05",
+            "{}  spam  cross_head    10       ?  model.layers=2 train.lr=2e-05",
             plans[7].key
         )
     );
@@ -1029,7 +1032,7 @@ fn dry_run_table_aligns_columns() {
     assert!(no_sweep.lines().all(|l| l == l.trim_end()));
     assert_eq!(
         no_sweep.lines().next(),
-        Some("key               task  variant     seed  sweep")
+        Some("key               task  variant     seed  params  sweep")
     );
 }
 
@@ -1112,11 +1115,11 @@ fn the_experiment_specs_load() {
             .join(file);
         let loaded = load(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
         let variants: Vec<_> = loaded.spec.variant_order();
-        assert_eq!(
-            variants,
-            vec!["baseline", "two_phase", "cross_head", "skip_cross_head"],
-            "{file}"
-        );
+        let mut want = vec!["baseline", "two_phase", "cross_head", "skip_cross_head"];
+        if file == "wt103_two_phase.yaml" {
+            want.insert(1, "baseline_15l");
+        }
+        assert_eq!(variants, want, "{file}");
         assert!(!expand(&loaded.spec).is_empty());
     }
 }
@@ -1209,4 +1212,226 @@ fn language_model_mistakes_are_located() {
     );
     assert_eq!(e.field, "train.lr_schedule", "{e}");
     assert!(e.message.contains("linear, cosine"), "{e}");
+}
+
+// ---------------------------------------------------------------- per-variant models
+
+const LM_TWO_MODELS: &str = "\
+name: lm
+seeds: {count: 2, base: 1}
+model: {kind: transformer_xl, n_layer: 4, d_model: 32, n_head: 2, d_head: 16, d_inner: 64, tgt_len: 16, mem_len: 16}
+tasks: [ptb]
+train: {max_steps: 100, lr: 0.001, warmup_ratio: 0.0}
+baseline: baseline
+variants:
+  baseline:
+    model: {n_layer: 6, d_model: 40, n_head: 4, d_head: 10}
+    train: {batch_size: 60}
+  cross_head: {cross_head: {prob: 0.1}}
+";
+
+#[test]
+fn a_variant_can_have_its_own_model_and_training_settings() {
+    let spec = spec_of(LM_TWO_MODELS, &[]);
+    let plans = expand(&spec);
+    let of = |variant: &str| plans.iter().find(|p| p.variant == variant).unwrap();
+    let base = &of("baseline").config;
+    assert_eq!(
+        (base.model.n_layer, base.model.d_model, base.model.d_inner),
+        (Some(6), Some(40), Some(64))
+    );
+    assert_eq!(base.train.batch_size, 60);
+    assert_eq!(base.train.lr, 0.001);
+    let ch = &of("cross_head").config;
+    assert_eq!((ch.model.n_layer, ch.train.batch_size), (Some(4), 32));
+    // The other variants' keys are those of a spec without the override; the overridden
+    // variant's key follows its model.
+    let plain = expand(&spec_of(
+        &LM_TWO_MODELS.replace(
+            "  baseline:\n    model: {n_layer: 6, d_model: 40, n_head: 4, d_head: 10}\n    train: {batch_size: 60}\n",
+            "  baseline: {}\n",
+        ),
+        &[],
+    ));
+    let key = |plans: &[RunPlan], v: &str, seed: u64| {
+        plans
+            .iter()
+            .find(|p| p.variant == v && p.seed == seed)
+            .unwrap()
+            .key
+            .clone()
+    };
+    assert_eq!(key(&plans, "cross_head", 2), key(&plain, "cross_head", 2));
+    assert_ne!(key(&plans, "baseline", 1), key(&plain, "baseline", 1));
+    // Parameter counts per variant follow the variant's model.
+    let p = |plan: &RunPlan| params::parameters(&plan.config).counts.unwrap();
+    let (small, big) = (p(of("cross_head")), p(of("baseline")));
+    let want = spec.variants.get("baseline").unwrap();
+    let cfg = want
+        .resolve_model(&spec.model)
+        .unwrap()
+        .txl_config(10_000)
+        .unwrap();
+    assert_eq!(big, cfg.parameter_counts());
+    assert!(big.total > small.total);
+}
+
+#[test]
+fn variant_model_mistakes_are_located_at_the_variant() {
+    let bad = |from: &str, to: &str| err_of(&LM_TWO_MODELS.replace(from, to), &[]);
+    let e = bad("n_layer: 6,", "n_layr: 6,");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str()),
+        (Some(9), Some(13), "variants.baseline.model.n_layr"),
+        "{e}"
+    );
+    assert!(e.message.contains("unknown field `n_layr`"), "{e}");
+    let e = bad("n_layer: 6,", "n_layer: 0,");
+    assert_eq!(
+        (e.line, e.column, e.field.as_str(), e.message.as_str()),
+        (
+            Some(9),
+            Some(22),
+            "variants.baseline.model.n_layer",
+            "must be at least 1, got 0"
+        ),
+        "{e}"
+    );
+    let e = bad("n_layer: 6,", "n_layer: six,");
+    assert_eq!(e.field, "variants.baseline.model.n_layer", "{e}");
+    let e = bad("n_layer: 6,", "pretrained: m,");
+    assert_eq!(e.field, "variants.baseline.model.pretrained", "{e}");
+    assert!(
+        e.message.contains("not used by kind `transformer_xl`"),
+        "{e}"
+    );
+    let e = bad("n_layer: 6,", "kind: bert,");
+    assert_eq!(e.field, "variants.baseline.model.kind", "{e}");
+    assert!(e.message.contains("cannot change model.kind"), "{e}");
+    let e = bad("batch_size: 60", "batch_size: 0");
+    assert_eq!(
+        (e.line, e.field.as_str(), e.message.as_str()),
+        (
+            Some(10),
+            "variants.baseline.train.batch_size",
+            "must be at least 1, got 0"
+        ),
+        "{e}"
+    );
+    let e = bad("batch_size: 60", "max_train_examples: 5");
+    assert_eq!(e.field, "variants.baseline.train.max_train_examples", "{e}");
+    let e = bad("d_head: 10}", "d_head: 10, emb_dropout: 1.5}");
+    assert_eq!(e.field, "variants.baseline.model.emb_dropout", "{e}");
+}
+
+#[test]
+fn extra_dropouts_are_transformer_xl_fields_outside_the_key_when_unset() {
+    let spec = spec_of(
+        &LM.replace(
+            "mem_len: 16}",
+            "mem_len: 16, emb_dropout: 0.0, pos_dropout: 0.0, out_dropout: 0.2}",
+        ),
+        &[],
+    );
+    let txl = spec.model.txl_config(100).unwrap();
+    assert_eq!(
+        (txl.emb_dropout, txl.pos_dropout, txl.out_dropout),
+        (Some(0.0), Some(0.0), Some(0.2))
+    );
+    let plain = expand(&spec_of(LM, &[]));
+    let json = run_key::canonical_json(&run_key::identity(&plain[0].config));
+    assert!(!json.contains("emb_dropout"), "{json}");
+    assert_ne!(expand(&spec)[0].key, plain[0].key);
+    let e = err_of(
+        &GOOD.replace(
+            "pretrained: data/models/m}",
+            "pretrained: m, pos_dropout: 0.1}",
+        ),
+        &[],
+    );
+    assert_eq!(e.field, "model.pos_dropout", "{e}");
+}
+
+/// The published model sizes, from the experiment specs through the dry-run formula: the
+/// authors' WT103 Skip Cross-head Transformer-XL 122M (paper), Transformer-XL base 151M on
+/// WT103 and 41M on enwik8 (Dai et al. 2019), each within 0.5%, pinned to the exact count.
+#[test]
+fn published_parameter_counts() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    let count = |file: &str, variant: &str| {
+        let loaded = load(&dir.join(file), &[]).unwrap_or_else(|e| panic!("{e}"));
+        let plans = expand(&loaded.spec);
+        let plan = plans.iter().find(|p| p.variant == variant).unwrap();
+        params::parameters(&plan.config).counts.unwrap()
+    };
+    for (file, variant, published, exact, non_embedding) in [
+        (
+            "wt103_two_phase.yaml",
+            "skip_cross_head",
+            122e6,
+            122_215_992,
+            76_013_808,
+        ),
+        (
+            "wt103_two_phase.yaml",
+            "baseline_15l",
+            122e6,
+            122_215_992,
+            76_013_808,
+        ),
+        (
+            "wt103_two_phase.yaml",
+            "baseline",
+            151e6,
+            151_107_538,
+            41_067_220,
+        ),
+        (
+            "enwik8_two_phase.yaml",
+            "baseline",
+            41e6,
+            41_055_436,
+            40_950_784,
+        ),
+        (
+            "enwik8_two_phase.yaml",
+            "skip_cross_head",
+            41e6,
+            41_055_436,
+            40_950_784,
+        ),
+    ] {
+        let c = count(file, variant);
+        let off = (c.total as f64 - published).abs() / published;
+        assert!(
+            off <= 0.005,
+            "{file} {variant}: {} is {:.2}% off",
+            c.total,
+            off * 100.0
+        );
+        assert_eq!(
+            (c.total, c.non_embedding),
+            (exact, non_embedding),
+            "{file} {variant}"
+        );
+    }
+    // Tied adaptive embeddings (`--adapt_io_tied`) would give the authors' model about 99.6M.
+    let tied = count("wt103_two_phase.yaml", "two_phase");
+    let loaded = load(
+        &dir.join("wt103_two_phase.yaml"),
+        &sets(&[
+            "model.tie_weights=true",
+            "model.adaptive.tie_projs=[false, true, true, true]",
+        ]),
+    )
+    .unwrap();
+    let plans = expand(&loaded.spec);
+    let plan = plans.iter().find(|p| p.variant == "two_phase").unwrap();
+    let t = params::parameters(&plan.config).counts.unwrap();
+    assert!(t.total < tied.total);
+    assert!(
+        (t.total as f64 - 99.6e6).abs() / 99.6e6 < 0.005,
+        "{}",
+        t.total
+    );
 }

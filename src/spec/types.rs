@@ -417,6 +417,9 @@ impl ModelKind {
                 "d_embed",
                 "dropout",
                 "dropatt",
+                "emb_dropout",
+                "pos_dropout",
+                "out_dropout",
                 "tgt_len",
                 "mem_len",
                 "clamp_len",
@@ -471,6 +474,16 @@ pub struct ModelSpec {
     /// Transformer-XL: dropout on attention probabilities, in [0, 1) (default 0).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dropatt: Option<f64>,
+    /// Transformer-XL: dropout on the input embedding, in [0, 1) (default `dropout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emb_dropout: Option<f64>,
+    /// Transformer-XL: dropout on the positional embeddings, in [0, 1) (default `dropout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pos_dropout: Option<f64>,
+    /// Transformer-XL: dropout on the last layer's output before the softmax, in [0, 1)
+    /// (default `dropout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub out_dropout: Option<f64>,
     /// Transformer-XL: training segment length M (tokens predicted per step and stream).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tgt_len: Option<usize>,
@@ -521,6 +534,9 @@ impl ModelSpec {
             d_embed: self.d_embed,
             dropout: self.dropout.unwrap_or(0.0),
             dropatt: self.dropatt.unwrap_or(0.0),
+            emb_dropout: self.emb_dropout,
+            pos_dropout: self.pos_dropout,
+            out_dropout: self.out_dropout,
             tgt_len: self.tgt_len?,
             mem_len: self.mem_len?,
             ext_len: 0,
@@ -652,6 +668,67 @@ pub struct VariantSpec {
     /// Phase 1 as a number of steps (>= 1); exclusive with `phase1`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase1_steps: Option<u64>,
+    /// A different model for this variant: these `model:` fields replace the experiment's
+    /// (a nested mapping such as `adaptive` is replaced whole), and the result is validated
+    /// like the experiment's model. `kind` cannot change. E.g. the WikiText-103 comparison of
+    /// the paper: Transformer-XL base (16 layers, d_model 410) against the authors' 15-layer
+    /// model. Part of the run key through the run's resolved model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Likewise for `train:` fields (e.g. another batch size or number of steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+impl VariantSpec {
+    /// This variant's model: the experiment's `model` with the variant's `model:` fields
+    /// merged over it. Errors name the field (relative to `model`) and what is wrong.
+    pub fn resolve_model(&self, base: &ModelSpec) -> Result<ModelSpec, (String, String)> {
+        match &self.model {
+            None => Ok(base.clone()),
+            Some(patch) => {
+                if patch.contains_key("kind") {
+                    return Err((
+                        "kind".into(),
+                        "a variant cannot change model.kind; use a separate spec per model kind"
+                            .into(),
+                    ));
+                }
+                merge_over(base, patch)
+            }
+        }
+    }
+
+    /// This variant's training settings (see [`resolve_model`](Self::resolve_model)).
+    pub fn resolve_train(&self, base: &TrainSpec) -> Result<TrainSpec, (String, String)> {
+        match &self.train {
+            None => Ok(base.clone()),
+            Some(patch) => merge_over(base, patch),
+        }
+    }
+}
+
+/// `base` with the top-level fields of `patch` replaced; (field, message) on a bad result,
+/// the field being the first of `patch` that does not fit on its own.
+fn merge_over<T: Serialize + serde::de::DeserializeOwned>(
+    base: &T,
+    patch: &serde_json::Map<String, serde_json::Value>,
+) -> Result<T, (String, String)> {
+    let base = serde_json::to_value(base).map_err(|e| (String::new(), e.to_string()))?;
+    let with = |fields: &mut dyn Iterator<Item = (&String, &serde_json::Value)>| {
+        let mut json = base.clone();
+        let obj = json
+            .as_object_mut()
+            .expect("model and train serialize as mappings");
+        for (k, v) in fields {
+            obj.insert(k.clone(), v.clone());
+        }
+        serde_json::from_value::<T>(json).map_err(|e| super::error::humanize(&e.to_string(), false))
+    };
+    for (k, v) in patch {
+        with(&mut std::iter::once((k, v))).map_err(|message| (k.clone(), message))?;
+    }
+    with(&mut patch.iter()).map_err(|message| (String::new(), message))
 }
 
 /// `skip: {schedule: functional}` or `skip: {schedule: uniform, p: 0.2, exempt_first_last: true}`.

@@ -158,6 +158,9 @@ fn check_model(model: &ModelSpec) -> Result<(), Issue> {
         ("d_inner", model.d_inner.is_some()),
         ("d_embed", model.d_embed.is_some()),
         ("dropatt", model.dropatt.is_some()),
+        ("emb_dropout", model.emb_dropout.is_some()),
+        ("pos_dropout", model.pos_dropout.is_some()),
+        ("out_dropout", model.out_dropout.is_some()),
         ("tgt_len", model.tgt_len.is_some()),
         ("mem_len", model.mem_len.is_some()),
         ("clamp_len", model.clamp_len.is_some()),
@@ -249,12 +252,19 @@ fn check_transformer_xl(model: &ModelSpec) -> Result<(), Issue> {
             ));
         }
     }
-    if let Some(p) = model.dropatt {
-        if !(0.0..1.0).contains(&p) {
-            return Err(Issue::value(
-                path.key("dropatt"),
-                format!("must be in [0, 1), got {}", num(p)),
-            ));
+    for (field, value) in [
+        ("dropatt", model.dropatt),
+        ("emb_dropout", model.emb_dropout),
+        ("pos_dropout", model.pos_dropout),
+        ("out_dropout", model.out_dropout),
+    ] {
+        if let Some(p) = value {
+            if !(0.0..1.0).contains(&p) {
+                return Err(Issue::value(
+                    path.key(field),
+                    format!("must be in [0, 1), got {}", num(p)),
+                ));
+            }
         }
     }
     if let Some(a) = &model.adaptive {
@@ -493,7 +503,8 @@ fn check_variants(spec: &Spec) -> Result<(), Issue> {
                 ));
             }
         }
-        check_phases(spec, &path.key(name), variant)?;
+        let train = check_variant_overrides(spec, &path.key(name), variant)?;
+        check_phases(spec, &path.key(name), variant, &train)?;
     }
     if spec.variants.get(&spec.baseline).is_none() {
         let names: Vec<_> = spec.variants.names().collect();
@@ -509,11 +520,66 @@ fn check_variants(spec: &Spec) -> Result<(), Issue> {
     Ok(())
 }
 
+/// A variant's own `model:` and `train:` fields, merged over the experiment's and validated
+/// like them; problems are placed at the variant's field. Returns the variant's training
+/// settings.
+fn check_variant_overrides(
+    spec: &Spec,
+    path: &FieldPath,
+    variant: &super::types::VariantSpec,
+) -> Result<TrainSpec, Issue> {
+    fn at(section: &FieldPath, field: String, message: String) -> Issue {
+        if field.is_empty() {
+            Issue::value(section.clone(), message)
+        } else if message.starts_with("unknown field") || field == "kind" {
+            Issue::key(section.key(&field), message)
+        } else {
+            Issue::value(section.key(&field), message)
+        }
+    }
+    /// An issue of the merged section (path `model.…` / `train.…`) moved into the variant.
+    fn moved(
+        issue: Issue,
+        top: &str,
+        section: &FieldPath,
+        patch: &serde_json::Map<String, serde_json::Value>,
+    ) -> Issue {
+        let rest: Vec<_> = issue.path.0.iter().skip(1).cloned().collect();
+        let inside = issue.path.0.first() == Some(&super::locate::Seg::Key(top.to_string()))
+            && matches!(rest.first(), Some(super::locate::Seg::Key(k)) if patch.contains_key(k));
+        if inside {
+            let mut p = section.clone();
+            p.0.extend(rest);
+            Issue { path: p, ..issue }
+        } else {
+            Issue::value(section.clone(), issue.message)
+        }
+    }
+    if let Some(patch) = &variant.model {
+        let section = path.key("model");
+        let model = variant
+            .resolve_model(&spec.model)
+            .map_err(|(field, message)| at(&section, field, message))?;
+        check_model(&model).map_err(|i| moved(i, "model", &section, patch))?;
+    }
+    let train = variant
+        .resolve_train(&spec.train)
+        .map_err(|(field, message)| at(&path.key("train"), field, message))?;
+    if let Some(patch) = &variant.train {
+        let section = path.key("train");
+        check_train(&train)
+            .and_then(|()| check_train_for_kind(spec.model.kind, &train))
+            .map_err(|i| moved(i, "train", &section, patch))?;
+    }
+    Ok(train)
+}
+
 /// Skip-retain and the two phases (METHODS §2, §4).
 fn check_phases(
     spec: &Spec,
     path: &FieldPath,
     variant: &super::types::VariantSpec,
+    train: &TrainSpec,
 ) -> Result<(), Issue> {
     if let Some(skip) = &variant.skip {
         let spath = path.key("skip");
@@ -596,7 +662,7 @@ fn check_phases(
                 "must be at least 1, got 0",
             ));
         }
-        if let Some(max) = spec.train.max_steps {
+        if let Some(max) = train.max_steps {
             if n > max {
                 return Err(Issue::value(
                     path.key("phase1_steps"),
