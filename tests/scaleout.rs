@@ -138,10 +138,11 @@ fn check_done_once(rows: &Rows, steps: i64) {
     }
 }
 
+/// (step, split, name, value bits) of every metric row, (split, name, value bits) of every result.
+type Values = (Vec<(i64, String, String, u64)>, Vec<(String, String, u64)>);
+
 /// Metric and result values bit for bit (timing results excluded), by run key.
-fn values(
-    rows: &Rows,
-) -> BTreeMap<String, (Vec<(i64, String, String, u64)>, Vec<(String, String, u64)>)> {
+fn values(rows: &Rows) -> BTreeMap<String, Values> {
     let timing = |n: &str| {
         n.starts_with("ms_per_step")
             || n.starts_with("tokens_per_s")
