@@ -534,7 +534,11 @@ fn sigusr2_makes_a_worker_checkpoint_release_its_lease_and_exit_130() {
     let ckpt = dir.path().join("ckpt");
     // Long enough (600 steps) for the signal to arrive while it trains, not in the final
     // evaluation.
-    let long = ["seeds.count=1", "train.max_steps=600", "train.checkpoint_every=3"];
+    let long = [
+        "seeds.count=1",
+        "train.max_steps=600",
+        "train.checkpoint_every=3",
+    ];
     enqueue(&spec("ci_smoke_lm.yaml"), &db, &sets(&long));
     let log = |n: &str| dir.path().join(format!("{n}.log"));
     let args = ["--checkpoint-dir", ckpt.to_str().unwrap()];
