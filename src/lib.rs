@@ -21,3 +21,4 @@ pub mod status;
 pub mod store;
 pub mod synthetic;
 pub mod train;
+pub mod worker;
