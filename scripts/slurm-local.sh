@@ -10,7 +10,8 @@
 # also linked at /etc/slurm/slurm.conf, where the clients (sbatch, squeue, scontrol) find it without
 # any environment, unless that file already belongs to a real cluster: then this script says so and
 # prints the `export SLURM_CONF=...` the clients need.
-# Needs root (daemons, apt-get). Not for production: one node, CPUs overstated so tests can run
+# Exit status: 0 done; 77 when Slurm cannot be had here (not root, no apt-get, the install failed), so
+# tests skip; 1 anything else (with the log to read). Needs root (daemons, apt-get). Not for production: one node, CPUs overstated so tests can run
 # more tasks than this machine has cores, no accounting database.
 set -euo pipefail
 
@@ -23,9 +24,10 @@ export SLURM_CONF="$CONF"
 
 say() { printf '[slurm-local] %s\n' "$*" >&2; }
 die() { printf '[slurm-local] error: %s\n' "$*" >&2; exit 1; }
+unavailable() { printf '[slurm-local] unavailable: %s\n' "$*" >&2; exit 77; }
 
 need_root() {
-  [ "$(id -u)" = 0 ] || die "must run as root (it starts munged, slurmctld and slurmd and may apt-get install); try: sudo $0 $*"
+  [ "$(id -u)" = 0 ] || unavailable "must run as root (it starts munged, slurmctld and slurmd and may apt-get install); try: sudo $0 $*"
 }
 
 # pid_alive FILE: the PID in FILE is a live process.
@@ -43,16 +45,16 @@ install_packages() {
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   command -v apt-get >/dev/null 2>&1 \
-    || die "${missing[*]} not found and there is no apt-get: install Slurm (slurmctld, slurmd, client) and munge by hand"
+    || unavailable "${missing[*]} not found and there is no apt-get: install Slurm (slurmctld, slurmd, client) and munge by hand"
   say "installing slurm-wlm munge (missing: ${missing[*]})"
   export DEBIAN_FRONTEND=noninteractive
   # The packages' postinst scripts try to start the daemons through invoke-rc.d; without an init
   # system that is refused, which is harmless: this script starts them itself.
   if ! apt-get install -y --no-install-recommends slurm-wlm munge >"$DIR/apt.log" 2>&1; then
     say "apt-get install failed; running apt-get update once and retrying"
-    apt-get update >>"$DIR/apt.log" 2>&1 || die "apt-get update failed (see $DIR/apt.log)"
+    apt-get update >>"$DIR/apt.log" 2>&1 || unavailable "apt-get update failed (see $DIR/apt.log)"
     apt-get install -y --no-install-recommends slurm-wlm munge >>"$DIR/apt.log" 2>&1 \
-      || die "apt-get install slurm-wlm munge failed (see $DIR/apt.log)"
+      || unavailable "apt-get install slurm-wlm munge failed (see $DIR/apt.log)"
   fi
   for bin in slurmctld slurmd sbatch munged; do
     command -v "$bin" >/dev/null 2>&1 || die "$bin still missing after installing slurm-wlm munge"
@@ -74,7 +76,7 @@ start_munge() {
   chown munge:munge /etc/munge/munge.key
   chmod 0600 /etc/munge/munge.key
   install -d -o munge -g munge -m 0700 /var/lib/munge /var/log/munge
-  runuser -u munge -- /usr/sbin/munged --force
+  runuser -u munge -- /usr/sbin/munged --force 9>&-
   touch "$DIR/munged.ours"
   local i
   for i in $(seq 1 50); do
@@ -151,9 +153,16 @@ daemons_up() {
   pid_alive "$DIR/slurmctld.pid" && pid_alive "$DIR/slurmd.pid" && munge_works
 }
 
+# One start or stop at a time (tests may call start concurrently).
+lock() {
+  mkdir -p "$DIR"
+  exec 9>"$DIR/lock"
+  flock 9
+}
+
 cmd_start() {
   need_root start
-  mkdir -p "$DIR"
+  lock
   install_packages
   if daemons_up && scontrol ping >/dev/null 2>&1; then
     wait_idle
@@ -163,10 +172,10 @@ cmd_start() {
   start_munge
   write_conf
   if ! pid_alive "$DIR/slurmctld.pid"; then
-    /usr/sbin/slurmctld -f "$CONF" || die "slurmctld did not start (see $DIR/log/slurmctld.log)"
+    /usr/sbin/slurmctld -f "$CONF" 9>&- || die "slurmctld did not start (see $DIR/log/slurmctld.log)"
   fi
   if ! pid_alive "$DIR/slurmd.pid"; then
-    /usr/sbin/slurmd -f "$CONF" -N localhost || die "slurmd did not start (see $DIR/log/slurmd.log)"
+    /usr/sbin/slurmd -f "$CONF" -N localhost 9>&- || die "slurmd did not start (see $DIR/log/slurmd.log)"
   fi
   wait_idle
   say "running: node localhost $(node_state), config $CONF, logs $DIR/log"
@@ -193,6 +202,7 @@ stop_pidfile() {
 
 cmd_stop() {
   need_root stop
+  lock
   stop_pidfile slurmd "$DIR/slurmd.pid"
   stop_pidfile slurmctld "$DIR/slurmctld.pid"
   if [ -e "$DIR/munged.ours" ]; then
