@@ -10,9 +10,10 @@
 # also linked at /etc/slurm/slurm.conf, where the clients (sbatch, squeue, scontrol) find it without
 # any environment, unless that file already belongs to a real cluster: then this script says so and
 # prints the `export SLURM_CONF=...` the clients need.
-# Exit status: 0 done; 77 when Slurm cannot be had here (not root, no apt-get, the install failed), so
-# tests skip; 1 anything else (with the log to read). Needs root (daemons, apt-get). Not for production: one node, CPUs overstated so tests can run
-# more tasks than this machine has cores, no accounting database.
+# Exit status: 0 done; 77 when Slurm cannot be had here (not root, no apt-get, the install
+# failed), so tests skip; 1 anything else (naming the log to read).
+# Needs root (daemons, apt-get). Not for production: one node, CPUs overstated so that tests can
+# run more tasks than this machine has cores, no accounting database.
 set -euo pipefail
 
 DIR="${HARNESS_SLURM_DIR:-/tmp/harness-slurm}"
@@ -231,6 +232,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  -h|--help|help) sed -n 2,14p "$0" ;;
+  -h|--help|help) sed -n 2,17p "$0" ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
