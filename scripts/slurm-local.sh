@@ -232,6 +232,6 @@ case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
-  -h|--help|help) sed -n 2,17p "$0" ;;
+  -h|--help|help) sed -n 2,15p "$0" ;;
   *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
 esac
