@@ -276,6 +276,31 @@ fn a_requeued_task_leaves_every_run_done_once_with_the_uninterrupted_results() {
     let logs = tmp.path().join("logs");
     let name = fresh_name("slurm_requeue");
     let set_name = format!("name={name}");
+    // sbatch's refusal comes back with its reason, and nothing is submitted.
+    let mut args = vec![
+        "slurm",
+        "submit",
+        "experiments/ci_smoke.yaml",
+        "--set",
+        &set_name,
+    ];
+    args.extend([
+        "--db",
+        &db,
+        "--workers",
+        "2",
+        "--partition",
+        "no_such_partition",
+    ]);
+    args.extend(["--output-dir", logs.to_str().unwrap()]);
+    let refused = harness(&args);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("sbatch refused the job")
+            && text(&refused).contains("invalid partition"),
+        "{}",
+        text(&refused)
+    );
     // The whole smoke grid, so that its results can be checked against the committed ones.
     let out = submit(&[&set_name], &db, &logs, &["--workers", "2"]);
     let job = submitted_job(&out);
@@ -350,4 +375,72 @@ fn a_requeued_task_leaves_every_run_done_once_with_the_uninterrupted_results() {
         "results/expected/ci_smoke.yaml",
     ]);
     assert!(check.status.success(), "harness check: {}", text(&check));
+}
+
+#[test]
+fn dry_run_prints_the_script_and_touches_neither_slurm_nor_the_database() {
+    // Nothing listens on port 9: a dry run that tried the database would fail.
+    let out = harness(&[
+        "slurm",
+        "submit",
+        "experiments/ci_smoke.yaml",
+        "--db",
+        "postgres://nobody@127.0.0.1:9/none",
+        "--workers",
+        "4",
+        "--max-parallel",
+        "2",
+        "--partition",
+        "gpu",
+        "--dry-run",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let script = String::from_utf8_lossy(&out.stdout);
+    assert!(script.starts_with("#!/bin/bash\n"), "{script}");
+    for line in [
+        "#SBATCH --job-name=harness-ci_smoke",
+        "#SBATCH --array=0-3%2",
+        "#SBATCH --partition=gpu",
+        "#SBATCH --requeue",
+    ] {
+        assert!(
+            script.lines().any(|l| l == line),
+            "{line} missing:\n{script}"
+        );
+    }
+    let exe = Path::new(env!("CARGO_BIN_EXE_harness"))
+        .canonicalize()
+        .unwrap();
+    let exec = script.lines().last().unwrap();
+    assert!(
+        exec.starts_with(&format!("exec {} worker ci_smoke --db ", exe.display())),
+        "{exec}"
+    );
+    assert!(text(&out).contains("nothing submitted"), "{}", text(&out));
+}
+
+#[test]
+fn without_sbatch_on_path_the_error_says_how_to_get_it() {
+    let out = Command::new(env!("CARGO_BIN_EXE_harness"))
+        .args([
+            "slurm",
+            "submit",
+            "experiments/ci_smoke.yaml",
+            "--db",
+            "postgres://nobody@127.0.0.1:9/none",
+            "--workers",
+            "2",
+        ])
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains(
+            "Slurm's sbatch is not on PATH; install slurm-client or run scripts/slurm-local.sh \
+             start for a local test cluster"
+        ),
+        "{}",
+        text(&out)
+    );
 }
