@@ -25,9 +25,27 @@ pub struct SpecArgs {
 
 #[derive(Debug, Args, Clone)]
 pub struct DbArg {
-    /// SQLite database of results
-    #[arg(long, default_value = crate::store::DEFAULT_DB)]
+    /// Results database: a SQLite file path or a postgres://user@host:port/db URL
+    #[arg(long, env = crate::store::DB_ENV, default_value = crate::store::DEFAULT_DB)]
     pub db: PathBuf,
+}
+
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    crate::worker::parse_duration(s)
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct LeaseArgs {
+    /// Lease of a claimed run, renewed every quarter of it; a worker silent this long loses the run
+    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = duration)]
+    pub lease: std::time::Duration,
+    /// A run whose lease expired this many times is marked failed
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_attempts: i64,
+    /// Root of the runs' checkpoint folders [default: <db folder>/checkpoints for SQLite,
+    /// results/checkpoints for PostgreSQL]; workers on several machines must share it
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -59,6 +77,50 @@ pub enum Command {
         /// No progress bars (one line per finished run is still printed)
         #[arg(long, short)]
         quiet: bool,
+        /// Local worker processes sharing the grid (`harness worker`); 1 = this process
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        workers: usize,
+        /// Devices of the workers in turn, e.g. cuda:0,cuda:1 (may repeat); CPU threads are
+        /// split between workers otherwise
+        #[arg(long, value_delimiter = ',', value_name = "DEVICES")]
+        devices: Vec<String>,
+        #[command(flatten)]
+        lease: LeaseArgs,
+    },
+    /// Register the spec's grid in the database and run nothing (workers run it)
+    Enqueue {
+        #[command(flatten)]
+        spec: SpecArgs,
+        #[command(flatten)]
+        db: DbArg,
+    },
+    /// Claim and run queued runs until none is left (any number of workers, any machines)
+    Worker {
+        /// Experiments to take runs from (default: all in the database)
+        experiments: Vec<String>,
+        #[command(flatten)]
+        db: DbArg,
+        /// auto | cpu | cuda | cuda:N (overrides each run's `device`)
+        #[arg(long)]
+        device: Option<String>,
+        /// Stop after this many runs
+        #[arg(long, value_name = "N")]
+        max_runs: Option<usize>,
+        /// When nothing is queued but other workers' runs are running, wait this long for a
+        /// lease to expire before exiting
+        #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = duration)]
+        idle_exit: std::time::Duration,
+        /// CPU threads (default: each run's `threads`)
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Claim and finish runs without training them (to benchmark the queue)
+        #[arg(long)]
+        dry_train: bool,
+        /// No progress bars
+        #[arg(long, short)]
+        quiet: bool,
+        #[command(flatten)]
+        lease: LeaseArgs,
     },
     /// Counts of runs by status and the final metrics of finished runs
     Status {

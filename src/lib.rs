@@ -22,3 +22,4 @@ pub mod status;
 pub mod store;
 pub mod synthetic;
 pub mod train;
+pub mod worker;

@@ -31,14 +31,21 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             retry_failed,
             max_runs,
             quiet,
+            workers,
+            devices,
+            lease,
         } => {
             let loaded = spec::load(&spec_args.spec, &spec_args.sets)?;
-            if let Some(d) = &device {
+            for d in device.iter().chain(&devices) {
                 // Same rule as the spec's field, so a bad --device is a usage error.
                 if harness::device::resolve_name(d).is_err() {
                     eprintln!("error: --device `{d}` is not one of: auto, cpu, cuda, cuda:N");
                     return Ok(ExitCode::from(2));
                 }
+            }
+            if workers == 0 {
+                eprintln!("error: --workers must be at least 1");
+                return Ok(ExitCode::from(2));
             }
             let plans = spec::expand(&loaded.spec);
             if dry_run {
@@ -52,6 +59,11 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 retry_failed,
                 max_runs,
                 quiet,
+                workers,
+                devices,
+                lease: lease.lease,
+                max_attempts: lease.max_attempts,
+                checkpoint_dir: lease.checkpoint_dir,
             };
             let summary = runner::run(&loaded, &plans, &opts)?;
             eprintln!(
@@ -72,12 +84,94 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Command::Enqueue {
+            spec: spec_args,
+            db,
+        } => {
+            let loaded = spec::load(&spec_args.spec, &spec_args.sets)?;
+            let plans = spec::expand(&loaded.spec);
+            let (total, added) = runner::enqueue(&loaded, &plans, &db.db)?;
+            eprintln!(
+                "experiment {}: {total} runs in the grid, {added} new; nothing was run: start \
+                 `harness worker {} --db {}` (as many as you like, anywhere) to run them",
+                loaded.spec.name,
+                loaded.spec.name,
+                harness::store::display_db(&db.db)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Worker {
+            experiments,
+            db,
+            device,
+            max_runs,
+            idle_exit,
+            threads,
+            dry_train,
+            quiet,
+            lease,
+        } => {
+            if let Some(d) = &device {
+                if harness::device::resolve_name(d).is_err() {
+                    eprintln!("error: --device `{d}` is not one of: auto, cpu, cuda, cuda:N");
+                    return Ok(ExitCode::from(2));
+                }
+            }
+            if !harness::store::is_postgres(&db.db) && !db.db.exists() {
+                anyhow::bail!(
+                    "no results database at {}; `harness enqueue SPEC --db {}` registers a grid first",
+                    db.db.display(),
+                    db.db.display()
+                );
+            }
+            let mut opts = harness::worker::WorkerOptions::new(db.db.clone());
+            opts.experiments = experiments;
+            opts.device = device;
+            opts.threads = threads;
+            opts.lease = lease.lease;
+            opts.max_attempts = lease.max_attempts;
+            opts.checkpoint_dir = lease.checkpoint_dir;
+            opts.max_runs = max_runs;
+            opts.idle_exit = idle_exit;
+            opts.dry_train = dry_train;
+            opts.quiet = quiet;
+            let rt = runner::runtime()?;
+            let store = std::sync::Arc::new(rt.block_on(Store::open(&db.db))?);
+            harness::worker::install_signal_handlers();
+            let me = harness::worker::identity();
+            eprintln!(
+                "worker {} on {}: database {}, lease {:?}, checkpoints in {}",
+                me.id,
+                me.slurm_job
+                    .as_deref()
+                    .map_or(me.host.clone(), |j| format!("{} (Slurm job {j})", me.host)),
+                harness::store::display_db(&db.db),
+                opts.lease,
+                opts.checkpoint_root().display()
+            );
+            let mut data = harness::worker::DataCache::default();
+            let s = harness::worker::work(&rt, store.clone(), &opts, &mut data)?;
+            eprintln!(
+                "worker {}: {} runs: {} done, {} diverged, {} failed, {} lost to other workers",
+                me.id, s.ran, s.done, s.diverged, s.failed, s.lost
+            );
+            if let Ok(store) = std::sync::Arc::try_unwrap(store) {
+                rt.block_on(store.close());
+            }
+            Ok(if s.interrupted {
+                ExitCode::from(130)
+            } else if s.failed > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
         Command::Status {
             experiment,
             db,
             format,
         } => {
-            if !db.db.exists() {
+            if !harness::store::is_postgres(&db.db) && !db.db.exists() {
                 anyhow::bail!(
                     "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
                     db.db.display()

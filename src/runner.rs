@@ -1,56 +1,23 @@
-//! Pending runs → training → store. Claims runs one at a time (atomically, so several workers
-//! can share a database), records divergence and failure without stopping the grid, and on
-//! Ctrl-C/SIGTERM puts the current run back in the queue so that a rerun loses nothing and
-//! duplicates nothing.
-//!
-//! Runs of `model.kind: bert` go to the fine-tuning loop, runs of `transformer_xl` to the
-//! language-model loop. A language-model run with `train.checkpoint_every` keeps its checkpoints
-//! in `<db folder>/checkpoints/<experiment>/<run_key>/`: a requeued run (killed, interrupted,
-//! failed) resumes from its last checkpoint and rewrites only the metric rows after it; the
-//! rolling checkpoint is deleted once the run is done or diverged, the phase-1 checkpoint kept.
-//! For language-model runs the runs table's `train_examples_per_s` holds training tokens/s.
+//! `harness run`: registers the spec's grid in the store, then runs what is not done yet, in
+//! this process or in `--workers N` local worker processes (`harness worker`), and shows one
+//! progress view. See `worker` for claiming, leases, checkpoints and signals.
 
-use crate::data::lm::Corpus;
-use crate::data::{self, TaskData};
-use crate::device;
-use crate::environment::{self, Environment};
-use crate::spec::{LoadedSpec, ModelKind, RunConfig, RunPlan};
-use crate::store::{ExperimentRow, Finish, MetricRow, NewRun, RunStatus, Store};
-use crate::train::checkpoint;
-use crate::train::finetune::{self, FinetuneSettings, Observer, PreparedTask};
-use crate::train::language_model::{self, LmObserver, LmSettings};
-use crate::train::Ending;
-use anyhow::{bail, Context, Result};
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::collections::HashMap;
+use crate::environment;
+use crate::spec::{LoadedSpec, RunPlan};
+use crate::store::{self, ExperimentRow, NewRun, RunStatus, Store};
+use crate::worker::{self, DataCache, WorkerOptions};
+use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::BufRead;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
 use tokio::runtime::Runtime;
 
-static STOP: AtomicBool = AtomicBool::new(false);
-static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+pub use crate::worker::{finetune_settings, pretrained};
 
-extern "C" fn on_signal(_: libc::c_int) {
-    // A second Ctrl-C stops at once; the run left `running` is requeued by the next `harness run`.
-    if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
-        unsafe { libc::_exit(130) };
-    }
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signal_handlers() {
-    // SAFETY: the handler only touches atomics and calls _exit, both async-signal-safe.
-    unsafe {
-        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
-        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
-    }
-}
-
-/// A tokenized task is reused by every run with the same (task, max_len, subsets, checkpoint).
-type PreparedKey = (String, usize, Option<usize>, Option<usize>, PathBuf);
-
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct RunOptions {
     pub db: PathBuf,
     /// Overrides the spec's `device`.
@@ -61,6 +28,30 @@ pub struct RunOptions {
     pub max_runs: Option<usize>,
     /// Hide progress bars.
     pub quiet: bool,
+    /// Local worker processes (1 = run in this process).
+    pub workers: usize,
+    /// Devices of the workers, in turn (`--devices cuda:0,cuda:1`).
+    pub devices: Vec<String>,
+    pub lease: Duration,
+    pub max_attempts: i64,
+    pub checkpoint_dir: Option<PathBuf>,
+}
+
+impl Default for RunOptions {
+    fn default() -> RunOptions {
+        RunOptions {
+            db: PathBuf::from(store::DEFAULT_DB),
+            device: None,
+            retry_failed: false,
+            max_runs: None,
+            quiet: false,
+            workers: 1,
+            devices: Vec::new(),
+            lease: Duration::from_secs(120),
+            max_attempts: 3,
+            checkpoint_dir: None,
+        }
+    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -74,188 +65,18 @@ pub struct GridSummary {
     pub interrupted: bool,
 }
 
-/// Settings of the fine-tuning loop from a resolved run config.
-pub fn finetune_settings(c: &RunConfig) -> FinetuneSettings {
-    FinetuneSettings {
-        seed: c.seed,
-        pretrained: pretrained(c),
-        layers: c.model.layers,
-        dropout: c.model.dropout,
-        epochs: c.train.epochs as usize,
-        max_steps: c.train.max_steps.map(|n| n as usize),
-        batch_size: c.train.batch_size as usize,
-        lr: c.train.lr,
-        warmup_ratio: c.train.warmup_ratio,
-        weight_decay: c.train.weight_decay,
-        eval_every: c.train.eval_every.map(|n| n as usize),
-        grad_clip: c.train.grad_clip,
-        cross_head_prob: c.variant_settings.cross_head_prob,
-    }
-}
-
-/// The checkpoint directory of a BERT run (validation guarantees it is set).
-fn pretrained(c: &RunConfig) -> PathBuf {
-    c.model.pretrained.clone().unwrap_or_default()
-}
-
-/// The data of a grid, loaded once.
-#[derive(Default)]
-struct GridData {
-    tasks: HashMap<String, TaskData>,
-    corpora: HashMap<String, Corpus>,
-}
-
-/// Checks, before anything is written, that the model and every task's data are there.
-fn preflight(plans: &[RunPlan]) -> Result<GridData> {
-    let mut grid = GridData::default();
-    for plan in plans {
-        let c = &plan.config;
-        if c.model.kind == ModelKind::TransformerXl {
-            if !grid.corpora.contains_key(&plan.task) {
-                let corpus = data::lm::load_corpus(&c.data_dir, &plan.task)
-                    .with_context(|| format!("loading corpus `{}`", plan.task))?;
-                grid.corpora.insert(plan.task.clone(), corpus);
-            }
-            continue;
-        }
-        let tasks = &mut grid.tasks;
-        let config_json = pretrained(c).join("config.json");
-        if !config_json.is_file() {
-            bail!(
-                "pretrained model not found: {} does not exist. Run scripts/setup.sh to fetch \
-                 all-MiniLM-L6-v2, or point model.pretrained at a Hugging Face checkpoint directory \
-                 (config.json, model.safetensors, tokenizer.json)",
-                config_json.display()
-            );
-        }
-        if !tasks.contains_key(&plan.task) {
-            let data = data::load_task(&c.data_dir, &plan.task)
-                .with_context(|| format!("loading task `{}`", plan.task))?;
-            tasks.insert(plan.task.clone(), data);
-        }
-    }
-    Ok(grid)
-}
-
-struct StoreObserver<'a> {
-    rt: &'a Runtime,
-    store: &'a Store,
-    experiment: &'a str,
-    key: &'a str,
-    buffer: Vec<MetricRow>,
-    bar: &'a ProgressBar,
-    last_dev: String,
-}
-
-impl Observer for StoreObserver<'_> {
-    fn on_step(&mut self, step: i64, total: i64, loss: f64) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(step as u64);
-        self.bar
-            .set_message(format!("train loss {loss:.4}{}", self.last_dev));
-    }
-
-    fn on_metrics(&mut self, rows: Vec<MetricRow>, flush: bool) -> Result<()> {
-        let dev: Vec<String> = rows
-            .iter()
-            .filter(|r| r.split != "train" && r.name != "loss")
-            .map(|r| format!("{} {} {:.4}", r.split, r.name, r.value))
-            .collect();
-        if !dev.is_empty() {
-            self.last_dev = format!(" | {}", dev.join(", "));
-        }
-        self.buffer.extend(rows);
-        if flush || self.buffer.len() >= 256 {
-            let rows = std::mem::take(&mut self.buffer);
-            self.rt
-                .block_on(self.store.write_metrics(self.experiment, self.key, &rows))?;
-        }
-        Ok(())
-    }
-
-    fn interrupted(&self) -> bool {
-        STOP.load(Ordering::SeqCst)
-    }
-}
-
-impl LmObserver for StoreObserver<'_> {
-    fn on_start(&mut self, step: i64, total: i64) -> Result<()> {
-        self.rt.block_on(
-            self.store
-                .delete_metrics_after(self.experiment, self.key, step),
-        )?;
-        self.bar.set_length(total as u64);
-        self.bar.set_position(step as u64);
-        Ok(())
-    }
-
-    fn on_step(&mut self, step: i64, total: i64, loss: f64, phase: i64) {
-        self.bar.set_length(total as u64);
-        self.bar.set_position(step as u64);
-        self.bar.set_message(format!(
-            "phase {phase} train loss {loss:.4}{}",
-            self.last_dev
-        ));
-    }
-
-    fn on_metrics(&mut self, rows: Vec<MetricRow>, flush: bool) -> Result<()> {
-        Observer::on_metrics(self, rows, flush)
-    }
-
-    fn interrupted(&self) -> bool {
-        STOP.load(Ordering::SeqCst)
-    }
-}
-
-/// What either training loop returns, in the runner's terms.
-struct Trained {
-    ending: Ending,
-    steps: i64,
-    results: Vec<crate::store::ResultRow>,
-    /// Examples/s (BERT) or tokens/s (language models).
-    rate: f64,
-    unit: &'static str,
-    /// Peak device memory measured by the loop (CUDA).
-    device_peak: Option<i64>,
-    /// Step a language-model run resumed from.
-    resumed_from: i64,
-    /// The run's checkpoint folder, if it keeps checkpoints.
-    checkpoints: Option<PathBuf>,
-}
-
-fn summarize_results(results: &[crate::store::ResultRow]) -> String {
-    results
-        .iter()
-        .filter(|r| {
-            r.name != "loss"
-                && r.name != "tokens"
-                && r.split != "train"
-                && !r.name.starts_with("majority_")
-        })
-        .map(|r| format!("{} {} {:.4}", r.split, r.name, r.value))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Runs every run of the grid that is not done yet.
-pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<GridSummary> {
-    let spec = &loaded.spec;
-    let requested_device = opts
-        .device
-        .clone()
-        .unwrap_or_else(|| spec.device.to_string());
-    let device = device::resolve(&requested_device)?;
-    let device_label = device::label(device);
-    if let Some(threads) = spec.threads {
-        tch::set_num_threads(threads as i32);
-    }
-    let grid_data = preflight(plans)?;
-    let tasks = &grid_data.tasks;
-
-    let rt = tokio::runtime::Builder::new_current_thread()
+/// A runtime whose worker thread drives the store's I/O and the lease timer while the calling
+/// thread trains.
+pub fn runtime() -> Result<Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
-        .build()?;
-    let store = rt.block_on(Store::open(&opts.db))?;
+        .build()?)
+}
+
+/// The experiment row and the runs of a loaded spec.
+pub fn grid_rows(loaded: &LoadedSpec, plans: &[RunPlan]) -> Result<(ExperimentRow, Vec<NewRun>)> {
+    let spec = &loaded.spec;
     let experiment = ExperimentRow {
         name: spec.name.clone(),
         description: spec.description.clone(),
@@ -280,8 +101,50 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
             })
         })
         .collect::<Result<_>>()?;
+    Ok((experiment, new_runs))
+}
+
+/// `harness enqueue`: registers the grid and runs nothing. Returns (runs in the grid, new).
+pub fn enqueue(
+    loaded: &LoadedSpec,
+    plans: &[RunPlan],
+    db: &std::path::Path,
+) -> Result<(usize, u64)> {
+    let rt = runtime()?;
+    let store = rt.block_on(Store::open(db))?;
+    let (experiment, runs) = grid_rows(loaded, plans)?;
+    let added = rt.block_on(store.register(&experiment, &runs))?;
+    rt.block_on(store.close());
+    Ok((runs.len(), added))
+}
+
+/// Runs every run of the grid that is not done yet.
+pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<GridSummary> {
+    let spec = &loaded.spec;
+    // Before anything is written: the model and every task's data are there.
+    let mut data = DataCache::default();
+    for plan in plans {
+        data.load_for(&plan.config)?;
+    }
+    let requested_device = opts
+        .device
+        .clone()
+        .unwrap_or_else(|| spec.device.to_string());
+    let device = crate::device::resolve(&requested_device)?;
+    if let Some(threads) = spec.threads {
+        tch::set_num_threads(threads as i32);
+    }
+
+    let rt = runtime()?;
+    let store = Arc::new(rt.block_on(Store::open(&opts.db))?);
+    let (experiment, new_runs) = grid_rows(loaded, plans)?;
     let added = rt.block_on(store.register(&experiment, &new_runs))?;
-    let requeued = rt.block_on(store.requeue_abandoned(&spec.name, environment::worker_is_dead))?;
+    let names = vec![spec.name.clone()];
+    let reaped = rt.block_on(store.reap(&names, opts.max_attempts, environment::worker_is_dead))?;
+    let requeued = reaped
+        .iter()
+        .filter(|r| r.status == RunStatus::Queued)
+        .count();
     if opts.retry_failed {
         rt.block_on(store.requeue_status(&spec.name, RunStatus::Failed))?;
     }
@@ -296,270 +159,224 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
     let finished = count(&rows, RunStatus::Done)
         + count(&rows, RunStatus::Diverged)
         + count(&rows, RunStatus::Failed);
+    let workers = opts.workers.max(1);
+    let how = if workers > 1 {
+        format!("{workers} worker processes")
+    } else {
+        format!(
+            "device {}, {} threads",
+            crate::device::label(device),
+            tch::get_num_threads()
+        )
+    };
     eprintln!(
-        "experiment {}: {} runs in the grid ({} new, {} finished, {} queued{}); device {}, {} threads; database {}",
+        "experiment {}: {} runs in the grid ({} new, {} finished, {} queued{}); {how}; database {}",
         spec.name,
         plans.len(),
         added,
         finished,
         count(&rows, RunStatus::Queued),
-        if requeued.is_empty() {
+        if requeued == 0 {
             String::new()
         } else {
-            format!(", {} requeued from an interrupted worker", requeued.len())
+            format!(", {requeued} requeued from an interrupted worker")
         },
-        device_label,
-        tch::get_num_threads(),
-        opts.db.display()
+        store::display_db(&opts.db)
     );
 
-    install_signal_handlers();
-    let worker = environment::worker_id();
-    let git_rev = environment::git_revision();
-    let env_json = serde_json::to_string(&Environment::capture(&device_label))?;
-    let multi = MultiProgress::with_draw_target(if opts.quiet {
-        ProgressDrawTarget::hidden()
-    } else {
-        ProgressDrawTarget::stderr()
-    });
-    let grid_bar = multi.add(ProgressBar::new(plans.len() as u64));
-    grid_bar.set_style(
+    worker::install_signal_handlers();
+    let mut summary = GridSummary {
+        total: plans.len(),
+        ..Default::default()
+    };
+    if workers > 1 {
+        drop(data);
+        let status = run_worker_processes(&rt, &store, loaded, plans, opts, finished)?;
+        let rows = rt.block_on(store.runs(&spec.name))?;
+        let after = |st| count(&rows, st);
+        summary.done = after(RunStatus::Done);
+        summary.diverged = after(RunStatus::Diverged);
+        summary.failed = after(RunStatus::Failed);
+        summary.ran = (summary.done + summary.diverged + summary.failed).saturating_sub(finished);
+        summary.interrupted = status.interrupted;
+        summary.queued = after(RunStatus::Queued) + after(RunStatus::Running);
+        if status.worker_failed && summary.failed == 0 && summary.queued > 0 {
+            anyhow::bail!(
+                "a worker process failed (its messages are above); {} runs are left",
+                summary.queued
+            );
+        }
+        rt.block_on(
+            Arc::try_unwrap(store)
+                .map_err(|_| anyhow::anyhow!("store in use"))?
+                .close(),
+        );
+        return Ok(summary);
+    }
+
+    let mut wopts = WorkerOptions::new(opts.db.clone());
+    wopts.experiments = names;
+    wopts.only_keys = Some(keys.clone());
+    wopts.device = Some(requested_device);
+    wopts.threads = None;
+    wopts.lease = opts.lease;
+    wopts.max_runs = opts.max_runs;
+    wopts.idle_exit = Duration::ZERO;
+    wopts.max_attempts = opts.max_attempts;
+    wopts.checkpoint_dir = opts.checkpoint_dir.clone();
+    wopts.quiet = opts.quiet;
+    wopts.grid = Some((plans.len() as u64, finished as u64));
+    let w = worker::work(&rt, store.clone(), &wopts, &mut data)?;
+    summary.ran = w.ran;
+    summary.done = w.done;
+    summary.failed = w.failed;
+    summary.diverged = w.diverged;
+    summary.interrupted = w.interrupted;
+    let rows = rt.block_on(store.runs(&spec.name))?;
+    summary.queued = count(&rows, RunStatus::Queued) + count(&rows, RunStatus::Running);
+    if let Ok(store) = Arc::try_unwrap(store) {
+        rt.block_on(store.close());
+    }
+    Ok(summary)
+}
+
+struct ProcessesEnd {
+    interrupted: bool,
+    worker_failed: bool,
+}
+
+/// Starts `opts.workers` `harness worker` processes for the experiment, relays their messages
+/// (prefixed `wN:`), shows one progress bar polled from the store, and waits for them. A stop
+/// signal is passed on to every worker (they checkpoint, release their leases and exit 130).
+fn run_worker_processes(
+    rt: &Runtime,
+    store: &Store,
+    loaded: &LoadedSpec,
+    plans: &[RunPlan],
+    opts: &RunOptions,
+    finished: usize,
+) -> Result<ProcessesEnd> {
+    let spec = &loaded.spec;
+    let n = opts.workers;
+    let exe = std::env::current_exe().context("locating the harness binary")?;
+    // On CPU the threads are split between the workers; one worker per listed device otherwise.
+    let total_threads = spec
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let per_worker = (total_threads / n).max(1);
+    let bar = ProgressBar::with_draw_target(
+        Some(plans.len() as u64),
+        if opts.quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
+    );
+    bar.set_style(
         ProgressStyle::with_template(
             "grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}",
         )
         .expect("valid template"),
     );
-    grid_bar.set_position(finished as u64);
-    let run_bar = multi.add(ProgressBar::new(1));
-    run_bar.set_style(
-        ProgressStyle::with_template(
-            "run  {bar:30.green/white} {pos}/{len} steps {per_sec}  {prefix} {msg}",
-        )
-        .expect("valid template"),
-    );
-
-    let mut prepared: HashMap<PreparedKey, PreparedTask> = HashMap::new();
-    let mut tokenizers: HashMap<PathBuf, crate::model::tokenizer::BertTokenizer> = HashMap::new();
-    let mut summary = GridSummary {
-        total: plans.len(),
-        ..Default::default()
-    };
-
-    while opts.max_runs.is_none_or(|m| summary.ran < m) {
-        if STOP.load(Ordering::SeqCst) {
-            summary.interrupted = true;
+    bar.set_position(finished as u64);
+    let mut children = Vec::new();
+    let mut relays = Vec::new();
+    for i in 0..n {
+        let mut cmd = Command::new(&exe);
+        cmd.arg("worker")
+            .arg(&spec.name)
+            .arg("--db")
+            .arg(&opts.db)
+            .arg("--lease")
+            .arg(format!("{}ms", opts.lease.as_millis()))
+            .arg("--max-attempts")
+            .arg(opts.max_attempts.to_string())
+            .arg("--quiet");
+        let device = if opts.devices.is_empty() {
+            opts.device.clone()
+        } else {
+            Some(opts.devices[i % opts.devices.len()].clone())
+        };
+        if let Some(d) = &device {
+            cmd.arg("--device").arg(d);
+        }
+        if device.as_deref().is_none_or(|d| d == "cpu") {
+            cmd.arg("--threads").arg(per_worker.to_string());
+        }
+        if let Some(dir) = &opts.checkpoint_dir {
+            cmd.arg("--checkpoint-dir").arg(dir);
+        }
+        if let Some(m) = opts.max_runs {
+            // Each worker stops after its share.
+            cmd.arg("--max-runs").arg(m.div_ceil(n).to_string());
+        }
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .with_context(|| format!("starting worker {i} ({})", exe.display()))?;
+        let stderr = child.stderr.take().expect("piped stderr");
+        let bar = bar.clone();
+        relays.push(std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(|l| l.ok())
+            {
+                bar.suspend(|| eprintln!("w{i}: {line}"));
+            }
+        }));
+        children.push(child);
+    }
+    let mut forwarded = false;
+    let mut codes: Vec<Option<i32>> = vec![None; n];
+    loop {
+        if worker::stop_requested() && !forwarded {
+            for c in &children {
+                unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            }
+            forwarded = true;
+        }
+        for (i, c) in children.iter_mut().enumerate() {
+            if codes[i].is_none() {
+                if let Some(st) = c.try_wait()? {
+                    codes[i] = Some(st.code().unwrap_or(137));
+                }
+            }
+        }
+        if let Ok(rows) = rt.block_on(store.runs(&spec.name)) {
+            let keys: Vec<&str> = plans.iter().map(|p| p.key.as_str()).collect();
+            let mine = rows.iter().filter(|r| keys.contains(&r.run_key.as_str()));
+            let (mut fin, mut running) = (0, 0);
+            for r in mine {
+                match r.status.as_str() {
+                    "done" | "failed" | "diverged" => fin += 1,
+                    "running" => running += 1,
+                    _ => {}
+                }
+            }
+            bar.set_position(fin);
+            let alive = codes.iter().filter(|c| c.is_none()).count();
+            bar.set_message(format!("{running} running, {alive}/{n} workers alive"));
+        }
+        if codes.iter().all(|c| c.is_some()) {
             break;
         }
-        let Some(claim) = rt.block_on(store.claim_next(&spec.name, &worker, Some(&keys)))? else {
-            break;
-        };
-        let plan = plans
-            .iter()
-            .find(|p| p.key == claim.key)
-            .expect("claims are restricted to the grid's keys");
-        let c = &plan.config;
-        let label = format!("{}/{} seed {}", plan.task, plan.variant, plan.seed);
-        run_bar.reset();
-        run_bar.set_prefix(label.clone());
-        rt.block_on(store.mark_started(
-            &spec.name,
-            &claim.key,
-            &device_label,
-            git_rev.as_deref(),
-            &env_json,
-        ))?;
-        environment::reset_peak_rss();
-        let started = Instant::now();
-
-        let result = (|| -> Result<Trained> {
-            let mut observer = StoreObserver {
-                rt: &rt,
-                store: &store,
-                experiment: &spec.name,
-                key: &claim.key,
-                buffer: Vec::new(),
-                bar: &run_bar,
-                last_dev: String::new(),
-            };
-            if c.model.kind == ModelKind::TransformerXl {
-                let dir = c
-                    .train
-                    .checkpoint_every
-                    .map(|_| checkpoint::run_dir(&opts.db, &spec.name, &claim.key));
-                let settings = LmSettings::from_run(c, dir.clone())?;
-                let outcome = language_model::train(
-                    &settings,
-                    &grid_data.corpora[&plan.task],
-                    device,
-                    &mut observer,
-                )?;
-                return Ok(Trained {
-                    ending: outcome.ending,
-                    steps: outcome.steps,
-                    results: outcome.results,
-                    rate: outcome.tokens_per_s,
-                    unit: "tok/s",
-                    device_peak: outcome.peak_device_bytes,
-                    resumed_from: outcome.resumed_from,
-                    checkpoints: dir,
-                });
-            }
-            rt.block_on(store.delete_metrics_after(&spec.name, &claim.key, 0))?;
-            let model_dir = pretrained(c);
-            if !tokenizers.contains_key(&model_dir) {
-                let tok = finetune::load_tokenizer(&model_dir)?;
-                tokenizers.insert(model_dir.clone(), tok);
-            }
-            let tokenizer = &tokenizers[&model_dir];
-            let cache_key = (
-                plan.task.clone(),
-                c.train.max_len as usize,
-                c.train.max_train_examples.map(|n| n as usize),
-                c.train.max_eval_examples.map(|n| n as usize),
-                model_dir.clone(),
-            );
-            if !prepared.contains_key(&cache_key) {
-                let p = PreparedTask::prepare(
-                    &tasks[&plan.task],
-                    tokenizer,
-                    cache_key.1,
-                    cache_key.2,
-                    cache_key.3,
-                )?;
-                prepared.insert(cache_key.clone(), p);
-            }
-            let outcome = finetune::finetune(
-                &finetune_settings(c),
-                &prepared[&cache_key],
-                tokenizer,
-                device,
-                &mut observer,
-            )?;
-            Ok(Trained {
-                ending: outcome.ending,
-                steps: outcome.steps,
-                results: outcome.results,
-                rate: outcome.examples_per_s,
-                unit: "ex/s",
-                device_peak: None,
-                resumed_from: 0,
-                checkpoints: None,
-            })
-        })();
-        let duration_s = started.elapsed().as_secs_f64();
-        let peak = if device == tch::Device::Cpu {
-            environment::peak_rss_bytes()
-        } else {
-            result.as_ref().ok().and_then(|t| t.device_peak)
-        };
-        // The rolling checkpoint of a finished run is no longer needed.
-        let drop_checkpoint = |t: &Trained| -> Result<()> {
-            if let Some(dir) = &t.checkpoints {
-                checkpoint::remove(&dir.join(checkpoint::LATEST))
-                    .with_context(|| format!("removing the checkpoint in {}", dir.display()))?;
-            }
-            Ok(())
-        };
-
-        let line = match result {
-            Ok(outcome) => match outcome.ending {
-                Ending::Interrupted => {
-                    rt.block_on(store.requeue(&spec.name, &claim.key, "running"))?;
-                    summary.interrupted = true;
-                    let resume = if outcome.checkpoints.is_some() {
-                        format!(" and resumes from step {}", outcome.steps)
-                    } else {
-                        String::new()
-                    };
-                    multi.suspend(|| {
-                        eprintln!("interrupted during {label}: the run is back in the queue{resume}; rerun to finish the grid")
-                    });
-                    break;
-                }
-                Ending::Completed => {
-                    let mut results = outcome.results.clone();
-                    if c.model.kind == ModelKind::TransformerXl {
-                        if let Some(bytes) = peak {
-                            results.push(crate::store::ResultRow {
-                                split: "train".into(),
-                                name: "peak_memory_bytes".into(),
-                                value: bytes as f64,
-                            });
-                        }
-                    }
-                    rt.block_on(store.finish(
-                        &spec.name,
-                        &claim.key,
-                        &results,
-                        &Finish {
-                            status: Some(RunStatus::Done),
-                            duration_s,
-                            error: None,
-                            steps: Some(outcome.steps),
-                            train_examples_per_s: Some(outcome.rate),
-                            peak_memory_bytes: peak,
-                        },
-                    ))?;
-                    drop_checkpoint(&outcome)?;
-                    summary.done += 1;
-                    let resumed = if outcome.resumed_from > 0 {
-                        format!(", resumed at step {}", outcome.resumed_from)
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "{label}: done in {duration_s:.1}s ({} steps{resumed}, {:.1} {}): {}",
-                        outcome.steps,
-                        outcome.rate,
-                        outcome.unit,
-                        summarize_results(&outcome.results)
-                    )
-                }
-                Ending::Diverged { step, loss } => {
-                    let error = format!("training loss became {loss} at step {step}");
-                    rt.block_on(store.finish(
-                        &spec.name,
-                        &claim.key,
-                        &[],
-                        &Finish {
-                            status: Some(RunStatus::Diverged),
-                            duration_s,
-                            error: Some(error.clone()),
-                            steps: Some(step),
-                            train_examples_per_s: Some(outcome.rate),
-                            peak_memory_bytes: peak,
-                        },
-                    ))?;
-                    drop_checkpoint(&outcome)?;
-                    summary.diverged += 1;
-                    format!("{label}: DIVERGED ({error}); the grid goes on")
-                }
-            },
-            Err(e) => {
-                let error = format!("{e:#}");
-                rt.block_on(store.finish(
-                    &spec.name,
-                    &claim.key,
-                    &[],
-                    &Finish {
-                        status: Some(RunStatus::Failed),
-                        duration_s,
-                        error: Some(error.clone()),
-                        ..Default::default()
-                    },
-                ))?;
-                summary.failed += 1;
-                format!("{label}: FAILED: {error}")
-            }
-        };
-        summary.ran += 1;
-        grid_bar.inc(1);
-        multi.suspend(|| eprintln!("[{}/{}] {line}", grid_bar.position(), plans.len()));
+        std::thread::sleep(Duration::from_millis(500));
     }
-    run_bar.finish_and_clear();
-    grid_bar.finish_and_clear();
-    let rows = rt.block_on(store.runs(&spec.name))?;
-    summary.queued = count(&rows, RunStatus::Queued) + count(&rows, RunStatus::Running);
-    rt.block_on(store.close());
-    Ok(summary)
+    for r in relays {
+        let _ = r.join();
+    }
+    bar.finish_and_clear();
+    let interrupted = forwarded || codes.iter().any(|c| *c == Some(130));
+    let worker_failed = codes
+        .iter()
+        .any(|c| !matches!(c, Some(0) | Some(1) | Some(130)));
+    for (i, c) in codes.iter().enumerate() {
+        if !matches!(c, Some(0) | Some(130)) {
+            eprintln!("worker w{i} exited with status {}", c.unwrap_or(-1));
+        }
+    }
+    Ok(ProcessesEnd {
+        interrupted,
+        worker_failed,
+    })
 }

@@ -95,12 +95,16 @@ pub async fn write_experiment(
         }
         let key = r.key(i);
         let only = [key.clone()];
-        store.claim_next(name, "synthetic:0", Some(&only)).await?;
-        store
-            .mark_started(name, &key, &r.device, None, "{}")
-            .await?;
+        let me = crate::store::WorkerIdentity::named("synthetic:0");
+        let lease_for = std::time::Duration::from_secs(365 * 24 * 3600);
+        let claim = store
+            .claim_next(name, &me, Some(&only), lease_for)
+            .await?
+            .expect("a queued synthetic run");
+        let lease = claim.lease;
+        store.mark_started(&lease, &r.device, None, "{}").await?;
         if !r.curve.is_empty() {
-            store.write_metrics(name, &key, &r.curve).await?;
+            store.write_metrics(&lease, &r.curve).await?;
         }
         if r.status == RunStatus::Running {
             continue;
@@ -124,7 +128,7 @@ pub async fn write_experiment(
             steps: Some(r.steps),
             ..Finish::default()
         };
-        store.finish(name, &key, &results, &finish).await?;
+        store.finish(&lease, &results, &finish).await?;
     }
     Ok(())
 }

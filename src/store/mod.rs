@@ -1,21 +1,35 @@
-//! The one `Store` over SQLite (sqlx): experiments, runs, per-step metrics and final results.
+//! The one `Store` over SQLite or PostgreSQL (sqlx `Any`): experiments, runs, per-step metrics
+//! and final results.
 //!
-//! The SQL is kept portable to PostgreSQL (text keys, `DOUBLE PRECISION`, `ON CONFLICT`,
-//! `RETURNING`), and a run is claimed by a single `UPDATE ... WHERE status = 'queued'`, so several
-//! worker processes can share one database without running a run twice.
+//! One set of query strings serves both backends (`$n` placeholders, `ON CONFLICT`,
+//! `RETURNING`); the only SQL that differs is the database clock, [`Backend::now_ms`], spliced
+//! into the queries that judge leases, and the migrations' integer types (PostgreSQL gets its
+//! own `migrations/postgres/`, with BIGINT where SQLite's `0001` says INTEGER).
+//!
+//! Scale-out: a run is claimed by a single `UPDATE ... WHERE status = 'queued'`, and the claim
+//! is a [`Lease`] (experiment, run, attempt, worker) that expires on the database's clock unless
+//! its worker renews it ([`Store::renew`]). Every write of a run ([`Store::write_metrics`],
+//! [`Store::delete_metrics_after`], [`Store::mark_started`], [`Store::record_checkpoint`],
+//! [`Store::finish`]) is fenced: it happens only while the writer still holds an unexpired lease
+//! of the attempt it claimed, else it fails with [`StoreError::LostLease`] and writes nothing.
+//! [`Store::reap`] puts runs whose lease expired (or whose same-host worker process is gone)
+//! back in the queue, or marks them failed after `max_attempts`.
 
 mod rows;
+pub mod testdb;
 
 pub use rows::{ExperimentRow, MetricRow, ResultRow, RunRow, RunStatus};
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, Row};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 use std::time::Duration;
 
 /// Default database path, relative to the working directory.
 pub const DEFAULT_DB: &str = "results/harness.db";
+
+/// Environment variable that sets the default `--db`.
+pub const DB_ENV: &str = "HARNESS_DB";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -30,9 +44,71 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("no experiment named `{0}` in the database; `harness status` lists the experiments it holds")]
     UnknownExperiment(String),
+    #[error("lost the lease of run {key} (attempt {attempt}); another worker owns it now")]
+    LostLease { key: String, attempt: i64 },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Which database a [`Store`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// `postgres://` or `postgresql://` URLs are PostgreSQL; anything else is a SQLite path.
+    pub fn of(db: &str) -> Backend {
+        if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The database's clock in milliseconds since the Unix epoch, as one SQL expression. Leases
+    /// are judged by this clock only, so workers' clocks never matter.
+    pub fn now_ms(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "CAST((julianday('now') - 2440587.5) * 86400000.0 AS BIGINT)",
+            Backend::Postgres => "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// Whether `db` (a `--db` value) names a PostgreSQL database.
+pub fn is_postgres(db: &Path) -> bool {
+    Backend::of(&db.to_string_lossy()) == Backend::Postgres
+}
+
+/// A `--db` value for messages: PostgreSQL URLs without their password.
+pub fn display_db(db: &Path) -> String {
+    let s = db.to_string_lossy().into_owned();
+    if Backend::of(&s) != Backend::Postgres {
+        return s;
+    }
+    // postgres://user:password@host/... → postgres://user:***@host/...
+    match (s.find("://"), s.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &s[scheme + 3..at];
+            match userinfo.find(':') {
+                Some(colon) => {
+                    format!("{}{}:***{}", &s[..scheme + 3], &userinfo[..colon], &s[at..])
+                }
+                None => s,
+            }
+        }
+        _ => s,
+    }
+}
 
 /// A run as the grid describes it, ready to be inserted (idempotently) into the store.
 #[derive(Debug, Clone)]
@@ -46,12 +122,46 @@ pub struct NewRun {
     pub config_json: String,
 }
 
+/// Who claims runs: recorded on every run it claims.
+#[derive(Debug, Clone)]
+pub struct WorkerIdentity {
+    /// `host:pid:process-start` (see `environment::worker_id`).
+    pub id: String,
+    pub host: String,
+    /// `JOB_TASK` of a Slurm array task, else the Slurm job id, when run under Slurm.
+    pub slurm_job: Option<String>,
+}
+
+impl WorkerIdentity {
+    /// A worker identity without host or Slurm details (tests, synthetic experiments).
+    pub fn named(id: &str) -> WorkerIdentity {
+        WorkerIdentity {
+            id: id.to_string(),
+            host: id.split(':').next().unwrap_or(id).to_string(),
+            slurm_job: None,
+        }
+    }
+}
+
+/// What a worker holds while it runs a run: every write of the run names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    pub experiment: String,
+    pub key: String,
+    pub attempt: i64,
+    pub worker: String,
+}
+
 /// A claimed run: what a worker needs to execute it.
 #[derive(Debug, Clone)]
 pub struct Claim {
+    pub lease: Lease,
     pub key: String,
     pub config_json: String,
     pub attempt: i64,
+    pub task: String,
+    pub variant: String,
+    pub seed: i64,
 }
 
 /// Final bookkeeping of a finished (or failed) run.
@@ -65,9 +175,37 @@ pub struct Finish {
     pub peak_memory_bytes: Option<i64>,
 }
 
+/// A run taken from a worker that stopped holding it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reaped {
+    pub experiment: String,
+    pub key: String,
+    /// The attempt that was lost.
+    pub attempt: i64,
+    /// `queued` again, or `failed` after the last allowed attempt.
+    pub status: RunStatus,
+    pub reason: String,
+}
+
+/// The lease of a running run, for `harness status`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeaseInfo {
+    pub key: String,
+    pub worker: Option<String>,
+    pub host: Option<String>,
+    pub slurm_job: Option<String>,
+    /// Seconds since the worker last renewed the lease (database clock).
+    pub lease_age_s: Option<f64>,
+    /// Seconds until the lease expires (negative: expired, waiting to be reaped).
+    pub lease_expires_in_s: Option<f64>,
+    pub checkpoint_step: Option<i64>,
+}
+
 pub struct Store {
-    pool: SqlitePool,
-    path: PathBuf,
+    pool: AnyPool,
+    backend: Backend,
+    location: PathBuf,
+    store_id: String,
 }
 
 pub fn now() -> String {
@@ -79,55 +217,123 @@ fn finite(v: f64) -> Option<f64> {
     v.is_finite().then_some(v)
 }
 
-impl Store {
-    /// Opens (creating if needed) the database at `path` and applies migrations.
-    pub async fn open(path: &Path) -> Result<Store> {
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
-                    path: path.to_path_buf(),
-                    source: sqlx::Error::Io(e),
-                })?;
-            }
+/// `sqlite://PATH?mode=rwc` with the characters the URL parser would misread escaped.
+fn sqlite_url(path: &Path) -> String {
+    let mut url = String::from("sqlite://");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => url.push_str("%25"),
+            '?' => url.push_str("%3F"),
+            '#' => url.push_str("%23"),
+            c => url.push(c),
         }
-        let options = SqliteConnectOptions::from_str("sqlite://")
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
-        let pool = SqlitePoolOptions::new()
+    }
+    url.push_str("?mode=rwc");
+    url
+}
+
+fn random_id() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+impl Store {
+    /// Opens (creating if needed) the database `db` and applies migrations: a SQLite file path,
+    /// or a `postgres://` URL (the database must exist; the tables are created).
+    pub async fn open(db: impl AsRef<Path>) -> Result<Store> {
+        let db = db.as_ref();
+        let backend = Backend::of(&db.to_string_lossy());
+        let open_err = |source: sqlx::Error| StoreError::Open {
+            path: PathBuf::from(display_db(db)),
+            source,
+        };
+        sqlx::any::install_default_drivers();
+        let url = match backend {
+            Backend::Sqlite => {
+                if let Some(dir) = db.parent() {
+                    if !dir.as_os_str().is_empty() {
+                        std::fs::create_dir_all(dir).map_err(|e| open_err(sqlx::Error::Io(e)))?;
+                    }
+                }
+                sqlite_url(db)
+            }
+            Backend::Postgres => db.to_string_lossy().into_owned(),
+        };
+        let pool = AnyPoolOptions::new()
             .max_connections(4)
-            .connect_with(options)
+            .acquire_timeout(Duration::from_secs(60))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // Through `Any` these are PRAGMAs, not connect options.
+                        conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
             .await
-            .map_err(|source| StoreError::Open {
-                path: path.to_path_buf(),
-                source,
-            })?;
-        sqlx::migrate!("./migrations")
-            .run(&pool)
-            .await
-            .map_err(|source| StoreError::Migrate {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            .map_err(open_err)?;
+        let migrated = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&pool).await,
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&pool).await,
+        };
+        migrated.map_err(|source| StoreError::Migrate {
+            path: PathBuf::from(display_db(db)),
+            source,
+        })?;
+        sqlx::query(
+            "INSERT INTO store_meta (name, value) VALUES ('store_id', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(random_id())
+        .execute(&pool)
+        .await?;
+        let store_id: String =
+            sqlx::query_scalar("SELECT value FROM store_meta WHERE name = 'store_id'")
+                .fetch_one(&pool)
+                .await?;
         Ok(Store {
             pool,
-            path: path.to_path_buf(),
+            backend,
+            location: db.to_path_buf(),
+            store_id,
         })
     }
 
+    /// The `--db` value this store was opened with (a path or a URL).
     pub fn path(&self) -> &Path {
-        &self.path
+        &self.location
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The random identity of this database, created once (checkpoints record it).
+    pub fn store_id(&self) -> &str {
+        &self.store_id
     }
 
     pub async fn close(self) {
         self.pool.close().await;
+    }
+
+    /// A query string with the database clock spliced in for `{NOW}`.
+    fn sql(&self, template: &str) -> String {
+        template.replace("{NOW}", self.backend.now_ms())
+    }
+
+    /// The database's clock, milliseconds since the Unix epoch.
+    pub async fn db_now_ms(&self) -> Result<i64> {
+        let q = self.sql("SELECT {NOW}");
+        Ok(sqlx::query_scalar(sqlx::AssertSqlSafe(q))
+            .fetch_one(&self.pool)
+            .await?)
     }
 
     /// Records the experiment (or updates its spec) and inserts the runs it does not hold yet.
@@ -137,7 +343,7 @@ impl Store {
         let now = now();
         sqlx::query(
             "INSERT INTO experiments (name, description, spec_path, spec_text, overrides, spec_hash, baseline, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
              ON CONFLICT (name) DO UPDATE SET description = excluded.description, spec_path = excluded.spec_path,
                  spec_text = excluded.spec_text, overrides = excluded.overrides, spec_hash = excluded.spec_hash,
                  baseline = excluded.baseline, updated_at = excluded.updated_at",
@@ -157,7 +363,7 @@ impl Store {
         for run in runs {
             let res = sqlx::query(
                 "INSERT INTO runs (experiment, run_key, ordinal, task, variant, seed, sweep, config, status, queued_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', $9)
                  ON CONFLICT (experiment, run_key) DO NOTHING",
             )
             .bind(&experiment.name)
@@ -177,35 +383,98 @@ impl Store {
         Ok(added)
     }
 
-    /// Puts runs that a dead worker left `running` back in the queue, deleting what that attempt
-    /// wrote. `is_dead(worker)` decides; returns the keys requeued.
-    pub async fn requeue_abandoned(
+    /// Takes running runs of `experiments` (all when empty) from workers that no longer hold
+    /// them: the lease expired on the database's clock, or `is_dead(worker)` (the same-host PID
+    /// fast path). Each goes back to `queued` (its next claim is attempt + 1), or to `failed`
+    /// once it has had `max_attempts` attempts; the reason is kept in `error`.
+    pub async fn reap(
         &self,
-        experiment: &str,
+        experiments: &[String],
+        max_attempts: i64,
         is_dead: impl Fn(&str) -> bool,
-    ) -> Result<Vec<String>> {
-        let rows = sqlx::query(
-            "SELECT run_key, worker FROM runs WHERE experiment = ? AND status = 'running'",
-        )
-        .bind(experiment)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut requeued = Vec::new();
+    ) -> Result<Vec<Reaped>> {
+        let q = self.sql(
+            "SELECT experiment, run_key, attempt, worker,
+                    CAST(CASE WHEN lease_expires_ms IS NOT NULL AND lease_expires_ms <= {NOW} THEN 1 ELSE 0 END AS BIGINT)
+             FROM runs WHERE status = 'running' ORDER BY experiment, ordinal",
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut reaped = Vec::new();
         for row in rows {
-            let key: String = row.get(0);
-            let worker: Option<String> = row.get(1);
-            if worker.as_deref().is_none_or(&is_dead) {
-                self.requeue(experiment, &key, "running").await?;
-                requeued.push(key);
+            let experiment: String = row.get(0);
+            if !experiments.is_empty() && !experiments.contains(&experiment) {
+                continue;
+            }
+            let key: String = row.get(1);
+            let attempt: i64 = row.get(2);
+            let worker: Option<String> = row.get(3);
+            let expired: i64 = row.get(4);
+            let who = worker.clone().unwrap_or_else(|| "an unknown worker".into());
+            let cause = if expired == 1 {
+                format!("its lease expired ({who} stopped renewing it)")
+            } else if worker.as_deref().is_none_or(&is_dead) {
+                format!("its worker process {who} is gone")
+            } else {
+                continue;
+            };
+            let (status, reason) = if attempt >= max_attempts {
+                (
+                    RunStatus::Failed,
+                    format!(
+                        "attempt {attempt} was lost: {cause}; gave up after {attempt} attempts \
+                         (--max-attempts {max_attempts}); `harness run SPEC --retry-failed` runs it again"
+                    ),
+                )
+            } else {
+                (
+                    RunStatus::Queued,
+                    format!("attempt {attempt} was lost: {cause}; requeued"),
+                )
+            };
+            let mut tx = self.pool.begin().await?;
+            let res = sqlx::query(
+                "UPDATE runs SET status = $1, error = $2, worker = NULL, lease_expires_ms = NULL,
+                     lease_renewed_ms = NULL, heartbeat_at = NULL, finished_at = $3
+                 WHERE experiment = $4 AND run_key = $5 AND attempt = $6 AND status = 'running'
+                     AND COALESCE(worker, '') = $7",
+            )
+            .bind(status.as_str())
+            .bind(&reason)
+            .bind((status == RunStatus::Failed).then(now))
+            .bind(&experiment)
+            .bind(&key)
+            .bind(attempt)
+            .bind(worker.clone().unwrap_or_default())
+            .execute(&mut *tx)
+            .await?;
+            if res.rows_affected() == 1 {
+                sqlx::query("DELETE FROM results WHERE experiment = $1 AND run_key = $2")
+                    .bind(&experiment)
+                    .bind(&key)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                reaped.push(Reaped {
+                    experiment,
+                    key,
+                    attempt,
+                    status,
+                    reason,
+                });
+            } else {
+                // Renewed, finished or reaped by someone else meanwhile.
+                tx.rollback().await?;
             }
         }
-        Ok(requeued)
+        Ok(reaped)
     }
 
     /// Requeues runs in the given statuses (e.g. `--retry failed`). Returns how many.
     pub async fn requeue_status(&self, experiment: &str, status: RunStatus) -> Result<u64> {
         let keys: Vec<String> =
-            sqlx::query_scalar("SELECT run_key FROM runs WHERE experiment = ? AND status = ?")
+            sqlx::query_scalar("SELECT run_key FROM runs WHERE experiment = $1 AND status = $2")
                 .bind(experiment)
                 .bind(status.as_str())
                 .fetch_all(&self.pool)
@@ -224,8 +493,9 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let res = sqlx::query(
             "UPDATE runs SET status = 'queued', worker = NULL, started_at = NULL, heartbeat_at = NULL,
-                 finished_at = NULL, duration_s = NULL, error = NULL, steps = NULL
-             WHERE experiment = ? AND run_key = ? AND status = ?",
+                 finished_at = NULL, duration_s = NULL, error = NULL, steps = NULL,
+                 lease_expires_ms = NULL, lease_renewed_ms = NULL
+             WHERE experiment = $1 AND run_key = $2 AND status = $3",
         )
         .bind(experiment)
         .bind(key)
@@ -233,7 +503,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 1 {
-            sqlx::query("DELETE FROM results WHERE experiment = ? AND run_key = ?")
+            sqlx::query("DELETE FROM results WHERE experiment = $1 AND run_key = $2")
                 .bind(experiment)
                 .bind(key)
                 .execute(&mut *tx)
@@ -243,17 +513,46 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
-    /// Atomically claims the next queued run of `experiment` (lowest ordinal) for `worker`.
-    /// The status change happens in one statement; a concurrent claimer gets another run or none.
+    /// Gives a claimed run back to the queue (a worker stopping on a signal). Fenced: a lease
+    /// already lost is left alone. Returns whether it was released.
+    pub async fn release(&self, lease: &Lease) -> Result<bool> {
+        let q = self.sql(
+            "UPDATE runs SET status = 'queued', worker = NULL, started_at = NULL, heartbeat_at = NULL,
+                 lease_expires_ms = NULL, lease_renewed_ms = NULL
+             WHERE experiment = $1 AND run_key = $2 AND attempt = $3 AND status = 'running'
+                 AND worker = $4 AND lease_expires_ms > {NOW}",
+        );
+        let res = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(&lease.experiment)
+            .bind(&lease.key)
+            .bind(lease.attempt)
+            .bind(&lease.worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// Atomically claims the next queued run of `experiment` (lowest ordinal) for `worker`,
+    /// with a lease of `lease` from now on the database's clock. The status change happens in
+    /// one statement; a concurrent claimer gets another run or none.
     pub async fn claim_next(
         &self,
         experiment: &str,
-        worker: &str,
+        worker: &WorkerIdentity,
         only: Option<&[String]>,
+        lease: Duration,
     ) -> Result<Option<Claim>> {
+        let claim = self.sql(
+            "UPDATE runs SET status = 'running', worker = $1, host = $2, slurm_job = $3,
+                 attempt = attempt + 1, started_at = $4, heartbeat_at = $4, error = NULL,
+                 finished_at = NULL, checkpoint_step = NULL,
+                 lease_expires_ms = {NOW} + $5, lease_renewed_ms = {NOW}
+             WHERE experiment = $6 AND run_key = $7 AND status = 'queued'
+             RETURNING run_key, config, attempt, task, variant, seed",
+        );
         loop {
             let candidates: Vec<String> = sqlx::query_scalar(
-                "SELECT run_key FROM runs WHERE experiment = ? AND status = 'queued' ORDER BY ordinal",
+                "SELECT run_key FROM runs WHERE experiment = $1 AND status = 'queued' ORDER BY ordinal",
             )
             .bind(experiment)
             .fetch_all(&self.pool)
@@ -263,90 +562,170 @@ impl Store {
                 .find(|k| only.is_none_or(|keys| keys.contains(k)));
             let Some(key) = next else { return Ok(None) };
             let now = now();
-            let row = sqlx::query(
-                "UPDATE runs SET status = 'running', worker = ?, attempt = attempt + 1,
-                     started_at = ?, heartbeat_at = ?
-                 WHERE experiment = ? AND run_key = ? AND status = 'queued'
-                 RETURNING run_key, config, attempt",
-            )
-            .bind(worker)
-            .bind(&now)
-            .bind(&now)
-            .bind(experiment)
-            .bind(&key)
-            .fetch_optional(&self.pool)
-            .await?;
+            let row: Option<AnyRow> = sqlx::query(sqlx::AssertSqlSafe(claim.clone()))
+                .bind(&worker.id)
+                .bind(&worker.host)
+                .bind(&worker.slurm_job)
+                .bind(&now)
+                .bind(lease.as_millis() as i64)
+                .bind(experiment)
+                .bind(&key)
+                .fetch_optional(&self.pool)
+                .await?;
             if let Some(row) = row {
+                let key: String = row.get(0);
+                let attempt: i64 = row.get(2);
                 return Ok(Some(Claim {
-                    key: row.get(0),
+                    lease: Lease {
+                        experiment: experiment.to_string(),
+                        key: key.clone(),
+                        attempt,
+                        worker: worker.id.clone(),
+                    },
+                    key,
                     config_json: row.get(1),
-                    attempt: row.get(2),
+                    attempt,
+                    task: row.get(3),
+                    variant: row.get(4),
+                    seed: row.get(5),
                 }));
             }
             // Another worker took it between the SELECT and the UPDATE: look again.
         }
     }
 
-    /// Records device, git revision and environment once the run has started.
+    /// Extends the lease by `lease` from now (database clock). False: the lease is lost
+    /// (expired, reaped, or the run is no longer this attempt's); the worker must stop the run.
+    pub async fn renew(&self, lease: &Lease, duration: Duration) -> Result<bool> {
+        let q = self.sql(
+            "UPDATE runs SET lease_expires_ms = {NOW} + $1, lease_renewed_ms = {NOW}, heartbeat_at = $2
+             WHERE experiment = $3 AND run_key = $4 AND attempt = $5 AND status = 'running'
+                 AND worker = $6 AND lease_expires_ms > {NOW}",
+        );
+        let res = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(duration.as_millis() as i64)
+            .bind(now())
+            .bind(&lease.experiment)
+            .bind(&lease.key)
+            .bind(lease.attempt)
+            .bind(&lease.worker)
+            .execute(&self.pool)
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    /// The fence of every write: inside `tx`, checks (and touches) the run's row for `lease`;
+    /// no row means the lease is lost and the transaction must not write.
+    async fn fence(&self, tx: &mut sqlx::Transaction<'_, sqlx::Any>, lease: &Lease) -> Result<()> {
+        let q = self.sql(
+            "UPDATE runs SET heartbeat_at = $1
+             WHERE experiment = $2 AND run_key = $3 AND attempt = $4 AND status = 'running'
+                 AND worker = $5 AND lease_expires_ms > {NOW}",
+        );
+        let res = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(now())
+            .bind(&lease.experiment)
+            .bind(&lease.key)
+            .bind(lease.attempt)
+            .bind(&lease.worker)
+            .execute(&mut **tx)
+            .await?;
+        if res.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::LostLease {
+                key: lease.key.clone(),
+                attempt: lease.attempt,
+            })
+        }
+    }
+
+    /// Records device, git revision and environment once the run has started (fenced).
     pub async fn mark_started(
         &self,
-        experiment: &str,
-        key: &str,
+        lease: &Lease,
         device: &str,
         git_rev: Option<&str>,
         environment_json: &str,
     ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
         sqlx::query(
-            "UPDATE runs SET device = ?, git_rev = ?, environment = ? WHERE experiment = ? AND run_key = ?",
+            "UPDATE runs SET device = $1, git_rev = $2, environment = $3 WHERE experiment = $4 AND run_key = $5",
         )
         .bind(device)
         .bind(git_rev)
         .bind(environment_json)
-        .bind(experiment)
-        .bind(key)
-        .execute(&self.pool)
+        .bind(&lease.experiment)
+        .bind(&lease.key)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records that the attempt wrote a checkpoint at `step` (fenced): a worker that lost its
+    /// lease learns it here, before it would write another checkpoint file.
+    pub async fn record_checkpoint(&self, lease: &Lease, step: i64) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
+        sqlx::query("UPDATE runs SET checkpoint_step = $1 WHERE experiment = $2 AND run_key = $3")
+            .bind(step)
+            .bind(&lease.experiment)
+            .bind(&lease.key)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     /// Deletes the run's metric rows with a step after `step` (every row for `step` = 0: steps
-    /// count from 1), i.e. what an attempt that resumes at `step` writes again.
-    pub async fn delete_metrics_after(
-        &self,
-        experiment: &str,
-        key: &str,
-        step: i64,
-    ) -> Result<u64> {
+    /// count from 1), i.e. what an attempt that resumes at `step` writes again (fenced).
+    pub async fn delete_metrics_after(&self, lease: &Lease, step: i64) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
         let res =
-            sqlx::query("DELETE FROM metrics WHERE experiment = ? AND run_key = ? AND step > ?")
-                .bind(experiment)
-                .bind(key)
+            sqlx::query("DELETE FROM metrics WHERE experiment = $1 AND run_key = $2 AND step > $3")
+                .bind(&lease.experiment)
+                .bind(&lease.key)
                 .bind(step)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?;
+        tx.commit().await?;
         Ok(res.rows_affected())
     }
 
-    /// Writes a batch of per-step metrics in one transaction and refreshes the heartbeat.
-    pub async fn write_metrics(
-        &self,
-        experiment: &str,
-        key: &str,
-        rows: &[MetricRow],
-    ) -> Result<()> {
+    /// Writes a batch of per-step metrics in one transaction (fenced).
+    pub async fn write_metrics(&self, lease: &Lease, rows: &[MetricRow]) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
         for chunk in rows.chunks(100) {
             let mut sql = String::from(
                 "INSERT INTO metrics (experiment, run_key, step, split, name, value, phase) VALUES ",
             );
-            sql.push_str(&vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", "));
+            let tuples: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let b = 7 * i;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7
+                    )
+                })
+                .collect();
+            sql.push_str(&tuples.join(", "));
             sql.push_str(" ON CONFLICT (experiment, run_key, split, name, step) DO UPDATE SET value = excluded.value, phase = excluded.phase");
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for m in chunk {
                 q = q
-                    .bind(experiment)
-                    .bind(key)
+                    .bind(&lease.experiment)
+                    .bind(&lease.key)
                     .bind(m.step)
                     .bind(&m.split)
                     .bind(&m.name)
@@ -355,33 +734,33 @@ impl Store {
             }
             q.execute(&mut *tx).await?;
         }
-        sqlx::query("UPDATE runs SET heartbeat_at = ? WHERE experiment = ? AND run_key = ?")
-            .bind(now())
-            .bind(experiment)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Writes the final results and the run's closing status in one transaction.
+    /// Writes the final results and the run's closing status in one transaction (fenced: the
+    /// results of a run are always those of the attempt that finished it).
     pub async fn finish(
         &self,
-        experiment: &str,
-        key: &str,
+        lease: &Lease,
         results: &[ResultRow],
         finish: &Finish,
     ) -> Result<()> {
         let status = finish.status.unwrap_or(RunStatus::Done);
         let mut tx = self.pool.begin().await?;
+        self.fence(&mut tx, lease).await?;
+        sqlx::query("DELETE FROM results WHERE experiment = $1 AND run_key = $2")
+            .bind(&lease.experiment)
+            .bind(&lease.key)
+            .execute(&mut *tx)
+            .await?;
         for r in results {
             sqlx::query(
-                "INSERT INTO results (experiment, run_key, split, name, value) VALUES (?, ?, ?, ?, ?)
+                "INSERT INTO results (experiment, run_key, split, name, value) VALUES ($1, $2, $3, $4, $5)
                  ON CONFLICT (experiment, run_key, split, name) DO UPDATE SET value = excluded.value",
             )
-            .bind(experiment)
-            .bind(key)
+            .bind(&lease.experiment)
+            .bind(&lease.key)
             .bind(&r.split)
             .bind(&r.name)
             .bind(finite(r.value))
@@ -389,9 +768,10 @@ impl Store {
             .await?;
         }
         sqlx::query(
-            "UPDATE runs SET status = ?, finished_at = ?, duration_s = ?, error = ?, steps = ?,
-                 train_examples_per_s = ?, peak_memory_bytes = ?, heartbeat_at = ?
-             WHERE experiment = ? AND run_key = ?",
+            "UPDATE runs SET status = $1, finished_at = $2, duration_s = $3, error = $4, steps = $5,
+                 train_examples_per_s = $6, peak_memory_bytes = $7, heartbeat_at = $8,
+                 lease_expires_ms = NULL
+             WHERE experiment = $9 AND run_key = $10",
         )
         .bind(status.as_str())
         .bind(now())
@@ -401,8 +781,8 @@ impl Store {
         .bind(finish.train_examples_per_s.and_then(finite))
         .bind(finish.peak_memory_bytes)
         .bind(now())
-        .bind(experiment)
-        .bind(key)
+        .bind(&lease.experiment)
+        .bind(&lease.key)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -420,7 +800,7 @@ impl Store {
 
     pub async fn experiment(&self, name: &str) -> Result<ExperimentRow> {
         sqlx::query_as::<_, ExperimentRow>(
-            "SELECT name, description, spec_path, spec_text, overrides, spec_hash, baseline FROM experiments WHERE name = ?",
+            "SELECT name, description, spec_path, spec_text, overrides, spec_hash, baseline FROM experiments WHERE name = $1",
         )
         .bind(name)
         .fetch_optional(&self.pool)
@@ -433,7 +813,7 @@ impl Store {
             "SELECT run_key, ordinal, task, variant, seed, sweep, config, status, attempt, worker,
                     started_at, finished_at, duration_s, device, git_rev, error, steps,
                     train_examples_per_s, peak_memory_bytes
-             FROM runs WHERE experiment = ? ORDER BY ordinal",
+             FROM runs WHERE experiment = $1 ORDER BY ordinal",
         )
         .bind(experiment)
         .fetch_all(&self.pool)
@@ -441,9 +821,62 @@ impl Store {
         Ok(rows)
     }
 
+    /// Counts of runs by status over `experiments` (all when empty): (status, count).
+    pub async fn status_counts(&self, experiments: &[String]) -> Result<Vec<(String, i64)>> {
+        let rows = sqlx::query(
+            "SELECT experiment, status, CAST(COUNT(*) AS BIGINT) FROM runs GROUP BY experiment, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out: Vec<(String, i64)> = Vec::new();
+        for r in rows {
+            let exp: String = r.get(0);
+            if !experiments.is_empty() && !experiments.contains(&exp) {
+                continue;
+            }
+            let status: String = r.get(1);
+            let n: i64 = r.get(2);
+            match out.iter_mut().find(|(s, _)| *s == status) {
+                Some((_, c)) => *c += n,
+                None => out.push((status, n)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Leases of the experiment's running runs (database clock).
+    pub async fn leases(&self, experiment: &str) -> Result<Vec<LeaseInfo>> {
+        let q = self.sql(
+            "SELECT run_key, worker, host, slurm_job,
+                    CAST({NOW} - lease_renewed_ms AS BIGINT), CAST(lease_expires_ms - {NOW} AS BIGINT),
+                    checkpoint_step
+             FROM runs WHERE experiment = $1 AND status = 'running' ORDER BY ordinal",
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(q))
+            .bind(experiment)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| {
+                let age: Option<i64> = r.get(4);
+                let left: Option<i64> = r.get(5);
+                LeaseInfo {
+                    key: r.get(0),
+                    worker: r.get(1),
+                    host: r.get(2),
+                    slurm_job: r.get(3),
+                    lease_age_s: age.map(|ms| ms as f64 / 1000.0),
+                    lease_expires_in_s: left.map(|ms| ms as f64 / 1000.0),
+                    checkpoint_step: r.get(6),
+                }
+            })
+            .collect())
+    }
+
     pub async fn results(&self, experiment: &str) -> Result<Vec<(String, ResultRow)>> {
         let rows = sqlx::query(
-            "SELECT run_key, split, name, value FROM results WHERE experiment = ? ORDER BY run_key, split, name",
+            "SELECT run_key, split, name, value FROM results WHERE experiment = $1 ORDER BY run_key, split, name",
         )
         .bind(experiment)
         .fetch_all(&self.pool)
@@ -466,7 +899,7 @@ impl Store {
 
     pub async fn metrics(&self, experiment: &str, key: &str) -> Result<Vec<MetricRow>> {
         let rows = sqlx::query(
-            "SELECT step, split, name, value, phase FROM metrics WHERE experiment = ? AND run_key = ?
+            "SELECT step, split, name, value, phase FROM metrics WHERE experiment = $1 AND run_key = $2
              ORDER BY split, name, step",
         )
         .bind(experiment)
@@ -488,3 +921,6 @@ impl Store {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests;

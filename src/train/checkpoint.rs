@@ -7,8 +7,14 @@
 //! folder, which is flushed to disk and then renamed over `<file>`, so that a reader (or a run
 //! killed at any instant) sees either the previous checkpoint or the new one, never a torn file.
 //!
-//! Where: `<folder of the results database>/checkpoints/<experiment>/<run_key>/`, see
-//! [`run_dir`].
+//! Where: `<checkpoint dir>/<experiment>/<run_key>/`, see [`run_dir`]. The checkpoint dir is
+//! `--checkpoint-dir`, by default `<folder of the SQLite database>/checkpoints`, or
+//! `results/checkpoints` for a PostgreSQL store ([`default_root`]); workers on several machines
+//! must share it (a network file system) for a reclaimed run to resume where it stopped.
+//!
+//! Ownership: a run's checkpoint records the [`CheckpointOwner`] that wrote it (store id,
+//! experiment, run key, attempt) and is resumed only by that run of that store, in the same or
+//! a later attempt; any other checkpoint is ignored with a warning.
 
 use std::collections::HashMap;
 use std::io;
@@ -39,13 +45,81 @@ pub enum CheckpointError {
     Mismatch { path: PathBuf, message: String },
 }
 
-/// The checkpoint folder of one run: `<db folder>/checkpoints/<experiment>/<run_key>`.
-pub fn run_dir(db: &Path, experiment: &str, run_key: &str) -> PathBuf {
+/// The default checkpoint dir of a store (`--db` value): `<db folder>/checkpoints` for a
+/// SQLite file, `results/checkpoints` for a PostgreSQL URL.
+pub fn default_root(db: &Path) -> PathBuf {
+    if crate::store::is_postgres(db) {
+        return PathBuf::from("results/checkpoints");
+    }
     db.parent()
         .unwrap_or_else(|| Path::new(""))
         .join("checkpoints")
-        .join(experiment)
-        .join(run_key)
+}
+
+/// The checkpoint folder of one run: `<root>/<experiment>/<run_key>`.
+pub fn run_dir(root: &Path, experiment: &str, run_key: &str) -> PathBuf {
+    root.join(experiment).join(run_key)
+}
+
+/// Which run of which store a checkpoint belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct CheckpointOwner {
+    pub store_id: String,
+    pub experiment: String,
+    pub run_key: String,
+    pub attempt: i64,
+}
+
+impl CheckpointOwner {
+    /// Why the attempt `self` must not resume a checkpoint written by `written` (None: it may).
+    pub fn refuses(&self, written: Option<&CheckpointOwner>) -> Option<String> {
+        let Some(w) = written else {
+            return Some("it records no owner (written by an older harness)".into());
+        };
+        if w.store_id != self.store_id {
+            return Some(format!(
+                "it belongs to another results database (store id {}, this one is {})",
+                w.store_id, self.store_id
+            ));
+        }
+        if w.experiment != self.experiment || w.run_key != self.run_key {
+            return Some(format!(
+                "it belongs to run {} of experiment {}",
+                w.run_key, w.experiment
+            ));
+        }
+        if w.attempt > self.attempt {
+            return Some(format!(
+                "it was written by attempt {}, after this attempt {}",
+                w.attempt, self.attempt
+            ));
+        }
+        None
+    }
+}
+
+/// Deletes the temporary files (`*.tmp-<pid>`) that writers killed mid-write left in `dir`; the
+/// run owning `dir` is held by the caller, so none of them is being written. Returns them.
+pub fn remove_orphans(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut removed = Vec::new();
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(removed),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let path = entry?.path();
+        let orphan = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.rsplit_once(".tmp-"))
+            .is_some_and(|(_, pid)| !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()));
+        if orphan && path.is_file() {
+            remove(&path)?;
+            removed.push(path);
+        }
+    }
+    Ok(removed)
 }
 
 /// Writes `meta` and `tensors` to `path` atomically (see the module documentation), creating
@@ -185,8 +259,73 @@ mod tests {
     #[test]
     fn run_dir_sits_beside_the_database() {
         assert_eq!(
-            run_dir(Path::new("results/harness.db"), "exp", "0123abcd"),
+            run_dir(
+                &default_root(Path::new("results/harness.db")),
+                "exp",
+                "0123abcd"
+            ),
             PathBuf::from("results/checkpoints/exp/0123abcd")
         );
+        assert_eq!(
+            default_root(Path::new("postgres://h@127.0.0.1:5/db")),
+            PathBuf::from("results/checkpoints")
+        );
+    }
+
+    #[test]
+    fn orphaned_temporary_files_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "latest.ckpt",
+            "latest.ckpt.tmp-123",
+            "phase1.ckpt.tmp-9",
+            "notes.tmp-x",
+        ] {
+            std::fs::write(dir.path().join(name), b"x").unwrap();
+        }
+        let mut removed: Vec<String> = remove_orphans(dir.path())
+            .unwrap()
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        removed.sort();
+        assert_eq!(removed, ["latest.ckpt.tmp-123", "phase1.ckpt.tmp-9"]);
+        assert!(dir.path().join("latest.ckpt").exists());
+        assert!(remove_orphans(&dir.path().join("none")).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_checkpoint_serves_only_its_own_run_of_its_own_store() {
+        let me = CheckpointOwner {
+            store_id: "s1".into(),
+            experiment: "e".into(),
+            run_key: "k".into(),
+            attempt: 2,
+        };
+        assert_eq!(me.refuses(Some(&me)), None);
+        let earlier = CheckpointOwner {
+            attempt: 1,
+            ..me.clone()
+        };
+        assert_eq!(me.refuses(Some(&earlier)), None);
+        let later = CheckpointOwner {
+            attempt: 3,
+            ..me.clone()
+        };
+        assert!(me.refuses(Some(&later)).unwrap().contains("attempt 3"));
+        let other_store = CheckpointOwner {
+            store_id: "s2".into(),
+            ..me.clone()
+        };
+        assert!(me
+            .refuses(Some(&other_store))
+            .unwrap()
+            .contains("another results database"));
+        let other_run = CheckpointOwner {
+            run_key: "j".into(),
+            ..me.clone()
+        };
+        assert!(me.refuses(Some(&other_run)).unwrap().contains("run j"));
+        assert!(me.refuses(None).unwrap().contains("no owner"));
     }
 }

@@ -34,7 +34,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn::VarStore, Device, Kind, Tensor};
 
-use super::checkpoint::{self, CheckpointError};
+use super::checkpoint::{self, CheckpointError, CheckpointOwner};
 use super::optim::AdamW;
 use super::schedule::{cosine_warmup, linear_warmup_decay};
 use super::Ending;
@@ -148,6 +148,16 @@ pub trait LmObserver {
     fn on_metrics(&mut self, rows: Vec<MetricRow>, flush: bool) -> Result<()>;
     /// Checked before every step: true once the user asked to stop.
     fn interrupted(&self) -> bool;
+    /// The run and store this attempt belongs to: recorded in every checkpoint it writes, and
+    /// the run's own checkpoint is resumed only if it belongs to the same run of the same store
+    /// (same or earlier attempt). None: checkpoints are resumed unchecked and record no owner.
+    fn checkpoint_owner(&self) -> Option<CheckpointOwner> {
+        None
+    }
+    /// After a checkpoint file was written at `step` (the store records it, fenced).
+    fn on_checkpoint(&mut self, _step: i64) -> Result<()> {
+        Ok(())
+    }
 }
 
 pub struct LmOutcome {
@@ -314,6 +324,9 @@ pub struct LmCheckpointMeta {
     pub cross_head_permutations: u64,
     pub memory: MemoryMeta,
     pub stats: PhaseStats,
+    /// Who wrote it (absent in checkpoints of older versions and of unowned runs).
+    #[serde(default)]
+    pub owner: Option<CheckpointOwner>,
 }
 
 const FORMAT: u32 = 1;
@@ -335,6 +348,7 @@ fn save_checkpoint(
     phase1_steps: i64,
     n_step: usize,
     cfg: &TxlConfig,
+    owner: Option<&CheckpointOwner>,
 ) -> Result<(), CheckpointError> {
     let (memory, states) = st.mem.export();
     let (epoch, row, _) = segment_of(st.step as usize, n_step, cfg.tgt_len);
@@ -366,6 +380,7 @@ fn save_checkpoint(
         cross_head_permutations: st.cross_head.as_ref().map_or(0, |c| c.permutations()),
         memory,
         stats: st.stats.clone(),
+        owner: owner.cloned(),
     };
     let mut tensors: Vec<(String, Tensor)> = vs
         .variables()
@@ -391,9 +406,18 @@ fn load_checkpoint(
     st: &mut State,
     cfg: &TxlConfig,
     device: Device,
-) -> Result<LmCheckpointMeta, CheckpointError> {
+    expect: Option<&CheckpointOwner>,
+) -> Result<Option<LmCheckpointMeta>, CheckpointError> {
     let (meta, mut tensors): (LmCheckpointMeta, HashMap<String, Tensor>) =
         checkpoint::load(path, device)?;
+    if let Some(why) = expect.and_then(|o| o.refuses(meta.owner.as_ref())) {
+        eprintln!(
+            "warning: ignoring the checkpoint {} ({why}); run {} trains from the start",
+            path.display(),
+            expect.map_or("", |o| o.run_key.as_str())
+        );
+        return Ok(None);
+    }
     let mismatch = |message: String| CheckpointError::Mismatch {
         path: path.to_path_buf(),
         message,
@@ -455,7 +479,7 @@ fn load_checkpoint(
     }
     st.step = meta.step;
     st.stats = meta.stats.clone();
-    Ok(meta)
+    Ok(Some(meta))
 }
 
 /// Gives every parameter a zero gradient before the first step. Layers skipped in a step get
@@ -544,9 +568,27 @@ pub fn train(
         .checkpoints
         .as_ref()
         .map(|c| c.dir.join(checkpoint::LATEST));
-    let resume = own.filter(|p| p.is_file()).or_else(|| s.init_from.clone());
-    if let Some(path) = &resume {
-        let meta = load_checkpoint(path, &mut vs, &mut opt, &mut st, &cfg, device)?;
+    let owner = observer.checkpoint_owner();
+    let mut resumed = None;
+    if let Some(path) = own.filter(|p| p.is_file()) {
+        let meta = load_checkpoint(
+            &path,
+            &mut vs,
+            &mut opt,
+            &mut st,
+            &cfg,
+            device,
+            owner.as_ref(),
+        )?;
+        resumed = meta.map(|m| (path, m));
+    }
+    if resumed.is_none() {
+        if let Some(path) = &s.init_from {
+            let meta = load_checkpoint(path, &mut vs, &mut opt, &mut st, &cfg, device, None)?;
+            resumed = meta.map(|m| (path.clone(), m));
+        }
+    }
+    if let Some((path, meta)) = &resumed {
         if meta.step > total {
             bail!(
                 "{}: the checkpoint is at step {}, beyond this run's {} steps",
@@ -570,6 +612,7 @@ pub fn train(
                 phase1_steps,
                 n_step,
                 &cfg,
+                owner.as_ref(),
             )?;
         }
         Ok(())
@@ -585,6 +628,9 @@ pub fn train(
         if observer.interrupted() {
             observer.on_metrics(vec![], true)?;
             write(checkpoint::LATEST, &st, &vs, &opt)?;
+            if s.checkpoints.is_some() {
+                observer.on_checkpoint(st.step)?;
+            }
             return Ok(LmOutcome {
                 ending: Ending::Interrupted,
                 steps: st.step,
@@ -688,6 +734,9 @@ pub fn train(
         }
         if every {
             write(checkpoint::LATEST, &st, &vs, &opt)?;
+        }
+        if (boundary || every) && s.checkpoints.is_some() {
+            observer.on_checkpoint(step)?;
         }
     }
 
