@@ -31,60 +31,29 @@ pub fn require_clients() -> Result<()> {
     Ok(())
 }
 
-/// Registers the grid (as `harness enqueue` does) and counts what is left of it.
+/// Registers the grid (the code of `harness enqueue`) and counts what is left of it.
 pub fn register_and_count(loaded: &LoadedSpec, db: &Database) -> Result<(String, Backlog)> {
-    let Database::Sqlite(path) = db else {
-        bail!("this build's store opens SQLite databases only")
-    };
+    let db = PathBuf::from(db.arg());
     let plans = crate::spec::expand(&loaded.spec);
-    let spec = &loaded.spec;
-    let experiment = crate::store::ExperimentRow {
-        name: spec.name.clone(),
-        description: spec.description.clone(),
-        spec_path: loaded.path.display().to_string(),
-        spec_text: loaded.text.clone(),
-        overrides: serde_json::to_string(&loaded.overrides)?,
-        spec_hash: loaded.hash.clone(),
-        baseline: spec.baseline.clone(),
-    };
-    let new_runs: Vec<crate::store::NewRun> = plans
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            Ok(crate::store::NewRun {
-                key: p.key.clone(),
-                ordinal: i as i64,
-                task: p.task.clone(),
-                variant: p.variant.clone(),
-                seed: p.seed,
-                sweep_json: serde_json::to_string(&p.sweep)?,
-                config_json: serde_json::to_string(&p.config)?,
-            })
-        })
-        .collect::<Result<_>>()?;
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(async {
-        let store = Store::open(path).await?;
-        let added = store.register(&experiment, &new_runs).await?;
-        let rows = store.runs(&spec.name).await?;
+    let (total, added) = crate::runner::enqueue(loaded, &plans, &db)?;
+    let name = &loaded.spec.name;
+    let rt = crate::runner::runtime()?;
+    let rows = rt.block_on(async {
+        let store = Store::open(&db).await?;
+        let rows = store.runs(name).await;
         store.close().await;
-        let count = |s: RunStatus| rows.iter().filter(|r| r.status == s.as_str()).count() as u64;
-        let backlog = Backlog {
-            queued: count(RunStatus::Queued),
-            running: count(RunStatus::Running),
-        };
-        Ok((
-            format!(
-                "experiment {}: {} runs in the grid ({added} new) registered in {}",
-                spec.name,
-                plans.len(),
-                path.display()
-            ),
-            backlog,
-        ))
-    })
+        rows
+    })?;
+    let count = |s: RunStatus| rows.iter().filter(|r| r.status == s.as_str()).count() as u64;
+    let backlog = Backlog {
+        queued: count(RunStatus::Queued),
+        running: count(RunStatus::Running),
+    };
+    let registered = format!(
+        "experiment {name}: {total} runs in the grid ({added} new) registered in {}",
+        crate::store::display_db(&db)
+    );
+    Ok((registered, backlog))
 }
 
 /// Array tasks of `job_name` (this user's) that Slurm still has pending or running.

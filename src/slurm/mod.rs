@@ -23,7 +23,7 @@ pub struct SubmitArgs {
     pub spec: SpecArgs,
     /// The results database the workers share: postgres://USER@HOST:PORT/DB (or a SQLite path
     /// with --allow-sqlite)
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", env = crate::store::DB_ENV)]
     pub db: String,
     /// Workers (array tasks) wanted; a later submit tops them up to this number
     #[arg(long, value_name = "N")]
@@ -73,9 +73,9 @@ pub struct SubmitArgs {
     /// Worker: exit after the queue has been empty this long
     #[arg(long, value_name = "DURATION")]
     pub idle_exit: Option<String>,
-    /// Worker: a run that failed this many times is not claimed again
-    #[arg(long, value_name = "N")]
-    pub max_attempts: Option<u32>,
+    /// Worker: a run whose lease expired this many times is marked failed
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..))]
+    pub max_attempts: Option<i64>,
     /// Worker: checkpoints of language-model runs (on a filesystem every node sees)
     #[arg(long, value_name = "DIR")]
     pub checkpoint_dir: Option<PathBuf>,
@@ -157,11 +157,13 @@ fn check_options(a: &SubmitArgs) -> Result<Checked> {
     if a.max_parallel == Some(0) {
         bail!("--max-parallel 0: give at least 1, or leave it out for no limit");
     }
-    let signal_before_s = script::parse_duration_s(&a.signal_before)
+    let signal_before_s = crate::worker::parse_duration(&a.signal_before)
+        .ok()
+        .map(|d| d.as_secs_f64().ceil() as u64)
         .filter(|s| (1..=65535).contains(s))
         .with_context(|| {
             format!(
-                "--signal-before `{}`: give 1 to 65535 seconds as N, Ns, Nm or Nh (e.g. 120s)",
+                "--signal-before `{}`: give 1 s to 65535 s, e.g. 120s or 5m",
                 a.signal_before
             )
         })? as u32;
@@ -179,8 +181,8 @@ fn check_options(a: &SubmitArgs) -> Result<Checked> {
     }
     for (flag, value) in [("--lease", &a.lease), ("--idle-exit", &a.idle_exit)] {
         if let Some(v) = value {
-            if script::parse_duration_s(v).is_none() {
-                bail!("{flag} `{v}`: give a duration as N, Ns, Nm or Nh (e.g. 120s)");
+            if let Err(e) = crate::worker::parse_duration(v) {
+                bail!("{flag} {e}");
             }
         }
     }
@@ -299,7 +301,7 @@ pub fn submit_command(a: &SubmitArgs) -> Result<Submitted> {
         report.push(format!(
             "dry run: nothing registered, nothing submitted. A real submit registers the grid in \
              {} and submits up to {} workers, less those already pending or running as `{job_name}`",
-            db.arg(),
+            crate::store::display_db(Path::new(&db.arg())),
             a.workers
         ));
         return Ok(Submitted {

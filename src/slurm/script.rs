@@ -195,22 +195,6 @@ pub fn parse_time_limit(text: &str) -> Result<Option<u64>, String> {
     Ok(Some(seconds))
 }
 
-/// Seconds in a duration written `N`, `Ns`, `Nm` or `Nh`.
-pub fn parse_duration_s(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let (digits, unit) = match t.find(|c: char| !c.is_ascii_digit()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let n: u64 = digits.parse().ok()?;
-    match unit {
-        "s" => Some(n),
-        "m" => Some(n * 60),
-        "h" => Some(n * 3600),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,15 +357,5 @@ mod tests {
         for bad in ["", "1h", "1:2:3:4", "-5", "1-", "a:b"] {
             assert!(parse_time_limit(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration_s("120"), Some(120));
-        assert_eq!(parse_duration_s("120s"), Some(120));
-        assert_eq!(parse_duration_s("3m"), Some(180));
-        assert_eq!(parse_duration_s("2h"), Some(7200));
-        assert_eq!(parse_duration_s("2d"), None);
-        assert_eq!(parse_duration_s("s"), None);
     }
 }
