@@ -156,17 +156,17 @@ fn submitted_job(out: &str) -> String {
 }
 
 fn submit(spec_sets: &[&str], db: &str, logs: &Path, extra: &[&str]) -> String {
+    let checkpoints = logs.join("checkpoints");
     let mut args = vec!["slurm", "submit", "experiments/ci_smoke.yaml"];
     for s in spec_sets {
         args.extend(["--set", s]);
     }
+    args.extend(["--db", db, "--output-dir", logs.to_str().unwrap()]);
     args.extend([
-        "--db",
-        db,
-        "--output-dir",
-        logs.to_str().unwrap(),
         "--time",
         "20",
+        "--checkpoint-dir",
+        checkpoints.to_str().unwrap(),
     ]);
     args.extend_from_slice(extra);
     let out = harness(&args);
@@ -174,18 +174,28 @@ fn submit(spec_sets: &[&str], db: &str, logs: &Path, extra: &[&str]) -> String {
     text(&out)
 }
 
-/// (split, name) → steps of a run's metrics; panics on a step recorded twice.
-fn metric_steps(db: &str, experiment: &str, key: &str) -> BTreeMap<(String, String), Vec<i64>> {
+/// `f` on the store at `db`.
+fn with_store<T>(db: &str, f: impl AsyncFnOnce(&harness::store::Store) -> T) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let rows = rt.block_on(async {
+    rt.block_on(async {
         let store = harness::store::Store::open(Path::new(db)).await.unwrap();
-        let rows = store.metrics(experiment, key).await.unwrap();
+        let out = f(&store).await;
         store.close().await;
-        rows
-    });
+        out
+    })
+}
+
+/// Leases of the experiment's running runs: which worker (and Slurm task) holds each.
+fn leases(db: &str, experiment: &str) -> Vec<harness::store::LeaseInfo> {
+    with_store(db, async |s| s.leases(experiment).await.unwrap())
+}
+
+/// (split, name) → steps of a run's metrics; panics on a step recorded twice.
+fn metric_steps(db: &str, experiment: &str, key: &str) -> BTreeMap<(String, String), Vec<i64>> {
+    let rows = with_store(db, async |s| s.metrics(experiment, key).await.unwrap());
     let mut steps: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
     for r in rows {
         steps.entry((r.split, r.name)).or_default().push(r.step);
@@ -331,18 +341,16 @@ fn a_requeued_task_leaves_every_run_done_once_with_the_uninterrupted_results() {
     // As soon as task 0 has a run, requeue the task (its worker gets SIGTERM and releases it).
     let start = Instant::now();
     loop {
-        let doc = status_json(&name, &db);
-        let busy = doc["runs"]
-            .as_array()
-            .unwrap()
+        let leases = leases(&db, &name);
+        if leases
             .iter()
-            .any(|r| r["status"] == "running" && r["slurm_job"] == task.as_str());
-        if busy {
+            .any(|l| l.slurm_job.as_deref() == Some(task.as_str()))
+        {
             break;
         }
         assert!(
             start.elapsed() < GRID_TIMEOUT,
-            "task {task} never ran a run: {doc:#}\n{}",
+            "task {task} never held a run: {leases:?}\n{}",
             outputs(&logs)
         );
         std::thread::sleep(Duration::from_millis(100));
@@ -395,7 +403,12 @@ fn a_requeued_task_leaves_every_run_done_once_with_the_uninterrupted_results() {
         "--expected",
         "results/expected/ci_smoke.yaml",
     ]);
-    assert!(check.status.success(), "harness check: {}", text(&check));
+    assert!(
+        check.status.success(),
+        "harness check: {}\n{}",
+        text(&check),
+        outputs(&logs)
+    );
 }
 
 #[test]
