@@ -44,8 +44,8 @@ pub struct CompareArgs {
     /// One experiment, or two to compare the same variants across them (`A..B` or `A B`)
     #[arg(required = true, num_args = 1..=2, value_name = "EXPERIMENT")]
     pub experiments: Vec<String>,
-    /// SQLite database of results
-    #[arg(long, default_value = crate::store::DEFAULT_DB)]
+    /// Results database: a SQLite file path or a postgres://user@host:port/db URL
+    #[arg(long, env = crate::store::DB_ENV, default_value = crate::store::DEFAULT_DB)]
     pub db: PathBuf,
     /// Only this task
     #[arg(long)]
@@ -138,7 +138,7 @@ pub fn compare_command(
     format: CompareFormat,
 ) -> anyhow::Result<String> {
     let names = parse_experiments(experiments)?;
-    if !db.exists() {
+    if !crate::store::exists(db) {
         anyhow::bail!(
             "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
             db.display()

@@ -117,7 +117,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::from(2));
                 }
             }
-            if !harness::store::is_postgres(&db.db) && !db.db.exists() {
+            if !harness::store::exists(&db.db) {
                 anyhow::bail!(
                     "no results database at {}; `harness enqueue SPEC --db {}` registers a grid first",
                     db.db.display(),
@@ -171,7 +171,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             format,
         } => {
-            if !harness::store::is_postgres(&db.db) && !db.db.exists() {
+            if !harness::store::exists(&db.db) {
                 anyhow::bail!(
                     "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
                     db.db.display()

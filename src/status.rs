@@ -7,8 +7,13 @@
 //!  "runs": [{"key": "…", "task": "spam", "variant": "baseline", "seed": 1, "sweep": {},
 //!            "status": "done", "attempt": 1, "device": "cpu", "duration_s": 40.1, "steps": 60,
 //!            "train_examples_per_s": 31.2, "peak_memory_bytes": 1234, "git_rev": "…",
-//!            "error": null, "results": {"dev": {"acc": 0.97, "f1": 0.95, "loss": 0.1}}}]}
+//!            "error": null, "results": {"dev": {"acc": 0.97, "f1": 0.95, "loss": 0.1}},
+//!            "worker": "host:pid:start", "host": "host", "slurm_job": "123_4",
+//!            "lease_age_s": 3.2, "lease_expires_in_s": 116.8, "checkpoint_step": 300}]}
 //! ```
+//! `worker`, `host` and `slurm_job` name the worker that holds the run (or last held it);
+//! `lease_age_s` (seconds since its worker last renewed the lease, on the database's clock) and
+//! `lease_expires_in_s` are null unless the run is running; `attempt` counts claims.
 //! Without an experiment name: `{"experiments": [{"name": …, "description": …, "counts": {…}}]}`.
 //! Non-finite values are `null`. `results` also holds `majority_<metric>` per dev split: the score
 //! of always predicting the training set's majority class (the degenerate-run threshold). `runs` lists every run of the experiment in grid order.
@@ -57,6 +62,12 @@ fn num(v: f64) -> Value {
 pub async fn experiment_json(store: &Store, name: &str) -> Result<Value> {
     let exp = store.experiment(name).await?;
     let runs = store.runs(name).await?;
+    let leases: BTreeMap<String, crate::store::LeaseInfo> = store
+        .leases(name)
+        .await?
+        .into_iter()
+        .map(|l| (l.key.clone(), l))
+        .collect();
     let mut results: BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>> = BTreeMap::new();
     for (key, r) in store.results(name).await? {
         results
@@ -82,6 +93,7 @@ pub async fn experiment_json(store: &Store, name: &str) -> Result<Value> {
                         .collect()
                 })
                 .unwrap_or_default();
+            let lease = leases.get(&r.run_key);
             json!({
                 "key": r.run_key,
                 "task": r.task,
@@ -98,6 +110,12 @@ pub async fn experiment_json(store: &Store, name: &str) -> Result<Value> {
                 "git_rev": r.git_rev,
                 "error": r.error,
                 "results": res,
+                "worker": r.worker,
+                "host": lease.and_then(|l| l.host.clone()),
+                "slurm_job": lease.and_then(|l| l.slurm_job.clone()),
+                "lease_age_s": lease.and_then(|l| l.lease_age_s).map(num),
+                "lease_expires_in_s": lease.and_then(|l| l.lease_expires_in_s).map(num),
+                "checkpoint_step": lease.and_then(|l| l.checkpoint_step),
             })
         })
         .collect();
@@ -217,6 +235,44 @@ pub fn render_experiment_table(doc: &Value) -> String {
             ]
         })
         .collect();
+    let running: Vec<Vec<String>> = runs
+        .iter()
+        .filter(|r| r["status"] == "running")
+        .map(|r| {
+            let text = |k: &str| r[k].as_str().unwrap_or("-").to_string();
+            let secs = |k: &str| r[k].as_f64().map_or("-".into(), |s| format!("{s:.1}s"));
+            vec![
+                text("key"),
+                format!("{}/{} seed {}", text("task"), text("variant"), r["seed"]),
+                r["attempt"].to_string(),
+                text("worker"),
+                text("host"),
+                text("slurm_job"),
+                secs("lease_age_s"),
+                secs("lease_expires_in_s"),
+                r["checkpoint_step"]
+                    .as_i64()
+                    .map_or("-".into(), |s| s.to_string()),
+            ]
+        })
+        .collect();
+    if !running.is_empty() {
+        out.push('\n');
+        out.push_str(&table(
+            &[
+                "running",
+                "run",
+                "attempt",
+                "worker",
+                "host",
+                "slurm job",
+                "lease age",
+                "expires in",
+                "checkpoint",
+            ],
+            &running,
+        ));
+    }
     if finished.is_empty() {
         out.push_str("no finished runs yet\n");
     } else {

@@ -91,15 +91,27 @@ pub fn parse_duration(s: &str) -> std::result::Result<Duration, String> {
 
 /// The identity this process claims runs under: `host:pid:start`, the host, and the Slurm job
 /// (`SLURM_ARRAY_JOB_ID_SLURM_ARRAY_TASK_ID` for an array task, else `SLURM_JOB_ID`).
+/// `HARNESS_WORKER_HOST` replaces the host name (containers that share one, and tests that
+/// play several machines on one host: a worker of another "host" is never declared dead by
+/// PID, only by its lease).
 pub fn identity() -> WorkerIdentity {
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
     let slurm_job = match (env("SLURM_ARRAY_JOB_ID"), env("SLURM_ARRAY_TASK_ID")) {
         (Some(job), Some(task)) => Some(format!("{job}_{task}")),
         _ => env("SLURM_JOB_ID"),
     };
+    let real = environment::hostname();
+    let mut id = environment::worker_id();
+    let host = match env("HARNESS_WORKER_HOST") {
+        Some(h) => {
+            id = format!("{h}{}", id.strip_prefix(real.as_str()).unwrap_or(&id));
+            h
+        }
+        None => real,
+    };
     WorkerIdentity {
-        id: environment::worker_id(),
-        host: environment::hostname(),
+        id,
+        host,
         slurm_job,
     }
 }

@@ -134,8 +134,8 @@ pub struct CheckArgs {
     /// The expected results (YAML), e.g. results/expected/EXPERIMENT.yaml
     #[arg(long, value_name = "FILE")]
     pub expected: PathBuf,
-    /// SQLite database of results
-    #[arg(long, default_value = crate::store::DEFAULT_DB)]
+    /// Results database: a SQLite file path or a postgres://user@host:port/db URL
+    #[arg(long, env = crate::store::DB_ENV, default_value = crate::store::DEFAULT_DB)]
     pub db: PathBuf,
     #[arg(long, value_enum, default_value = "table")]
     pub format: CheckFormat,
@@ -186,7 +186,7 @@ pub struct CommandOutput {
 type Stored = (Vec<RunRow>, HashMap<String, Vec<ResultRow>>);
 
 fn load_experiment(db: &Path, experiment: &str) -> Result<Stored, CheckError> {
-    if !db.exists() {
+    if !crate::store::exists(db) {
         return Err(CheckError::NoDatabase(db.to_path_buf()));
     }
     let rt = tokio::runtime::Builder::new_current_thread()

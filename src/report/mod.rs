@@ -24,8 +24,8 @@ use std::path::{Path, PathBuf};
 pub struct ReportArgs {
     /// Experiment name (as in the spec's `name`)
     pub experiment: String,
-    /// SQLite database of results
-    #[arg(long, default_value = crate::store::DEFAULT_DB)]
+    /// Results database: a SQLite file path or a postgres://user@host:port/db URL
+    #[arg(long, env = crate::store::DB_ENV, default_value = crate::store::DEFAULT_DB)]
     pub db: PathBuf,
     /// Output directory [default: reports/<experiment>]
     #[arg(long)]
@@ -49,7 +49,7 @@ pub struct ReportFiles {
 /// `harness report EXPERIMENT [--db PATH] [--out DIR]`: reads the experiment from `db` and writes
 /// the report into `out` (default `reports/<experiment>`). Returns the path of `report.html`.
 pub fn report_command(db: &Path, experiment: &str, out: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if !db.exists() {
+    if !crate::store::exists(db) {
         anyhow::bail!(
             "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
             db.display()

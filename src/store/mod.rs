@@ -89,6 +89,12 @@ pub fn is_postgres(db: &Path) -> bool {
     Backend::of(&db.to_string_lossy()) == Backend::Postgres
 }
 
+/// Whether the database `db` can be read: a SQLite file that exists, or any PostgreSQL URL
+/// (whose server answers, or not, when it is opened with [`Store::open`]).
+pub fn exists(db: &Path) -> bool {
+    is_postgres(db) || db.exists()
+}
+
 /// A `--db` value for messages: PostgreSQL URLs without their password.
 pub fn display_db(db: &Path) -> String {
     let s = db.to_string_lossy().into_owned();
@@ -844,13 +850,15 @@ impl Store {
         Ok(out)
     }
 
-    /// Leases of the experiment's running runs (database clock).
+    /// Who holds (or last held) each run of the experiment, in grid order; the lease times are
+    /// set for running runs only (database clock).
     pub async fn leases(&self, experiment: &str) -> Result<Vec<LeaseInfo>> {
         let q = self.sql(
             "SELECT run_key, worker, host, slurm_job,
-                    CAST({NOW} - lease_renewed_ms AS BIGINT), CAST(lease_expires_ms - {NOW} AS BIGINT),
+                    CASE WHEN status = 'running' THEN CAST({NOW} - lease_renewed_ms AS BIGINT) END,
+                    CASE WHEN status = 'running' THEN CAST(lease_expires_ms - {NOW} AS BIGINT) END,
                     checkpoint_step
-             FROM runs WHERE experiment = $1 AND status = 'running' ORDER BY ordinal",
+             FROM runs WHERE experiment = $1 ORDER BY ordinal",
         );
         let rows = sqlx::query(sqlx::AssertSqlSafe(q))
             .bind(experiment)

@@ -117,7 +117,8 @@ fn a_run_round_trips_on_both_backends() {
             .await
             .unwrap();
         let leases = store.leases("e").await.unwrap();
-        assert_eq!(leases.len(), 1);
+        assert_eq!(leases.len(), 4);
+        assert_eq!(leases[1].worker, None);
         assert_eq!(leases[0].worker.as_deref(), Some("hostA:1:2"));
         assert_eq!(leases[0].host.as_deref(), Some("hostA"));
         assert_eq!(leases[0].slurm_job.as_deref(), Some("77_3"));
@@ -160,7 +161,10 @@ fn a_run_round_trips_on_both_backends() {
             .unwrap_err();
         assert!(matches!(e, StoreError::LostLease { .. }), "{e}");
         assert_eq!(store.status_counts(&[]).await.unwrap().len(), 2);
-        assert!(store.leases("e").await.unwrap().is_empty());
+        let after = store.leases("e").await.unwrap();
+        assert_eq!(after.len(), 4);
+        assert_eq!(after[0].host.as_deref(), Some("hostA"));
+        assert_eq!((after[0].lease_age_s, after[0].lease_expires_in_s), (None, None));
     });
 }
 
