@@ -624,16 +624,14 @@ fn run_one(
     }
     let c: RunConfig = match serde_json::from_str(&claim.config_json) {
         Ok(c) => c,
-        Err(e) => {
-            return fail(
-                format!(
+        Err(e) => return fail(
+            format!(
                 "the stored config of run {} does not parse ({e}); it was registered by another \
                      harness version: run this worker with that version, or re-register the spec",
                 claim.key
             ),
-                0.0,
-            )
-        }
+            0.0,
+        ),
     };
     let requested = opts.device.clone().unwrap_or_else(|| c.device.to_string());
     let device = match devices.get(&requested) {
