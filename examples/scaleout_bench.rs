@@ -12,9 +12,7 @@
 //! SQLite goes to a temporary folder; PostgreSQL to a fresh database on the throwaway server of
 //! scripts/postgres-local.sh (started if needed). Prints one JSON line per measurement.
 
-use harness::store::{
-    testdb, ExperimentRow, MetricRow, NewRun, RunStatus, Store, WorkerIdentity,
-};
+use harness::store::{testdb, ExperimentRow, MetricRow, NewRun, RunStatus, Store, WorkerIdentity};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 

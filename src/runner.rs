@@ -366,7 +366,7 @@ fn run_worker_processes(
         let _ = r.join();
     }
     bar.finish_and_clear();
-    let interrupted = forwarded || codes.iter().any(|c| *c == Some(130));
+    let interrupted = forwarded || codes.contains(&Some(130));
     let worker_failed = codes
         .iter()
         .any(|c| !matches!(c, Some(0) | Some(1) | Some(130)));

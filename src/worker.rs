@@ -220,10 +220,10 @@ impl DataCache {
     pub fn load_for(&mut self, c: &RunConfig) -> Result<()> {
         let key = (c.data_dir.clone(), c.task.as_str().to_string());
         if c.model.kind == ModelKind::TransformerXl {
-            if !self.corpora.contains_key(&key) {
-                let corpus = data::lm::load_corpus(&c.data_dir, &key.1)
-                    .with_context(|| format!("loading corpus `{}`", key.1))?;
-                self.corpora.insert(key, corpus);
+            if let std::collections::hash_map::Entry::Vacant(slot) = self.corpora.entry(key) {
+                let corpus = data::lm::load_corpus(&c.data_dir, c.task.as_str())
+                    .with_context(|| format!("loading corpus `{}`", c.task.as_str()))?;
+                slot.insert(corpus);
             }
             return Ok(());
         }
@@ -236,10 +236,10 @@ impl DataCache {
                 config_json.display()
             );
         }
-        if !self.tasks.contains_key(&key) {
-            let data = data::load_task(&c.data_dir, &key.1)
-                .with_context(|| format!("loading task `{}`", key.1))?;
-            self.tasks.insert(key, data);
+        if let std::collections::hash_map::Entry::Vacant(slot) = self.tasks.entry(key) {
+            let data = data::load_task(&c.data_dir, c.task.as_str())
+                .with_context(|| format!("loading task `{}`", c.task.as_str()))?;
+            slot.insert(data);
         }
         Ok(())
     }
@@ -624,14 +624,16 @@ fn run_one(
     }
     let c: RunConfig = match serde_json::from_str(&claim.config_json) {
         Ok(c) => c,
-        Err(e) => return fail(
-            format!(
+        Err(e) => {
+            return fail(
+                format!(
                 "the stored config of run {} does not parse ({e}); it was registered by another \
                      harness version: run this worker with that version, or re-register the spec",
                 claim.key
             ),
-            0.0,
-        ),
+                0.0,
+            )
+        }
     };
     let requested = opts.device.clone().unwrap_or_else(|| c.device.to_string());
     let device = match devices.get(&requested) {

@@ -278,6 +278,12 @@ impl Store {
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA synchronous = NORMAL").await?;
                         conn.execute("PRAGMA foreign_keys = ON").await?;
+                    } else {
+                        // A worker frozen inside one of its (millisecond) transactions must not
+                        // hold its run's row lock, and so block the worker taking the run over,
+                        // for longer than this.
+                        conn.execute("SET idle_in_transaction_session_timeout = '10s'")
+                            .await?;
                     }
                     Ok(())
                 })

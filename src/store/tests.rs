@@ -164,7 +164,10 @@ fn a_run_round_trips_on_both_backends() {
         let after = store.leases("e").await.unwrap();
         assert_eq!(after.len(), 4);
         assert_eq!(after[0].host.as_deref(), Some("hostA"));
-        assert_eq!((after[0].lease_age_s, after[0].lease_expires_in_s), (None, None));
+        assert_eq!(
+            (after[0].lease_age_s, after[0].lease_expires_in_s),
+            (None, None)
+        );
     });
 }
 

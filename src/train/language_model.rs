@@ -340,6 +340,7 @@ struct State {
     stats: PhaseStats,
 }
 
+#[allow(clippy::too_many_arguments)]
 fn save_checkpoint(
     path: &Path,
     vs: &VarStore,
