@@ -345,6 +345,16 @@ fn a_requeued_task_leaves_every_run_done_once_with_the_uninterrupted_results() {
     let job_name = format!("harness-{name}");
     let task = format!("{job}_0");
 
+    // Top-ups while they work: two wanted and two there is nothing to do; three wanted is one more.
+    let again = submit(&[&set_name], &db, &logs, &["--workers", "2"]);
+    assert!(
+        again.contains("2 workers pending or running in Slurm, 2 wanted")
+            && again.contains("nothing to do"),
+        "{again}"
+    );
+    let more = submit(&[&set_name], &db, &logs, &["--workers", "3"]);
+    assert!(more.contains("submitted 1 worker as Slurm job"), "{more}");
+
     // As soon as task 0 has a run, requeue the task (its worker gets SIGTERM and releases it).
     let start = Instant::now();
     loop {
