@@ -31,12 +31,14 @@ need_root() {
   [ "$(id -u)" = 0 ] || unavailable "must run as root (it starts munged, slurmctld and slurmd and may apt-get install); try: sudo $0 $*"
 }
 
-# pid_alive FILE: the PID in FILE is a live process.
+# pid_alive FILE: the PID in FILE is a live process of the program the file is named after
+# (slurmd.pid → slurmd), so that a PID reused after a reboot does not count.
 pid_alive() {
-  local pid
+  local pid name
   [ -s "$1" ] || return 1
   pid="$(cat "$1" 2>/dev/null)" || return 1
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  name="$(basename "$1" .pid)"
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]
 }
 
 install_packages() {
