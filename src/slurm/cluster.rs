@@ -72,7 +72,8 @@ pub fn active_workers(job_name: &str) -> Result<usize> {
         .context("running squeue")?;
     if !out.status.success() {
         bail!(
-            "squeue failed ({}): {}",
+            "squeue failed ({}), so nothing was registered or submitted; is the Slurm controller \
+             up (`scontrol ping`)? {}",
             out.status,
             String::from_utf8_lossy(&out.stderr).trim()
         );

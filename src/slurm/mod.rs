@@ -311,9 +311,10 @@ pub fn submit_command(a: &SubmitArgs) -> Result<Submitted> {
     }
 
     cluster::require_clients()?;
+    // Slurm first: a controller that does not answer leaves the database untouched.
+    let active = cluster::active_workers(&job_name)?;
     let (registered, backlog) = cluster::register_and_count(&loaded, &db)?;
     report.push(registered);
-    let active = cluster::active_workers(&job_name)?;
     let plan = topup::plan(a.workers, backlog, active);
     if plan.submit == 0 {
         report.push(format!("nothing to do: {plan}"));
