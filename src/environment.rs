@@ -2,7 +2,6 @@
 //! revision, threads, peak memory.
 
 use serde::Serialize;
-use std::path::Path;
 
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -89,13 +88,96 @@ fn cpu_model() -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
+/// What libtorch itself says about the kernels it dispatches to. libtorch's C++ API returns
+/// `std::string`; these two functions are called through their mangled names, with the string
+/// (libstdc++'s C++11 layout) returned through a hidden pointer as the Itanium C++ ABI does.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+mod aten {
+    use std::mem::MaybeUninit;
+
+    /// libstdc++'s `std::string`: data pointer, length, then a 16-byte local buffer (or the
+    /// capacity when the text lives on the heap).
+    #[repr(C)]
+    struct CxxString {
+        ptr: *const u8,
+        len: usize,
+        local: [u8; 16],
+    }
+
+    extern "C" {
+        /// `std::string at::get_cpu_capability()`: "DEFAULT", "AVX2", "AVX512", …
+        #[link_name = "_ZN2at18get_cpu_capabilityB5cxx11Ev"]
+        fn get_cpu_capability(out: *mut CxxString) -> *mut CxxString;
+    }
+
+    /// The ISA level ATen's CPU kernels dispatch to (`ATEN_CPU_CAPABILITY` can lower it).
+    pub fn cpu_capability() -> Option<String> {
+        let mut out = MaybeUninit::<CxxString>::uninit();
+        // SAFETY: the function writes a valid std::string into `out` (sret); its text is read
+        // once. A heap-allocated text (never for these short names) is leaked, not freed.
+        let text = unsafe {
+            get_cpu_capability(out.as_mut_ptr());
+            let s = out.assume_init();
+            std::slice::from_raw_parts(s.ptr, s.len).to_vec()
+        };
+        String::from_utf8(text).ok()
+    }
+
+    /// The folder of the libtorch_cpu.so this process loaded (`…/torch/lib`).
+    pub fn library_dir() -> Option<std::path::PathBuf> {
+        let mut info = MaybeUninit::<libc::Dl_info>::uninit();
+        // SAFETY: dladdr only reads the address and fills `info`.
+        let found =
+            unsafe { libc::dladdr(get_cpu_capability as *const libc::c_void, info.as_mut_ptr()) };
+        if found == 0 {
+            return None;
+        }
+        // SAFETY: dladdr succeeded, so dli_fname is a NUL-terminated path.
+        let name = unsafe { std::ffi::CStr::from_ptr(info.assume_init().dli_fname) };
+        let path = std::path::PathBuf::from(name.to_str().ok()?);
+        let path = path.canonicalize().unwrap_or(path);
+        path.parent().map(|p| p.to_path_buf())
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
+mod aten {
+    pub fn cpu_capability() -> Option<String> {
+        None
+    }
+    pub fn library_dir() -> Option<std::path::PathBuf> {
+        None
+    }
+}
+
+pub use aten::cpu_capability;
+
+/// `__version__` of the torch installation whose libtorch this process runs on (read from
+/// `version.py` next to the loaded library's folder), e.g. `2.11.0+cu130`.
 fn libtorch_version() -> Option<String> {
-    let root = std::env::var("LIBTORCH").ok()?;
-    let text = std::fs::read_to_string(Path::new(&root).join("version.py")).ok()?;
+    let root = aten::library_dir()?.parent()?.to_path_buf();
+    let text = std::fs::read_to_string(root.join("version.py")).ok()?;
     text.lines()
         .find(|l| l.starts_with("__version__"))
         .and_then(|l| l.split('\'').nth(1))
         .map(String::from)
+}
+
+/// Environment variables that change which CPU kernels run (and so the last bits of results).
+pub const KERNEL_VARIABLES: [&str; 5] = [
+    "ATEN_CPU_CAPABILITY",
+    "MKL_CBWR",
+    "MKL_ENABLE_INSTRUCTIONS",
+    "MKL_DEBUG_CPU_TYPE",
+    "ONEDNN_MAX_CPU_ISA",
+];
+
+/// The kernel variables set in this process, by name.
+fn kernel_variables() -> std::collections::BTreeMap<String, String> {
+    KERNEL_VARIABLES
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect()
 }
 
 #[derive(Debug, Serialize)]
@@ -108,6 +190,11 @@ pub struct Environment {
     pub harness_version: &'static str,
     pub tch_version: &'static str,
     pub libtorch: Option<String>,
+    /// The ISA level of ATen's CPU kernels (`AVX512`, `AVX2`, `DEFAULT`).
+    pub cpu_capability: Option<String>,
+    /// Kernel-selecting environment variables that were set (`ATEN_CPU_CAPABILITY`, `MKL_CBWR`, …).
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub kernel_env: std::collections::BTreeMap<String, String>,
     pub cuda_devices: i64,
     pub device: String,
 }
@@ -123,6 +210,8 @@ impl Environment {
             harness_version: env!("CARGO_PKG_VERSION"),
             tch_version: "0.24.0",
             libtorch: libtorch_version(),
+            cpu_capability: cpu_capability(),
+            kernel_env: kernel_variables(),
             cuda_devices: tch::Cuda::device_count(),
             device: device.to_string(),
         }
@@ -143,6 +232,18 @@ mod tests {
         // Another host: never declared dead from here.
         assert!(!worker_is_dead("some-other-host:1:1"));
         assert!(worker_is_dead("garbage"));
+    }
+
+    #[test]
+    fn libtorch_names_its_kernels_and_version() {
+        let capability = cpu_capability().expect("a capability on x86-64 Linux");
+        assert!(
+            ["DEFAULT", "AVX2", "AVX512"].contains(&capability.as_str()),
+            "{capability}"
+        );
+        // The library this test runs on is the pinned torch 2.11.0 of scripts/setup.sh.
+        let version = libtorch_version().expect("version.py beside the loaded libtorch");
+        assert!(version.starts_with("2.11.0"), "{version}");
     }
 
     #[test]

@@ -404,7 +404,7 @@ fn summarize_results(results: &[crate::store::ResultRow]) -> String {
         .iter()
         .filter(|r| {
             r.name != "loss"
-                && r.name != "tokens"
+                && crate::analysis::result_kind(&r.name) == crate::analysis::ResultKind::Metric
                 && r.split != "train"
                 && !r.name.starts_with("majority_")
         })

@@ -526,3 +526,52 @@ fn the_same_grid_into_sqlite_and_postgres_gives_the_same_status_and_check_verdic
     let c: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(comparable(&c), comparable(&b));
 }
+
+#[test]
+fn sigusr2_makes_a_worker_checkpoint_release_its_lease_and_exit_130() {
+    let Some(db) = pg("sigusr2") else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    // Long enough (600 steps) for the signal to arrive while it trains, not in the final
+    // evaluation.
+    let long = ["seeds.count=1", "train.max_steps=600", "train.checkpoint_every=3"];
+    enqueue(&spec("ci_smoke_lm.yaml"), &db, &sets(&long));
+    let log = |n: &str| dir.path().join(format!("{n}.log"));
+    let args = ["--checkpoint-dir", ckpt.to_str().unwrap()];
+    let mut w = spawn_worker(&db, &args, &log("first"), None);
+    let doc = wait_until(&db, "ci_smoke_lm", "a first checkpoint", |d| {
+        d["runs"].as_array().unwrap().iter().any(|r| {
+            r["status"] == "running" && r["checkpoint_step"].as_i64().is_some_and(|s| s >= 3)
+        })
+    });
+    let key = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["status"] == "running")
+        .unwrap()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    unsafe { libc::kill(w.id() as i32, libc::SIGUSR2) };
+    let code = wait_exit(&mut w, "the signalled worker");
+    let first = std::fs::read_to_string(log("first")).unwrap();
+    assert_eq!(code, 130, "{first}");
+    assert!(
+        first.contains("the run is back in the queue and resumes from step"),
+        "{first}"
+    );
+    let doc = status(&db, "ci_smoke_lm");
+    assert_eq!(doc["counts"]["running"], 0, "the lease was released: {doc}");
+    assert!(ckpt
+        .join("ci_smoke_lm")
+        .join(&key)
+        .join("latest.ckpt")
+        .is_file());
+    let mut w = spawn_worker(&db, &args, &log("second"), None);
+    let code = wait_exit(&mut w, "the second worker");
+    let second = std::fs::read_to_string(log("second")).unwrap();
+    assert_eq!(code, 0, "{second}");
+    assert!(second.contains("resumed at step"), "{second}");
+    check_done_once(&store_rows(&db, "ci_smoke_lm"), 600);
+}

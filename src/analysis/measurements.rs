@@ -35,11 +35,20 @@ pub fn result_kind(name: &str) -> ResultKind {
     const FACTS: [&str; 2] = ["params_", "skip_fraction_"];
     if MEASUREMENTS.iter().any(|p| name.starts_with(p)) {
         ResultKind::Measurement
-    } else if name == "tokens" || FACTS.iter().any(|p| name.starts_with(p)) {
+    } else if name == "tokens" || name == "examples" || FACTS.iter().any(|p| name.starts_with(p)) {
         ResultKind::Fact
     } else {
         ResultKind::Metric
     }
+}
+
+/// Whether a result is discrete: a count, or a score computed from predicted classes (accuracy,
+/// F1, MCC). It is the same to the last bit on any machine unless a prediction flips, while
+/// float results (losses, bits per character, perplexity, correlations of predicted scores) move
+/// in their last bits with the CPU's kernels. `harness check` keeps discrete results exact.
+pub fn is_discrete(name: &str) -> bool {
+    let name = name.strip_prefix(MAJORITY_PREFIX).unwrap_or(name);
+    matches!(name, "acc" | "f1" | "mcc") || result_kind(name) == ResultKind::Fact
 }
 
 /// Name of the derived per-run ratio of phase-1 to phase-2 milliseconds per step (METHODS §5
@@ -169,6 +178,31 @@ mod tests {
     use super::*;
     use crate::analysis::tests::load;
     use crate::synthetic::SyntheticRun;
+
+    #[test]
+    fn scores_of_predicted_classes_and_counts_are_discrete_losses_are_not() {
+        for name in [
+            "acc",
+            "f1",
+            "mcc",
+            "majority_acc",
+            "examples",
+            "tokens",
+            "params_total",
+        ] {
+            assert!(is_discrete(name), "{name}");
+        }
+        for name in [
+            "loss",
+            "bpc",
+            "ppl",
+            "pearson",
+            "spearman",
+            "examples_per_s",
+        ] {
+            assert!(!is_discrete(name), "{name}");
+        }
+    }
 
     #[test]
     fn kinds_of_results() {

@@ -9,7 +9,7 @@ mod measurements;
 
 pub use curves::{phase2_start, Curve, CurvePoint, VariantCurve, TRAIN_POINTS};
 pub use measurements::{
-    result_kind, Measurement, ResultKind, VariantMeasurement, PHASE_SPEED_RATIO,
+    is_discrete, result_kind, Measurement, ResultKind, VariantMeasurement, PHASE_SPEED_RATIO,
 };
 
 use crate::stats::{

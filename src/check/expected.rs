@@ -1,7 +1,9 @@
 //! The expected-results file: its types, parsing with file:line errors, validation, and the
 //! canonical YAML text `--update` writes (the format is documented in the parent module).
 
+use super::recorded::RecordedOn;
 use super::tolerance::{number, Tolerance, ToleranceError};
+use crate::analysis::is_discrete;
 use crate::spec::error::{humanize, split_path};
 use crate::spec::locate::{FieldPath, Locator, Pos};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
@@ -19,6 +21,10 @@ pub struct ExpectedFile {
     /// The experiment these results were recorded from (informational).
     #[serde(default)]
     pub experiment: Option<String>,
+    /// Where the expectations were recorded (CPU, kernels, libtorch, threads, device): shown
+    /// next to a failure when the runs checked ran elsewhere. Rewritten by `--update`.
+    #[serde(default)]
+    pub recorded_on: Option<RecordedOn>,
     /// Expectations per run.
     #[serde(default)]
     pub runs: Option<RunSection>,
@@ -33,9 +39,14 @@ pub struct ExpectedFile {
 #[derive(Debug, Clone, PartialEq, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
-    /// Tolerance of every metric below that has none of its own.
+    /// Tolerance of every float result below (losses, bpc, correlations) that has none of its
+    /// own.
     #[serde(default)]
     pub tolerance: Option<Tolerance>,
+    /// Tolerance of every discrete result below (accuracy, F1, MCC, counts) that has none of
+    /// its own; without one they are exact.
+    #[serde(default)]
+    pub discrete_tolerance: Option<Tolerance>,
     #[serde(default)]
     pub entries: Vec<RunEntry>,
 }
@@ -361,6 +372,9 @@ impl Validator<'_> {
         if let Some(t) = &section.tolerance {
             self.tolerance(t, &base.key("tolerance"), false)?;
         }
+        if let Some(t) = &section.discrete_tolerance {
+            self.tolerance(t, &base.key("discrete_tolerance"), false)?;
+        }
         for (i, entry) in section.entries.iter().enumerate() {
             let at = base.key("entries").index(i);
             if let Some(j) = section.entries[..i]
@@ -379,13 +393,15 @@ impl Validator<'_> {
                 let mp = at.key("metrics").key(label);
                 self.label(label, &mp)?;
                 self.finite(metric.value, &mp, "the expected value")?;
+                let discrete = split_label(label).is_some_and(|(_, name)| is_discrete(name));
                 match (&metric.tolerance, &section.tolerance) {
                     (Some(t), _) => self.tolerance(t, &mp.key("tolerance"), false)?,
                     (None, Some(_)) => {}
+                    (None, None) if discrete => {}
                     (None, None) => {
                         return Err(self.err(
                             &mp,
-                            format!("no tolerance for `{label}`: write `{label}: {{value: ..., tolerance: {{abs: ...}}}}` or a default `runs.tolerance`"),
+                            format!("no tolerance for `{label}`: write `{label}: {{value: ..., tolerance: {{rel: ...}}}}` or a default `runs.tolerance`"),
                         ))
                     }
                 }
@@ -497,6 +513,12 @@ fn yaml_string(s: &str) -> String {
     }
 }
 
+/// A string in double quotes (JSON escaping is valid YAML), so that values like `1` or `AVX2`
+/// read back as strings.
+fn yaml_quoted(s: &str) -> String {
+    serde_json::Value::String(s.to_string()).to_string()
+}
+
 /// A value in Rust's shortest round-trip form (`0.8125`, `1.0`, `3e-5`), which YAML reads back
 /// as the same f64.
 fn yaml_float(x: f64) -> String {
@@ -565,10 +587,22 @@ impl ExpectedFile {
         if let Some(name) = &self.experiment {
             out.push_str(&format!("experiment: {}\n", yaml_string(name)));
         }
+        if let Some(env) = &self.recorded_on {
+            let fields = env.fields();
+            if !fields.is_empty() {
+                out.push_str("recorded_on:\n");
+                for (name, value) in fields {
+                    out.push_str(&format!("  {name}: {}\n", yaml_quoted(&value)));
+                }
+            }
+        }
         if let Some(section) = &self.runs {
             out.push_str("runs:\n");
             if let Some(t) = &section.tolerance {
                 out.push_str(&format!("  tolerance: {}\n", yaml_tolerance(t)));
+            }
+            if let Some(t) = &section.discrete_tolerance {
+                out.push_str(&format!("  discrete_tolerance: {}\n", yaml_tolerance(t)));
             }
             out.push_str("  entries:\n");
             for e in &section.entries {
@@ -782,10 +816,13 @@ groups:
         assert_eq!(e.line, Some(13), "{e}");
         let e = err(&GOOD.replace("tolerance: {abs: 1e-9}", "tolerance: {}"));
         assert!(e.message.contains("at least one of"), "{e}");
-        // Without a section default, every metric needs its own tolerance.
-        let e = err(&GOOD.replace("  tolerance: {abs: 1e-9}\n", ""));
-        assert_eq!(e.line, Some(10), "{e}");
-        assert!(e.message.contains("no tolerance for `acc`"), "{e}");
+        // Without a section default, every float result needs its own tolerance; discrete
+        // results (acc, f1) are exact without one.
+        let no_default = GOOD.replace("  tolerance: {abs: 1e-9}\n", "");
+        assert!(parse(&no_default, "e.yaml").is_ok());
+        let e = err(&no_default.replace("acc: 0.8125", "acc: 0.8125\n        ppl: 3.5"));
+        assert_eq!(e.line, Some(11), "{e}");
+        assert!(e.message.contains("no tolerance for `ppl`"), "{e}");
         // std_errors on a group needs std and n >= 2.
         let e = err(&GOOD.replace("{mean: 0.8, std: 0.01, n: 5}", "{mean: 0.8, n: 5}"));
         assert!(

@@ -173,10 +173,39 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
     for p in &outcome.problems {
         out.push_str(&format!("  - {p}\n"));
     }
+    if let Some(machine) = machine_sentence(outcome) {
+        out.push_str(&format!("{machine}\n"));
+    }
     for n in &outcome.notes {
         out.push_str(&format!("note: {n}\n"));
     }
     out
+}
+
+/// Where the expectations were recorded against where the runs ran: said whenever the two
+/// differ, and for every failure, so that a reader knows whether to suspect the machine or the
+/// change.
+pub fn machine_sentence(outcome: &Outcome) -> Option<String> {
+    let failed = outcome.checks.iter().any(|c| c.verdict != Verdict::Pass);
+    let running = outcome.running_on.describe();
+    match &outcome.recorded_on {
+        Some(recorded) if !outcome.machine_differences.is_empty() => Some(format!(
+            "machine: recorded on {}; running on {running} (differs: {}). Float results may move \
+             in their last bits on other kernels (within the tolerance); a moved discrete result \
+             or a larger move comes from the change.",
+            recorded.describe(),
+            outcome.machine_differences.join(", ")
+        )),
+        Some(_) if failed => Some(format!(
+            "machine: recorded and running on {running}: the same machine configuration, so the \
+             change moved these results."
+        )),
+        None if failed => Some(format!(
+            "machine: running on {running}; the expected file does not say where it was recorded \
+             (`--update` writes `recorded_on`)."
+        )),
+        _ => None,
+    }
 }
 
 /// The JSON document (see the module documentation of `check` for its fields).
@@ -191,6 +220,10 @@ pub fn json(outcome: &Outcome, ctx: &Context) -> Value {
         "checks": outcome.checks,
         "problems": outcome.problems,
         "notes": outcome.notes,
+        "recorded_on": outcome.recorded_on,
+        "running_on": outcome.running_on,
+        "machine_differences": outcome.machine_differences,
+        "machine": machine_sentence(outcome),
     })
 }
 

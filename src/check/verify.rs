@@ -1,9 +1,12 @@
 //! Compares the store's results of an experiment with an expected file (pure: no I/O).
 
 use super::expected::{split_label, sweep_of_json, ExpectedFile, GroupEntry, RunEntry, Sweep};
+use super::recorded::RecordedOn;
 use super::render::{show, show_diff};
 use super::tolerance::{judge, standard_error, Tolerance, Verdict};
-use crate::analysis::{direction, result_kind, Direction, ResultKind, MAJORITY_PREFIX};
+use crate::analysis::{
+    direction, is_discrete, result_kind, Direction, ResultKind, MAJORITY_PREFIX,
+};
 use crate::stats::summary::{mean, std_dev};
 use crate::store::{ResultRow, RunRow, RunStatus};
 use serde::Serialize;
@@ -71,6 +74,12 @@ pub struct Outcome {
     /// Things worth knowing that do not fail the check (changed run keys, results the file
     /// does not mention).
     pub notes: Vec<String>,
+    /// Where the expectations were recorded (absent in files written before it was kept).
+    pub recorded_on: Option<RecordedOn>,
+    /// Where the checked runs ran.
+    pub running_on: RecordedOn,
+    /// `cpu_capability AVX512 → AVX2`, one per field that differs.
+    pub machine_differences: Vec<String>,
 }
 
 /// Counts of checks by verdict.
@@ -154,6 +163,46 @@ pub fn find_run<'a>(entry: &RunEntry, runs: &'a [RunRow]) -> (Option<&'a RunRow>
 
 /// Which way is better: the metric's own direction for values and means, lower for spreads,
 /// none for counts.
+/// Why a discrete result moved, in terms of predictions: `3 of 64 dev predictions flipped
+/// (net, from right to wrong)`. `values` are the run's results by label.
+fn flip_sentence(
+    label: &str,
+    expected: f64,
+    actual: f64,
+    values: &BTreeMap<String, f64>,
+) -> String {
+    let Some((split, name)) = split_label(label) else {
+        return String::new();
+    };
+    let prefix = if split == "dev" {
+        String::new()
+    } else {
+        format!("{split}/")
+    };
+    let examples = values
+        .get(&format!("{prefix}{}", crate::train::finetune::EXAMPLES))
+        .copied();
+    match (name, examples) {
+        ("acc", Some(n)) => {
+            let flipped = ((actual - expected).abs() * n).round();
+            let way = if actual < expected {
+                "from right to wrong"
+            } else {
+                "from wrong to right"
+            };
+            format!("{flipped} of {n} {split} predictions flipped (net, {way})")
+        }
+        ("acc", None) => "predictions flipped".into(),
+        ("f1" | "mcc", _) => match (values.get(&format!("{prefix}acc")), examples) {
+            (Some(_), Some(n)) => format!(
+                "predictions flipped (accuracy over the {n} {split} examples is checked separately)"
+            ),
+            _ => "predictions flipped".into(),
+        },
+        _ => "a count of the run changed".into(),
+    }
+}
+
 fn direction_of(label: &str, statistic: Statistic) -> Option<Direction> {
     match statistic {
         Statistic::Value | Statistic::Mean => {
@@ -257,8 +306,18 @@ impl Builder<'_> {
         &mut self,
         entry: &RunEntry,
         default: Option<Tolerance>,
+        discrete_default: Option<Tolerance>,
         matched: &mut BTreeSet<String>,
     ) {
+        // Float results take the section's tolerance; discrete ones are exact unless told.
+        let tolerance_of = |label: &str, own: Option<Tolerance>| {
+            let discrete = split_label(label).is_some_and(|(_, name)| is_discrete(name));
+            own.or(if discrete {
+                discrete_default.or(Some(Tolerance::EXACT))
+            } else {
+                default
+            })
+        };
         let (run, same) = find_run(entry, self.runs);
         let template = Check {
             kind: EntryKind::Run,
@@ -297,7 +356,7 @@ impl Builder<'_> {
                 let mut c = template.clone();
                 c.metric = label.clone();
                 c.expected = m.value;
-                c.tolerance = m.tolerance.or(default);
+                c.tolerance = tolerance_of(label, m.tolerance);
                 c.direction = direction_of(label, Statistic::Value);
                 c.note = Some(note.clone());
                 self.out.checks.push(c);
@@ -319,10 +378,10 @@ impl Builder<'_> {
         }
         let values = run_metrics(self.results.get(&run.run_key).map_or(&[][..], |v| v));
         for (label, m) in &entry.metrics {
-            let tolerance = m.tolerance.or(default);
+            let tolerance = tolerance_of(label, m.tolerance);
             match values.get(label) {
                 Some(&actual) => {
-                    self.push(
+                    let verdict = self.push(
                         &template,
                         label,
                         Statistic::Value,
@@ -331,6 +390,16 @@ impl Builder<'_> {
                         tolerance,
                         None,
                     );
+                    let discrete = split_label(label).is_some_and(|(_, name)| is_discrete(name));
+                    if verdict != Verdict::Pass && discrete && actual.is_finite() {
+                        let why = flip_sentence(label, m.value, actual, &values);
+                        if let Some(p) = self.out.problems.last_mut() {
+                            p.push_str(&format!(": {why}"));
+                        }
+                        if let Some(c) = self.out.checks.last_mut() {
+                            c.note = Some(why);
+                        }
+                    }
                 }
                 None => {
                     let mut c = template.clone();
@@ -477,16 +546,26 @@ impl Builder<'_> {
 }
 
 /// Checks `file` against the runs and final results of `experiment`.
+/// `running_on` is where the runs checked ran (see [`RecordedOn::of_runs`]).
 pub fn verify(
     file: &ExpectedFile,
     experiment: &str,
     runs: &[RunRow],
     results: &HashMap<String, Vec<ResultRow>>,
+    running_on: &RecordedOn,
 ) -> Outcome {
     let mut b = Builder {
         runs,
         results,
-        out: Outcome::default(),
+        out: Outcome {
+            recorded_on: file.recorded_on.clone(),
+            running_on: running_on.clone(),
+            machine_differences: file
+                .recorded_on
+                .as_ref()
+                .map_or_else(Vec::new, |r| r.differences(running_on)),
+            ..Outcome::default()
+        },
         key_changes: Vec::new(),
     };
     if let Some(name) = &file.experiment {
@@ -499,7 +578,12 @@ pub fn verify(
     if let Some(section) = &file.runs {
         let mut matched = BTreeSet::new();
         for entry in &section.entries {
-            b.run_entry(entry, section.tolerance, &mut matched);
+            b.run_entry(
+                entry,
+                section.tolerance,
+                section.discrete_tolerance,
+                &mut matched,
+            );
         }
         if !b.key_changes.is_empty() {
             let note = format!(
@@ -679,10 +763,73 @@ groups:
     }
 
     #[test]
+    fn float_results_take_the_tolerance_and_discrete_ones_stay_exact() {
+        // The runs section of FILE alone, with the default tolerance of float results.
+        let runs_only = FILE.split("groups:").next().unwrap().replace(
+            "{abs: 1e-9}\n  entries",
+            "{abs: 1e-7, rel: 1e-6}\n  entries",
+        );
+        let file = parse(&runs_only, "f.yaml").unwrap();
+        let (runs, mut results) = data(0.5, "done");
+        // A loss one float32 rounding step off passes under rel 1e-6.
+        results.get_mut("k2").unwrap()[1].value = 0.6 + 3e-8;
+        let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
+        assert!(out.passed(false), "{:?}", out.problems);
+        let acc = out.checks.iter().find(|c| c.metric == "acc").unwrap();
+        assert_eq!(acc.tolerance, Some(Tolerance::EXACT));
+        // A loss 1e-4 off fails; so does one flipped prediction out of 64.
+        results.get_mut("k2").unwrap()[1].value = 0.6 + 1e-4;
+        results.get_mut("k2").unwrap()[0].value = 0.5 - 1.0 / 64.0;
+        results.get_mut("k2").unwrap().push(ResultRow {
+            split: "dev".into(),
+            name: "examples".into(),
+            value: 64.0,
+        });
+        let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
+        assert_eq!(out.counts().worse, 2, "{:?}", out.problems);
+        let flip = out
+            .problems
+            .iter()
+            .find(|p| p.contains(": acc moved"))
+            .unwrap();
+        assert!(
+            flip.ends_with("1 of 64 dev predictions flipped (net, from right to wrong)"),
+            "{flip}"
+        );
+    }
+
+    #[test]
+    fn a_failure_says_where_it_was_recorded_and_where_it_ran() {
+        let recorded = RecordedOn::of_runs([r#"{"cpu":"A","cpu_capability":"AVX512"}"#]);
+        let running = RecordedOn::of_runs([r#"{"cpu":"B","cpu_capability":"AVX2"}"#]);
+        let mut file = parse(FILE, "f.yaml").unwrap();
+        file.recorded_on = Some(recorded.clone());
+        let (runs, results) = data(0.4375, "done");
+        let out = verify(&file, "demo", &runs, &results, &running);
+        assert_eq!(
+            out.machine_differences,
+            vec!["cpu A → B", "cpu_capability AVX512 → AVX2"]
+        );
+        let said = crate::check::render::machine_sentence(&out).unwrap();
+        assert!(
+            said.contains("recorded on A, kernels AVX512; running on B, kernels AVX2"),
+            "{said}"
+        );
+        // The same machine: the change is to blame.
+        let out = verify(&file, "demo", &runs, &results, &recorded);
+        let said = crate::check::render::machine_sentence(&out).unwrap();
+        assert!(said.contains("the same machine configuration"), "{said}");
+        // Passing on the same machine says nothing.
+        let (runs, results) = data(0.5, "done");
+        let out = verify(&file, "demo", &runs, &results, &recorded);
+        assert_eq!(crate::check::render::machine_sentence(&out), None);
+    }
+
+    #[test]
     fn identical_results_pass() {
         let file = parse(FILE, "f.yaml").unwrap();
         let (runs, results) = data(0.5, "done");
-        let out = verify(&file, "demo", &runs, &results);
+        let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
         assert!(out.passed(false), "{:?}", out.problems);
         // 2 runs × 2 metrics, plus the group's n, mean and std.
         assert_eq!(
@@ -699,7 +846,7 @@ groups:
     fn a_moved_metric_names_the_run_the_amount_and_the_direction() {
         let file = parse(FILE, "f.yaml").unwrap();
         let (runs, results) = data(0.4375, "done");
-        let out = verify(&file, "demo", &runs, &results);
+        let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
         assert!(!out.passed(false) && !out.passed(true));
         let acc = out
             .checks
@@ -729,7 +876,7 @@ groups:
         let file = parse(FILE, "f.yaml").unwrap();
         let (runs, mut results) = data(0.5, "done");
         results.get_mut("k1").unwrap()[1].value = 0.25; // loss down: better
-        let out = verify(&file, "demo", &runs, &results);
+        let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
         let loss = out
             .checks
             .iter()
@@ -749,7 +896,7 @@ groups:
     fn missing_and_failed_runs_are_missing() {
         let file = parse(FILE, "f.yaml").unwrap();
         let (runs, results) = data(0.5, "failed");
-        let out = verify(&file, "demo", &runs, &results);
+        let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
         let c = out.counts();
         assert_eq!(c.missing, 3, "{:?}", out.checks); // seed 2's acc and loss, the group's n
         assert!(
@@ -767,7 +914,7 @@ groups:
             out.problems
         );
         // No run at all.
-        let out = verify(&file, "demo", &runs[..1], &results);
+        let out = verify(&file, "demo", &runs[..1], &results, &RecordedOn::default());
         assert!(
             out.problems
                 .iter()
@@ -789,7 +936,7 @@ groups:
             name: "f1".into(),
             value: 0.3,
         });
-        let out = verify(&file, "other", &runs, &results);
+        let out = verify(&file, "other", &runs, &results, &RecordedOn::default());
         assert!(out.passed(false), "{:?}", out.problems);
         let notes = out.notes.join("\n");
         assert!(notes.contains("recorded from experiment `demo`"), "{notes}");

@@ -149,6 +149,102 @@ pub fn t_cdf(t: f64, df: f64) -> f64 {
     }
 }
 
+/// Regularized lower incomplete gamma function P(a, x) (Numerical Recipes 6.2: the series below
+/// a + 1, the continued fraction of Q = 1 − P above it, summed by the modified Lentz method).
+pub fn regularized_lower_gamma(a: f64, x: f64) -> f64 {
+    if x <= 0.0 {
+        return 0.0;
+    }
+    let ln_prefix = a * x.ln() - x - ln_gamma(a);
+    if x < a + 1.0 {
+        // P(a, x) = e^{−x} x^a / Γ(a + 1) · Σ x^n / ((a + 1)…(a + n))
+        let (mut term, mut sum, mut ap) = (1.0 / a, 1.0 / a, a);
+        for _ in 0..1000 {
+            ap += 1.0;
+            term *= x / ap;
+            sum += term;
+            if term.abs() < sum.abs() * 1e-16 {
+                break;
+            }
+        }
+        (sum.ln() + ln_prefix).exp()
+    } else {
+        1.0 - upper_gamma_fraction(a, x, ln_prefix)
+    }
+}
+
+/// Q(a, x) by its continued fraction, for x ≥ a + 1.
+fn upper_gamma_fraction(a: f64, x: f64, ln_prefix: f64) -> f64 {
+    const TINY: f64 = 1e-300;
+    let mut b = x + 1.0 - a;
+    let mut c = 1.0 / TINY;
+    let mut d = 1.0 / b;
+    let mut h = d;
+    for i in 1..1000 {
+        let an = -(i as f64) * (i as f64 - a);
+        b += 2.0;
+        d = an * d + b;
+        if d.abs() < TINY {
+            d = TINY;
+        }
+        c = b + an / c;
+        if c.abs() < TINY {
+            c = TINY;
+        }
+        d = 1.0 / d;
+        let delta = d * c;
+        h *= delta;
+        if (delta - 1.0).abs() < 1e-16 {
+            break;
+        }
+    }
+    (ln_prefix).exp() * h
+}
+
+/// The standard normal CDF Φ(x) = erfc(−x/√2)/2, with erfc(z) = Q(1/2, z²) for z ≥ 0.
+pub fn normal_cdf(x: f64) -> f64 {
+    let z2 = x * x / 2.0;
+    let tail = if z2 < 1.5 {
+        (1.0 - regularized_lower_gamma(0.5, z2)) / 2.0
+    } else {
+        upper_gamma_fraction(0.5, z2, 0.5 * z2.ln() - z2 - ln_gamma(0.5)) / 2.0
+    };
+    if x >= 0.0 {
+        1.0 - tail
+    } else {
+        tail
+    }
+}
+
+/// The standard normal quantile Φ⁻¹(p) for p in (0, 1), by bisection on [`normal_cdf`] (to the
+/// last bit of the bracket); ±∞ at 0 and 1, NaN outside.
+pub fn normal_quantile(p: f64) -> f64 {
+    if !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
+    if p == 0.0 {
+        return f64::NEG_INFINITY;
+    }
+    if p == 1.0 {
+        return f64::INFINITY;
+    }
+    // Φ⁻¹(p) = −Φ⁻¹(1 − p): search the lower half, where Φ is computed without cancellation.
+    let (target, sign) = if p > 0.5 { (1.0 - p, -1.0) } else { (p, 1.0) };
+    let (mut lo, mut hi) = (-40.0_f64, 0.0_f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if normal_cdf(mid) < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    sign * 0.5 * (lo + hi)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -217,5 +313,23 @@ mod tests {
             close(t_two_sided_p(t, df), p, 1e-9);
             close(t_cdf(t, df), cdf, 1e-12);
         }
+    }
+
+    #[test]
+    fn normal_distribution_matches_scipy() {
+        // scipy.stats.norm.ppf / norm.cdf (scipy 1.17.1).
+        for (p, q) in [
+            (0.95, 1.6448536269514722),
+            (0.975, 1.959963984540054),
+            (0.5, 0.0),
+            (0.01, -2.3263478740408408),
+            (1e-6, -4.753424308822899),
+        ] {
+            let got = normal_quantile(p);
+            assert!((got - q).abs() < 1e-12, "{p}: {got} vs {q}");
+            assert!((normal_cdf(q) - p).abs() < 1e-14 * p.max(1e-2), "{p}");
+        }
+        assert_eq!(normal_quantile(0.0), f64::NEG_INFINITY);
+        assert!(normal_quantile(1.5).is_nan());
     }
 }

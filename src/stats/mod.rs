@@ -1,16 +1,20 @@
 //! Pure statistics (no I/O): descriptive summaries, the Brown–Forsythe test of equal variances,
-//! Welch's test of means, seeded bootstrap intervals, simulated power, and the t/F distributions
-//! they rest on.
+//! Welch's test of means, seeded bootstrap intervals, simulated power, Almost Stochastic Order,
+//! McNemar's test of paired predictions, and the t/F/normal distributions they rest on.
 
+pub mod aso;
 pub mod bootstrap;
 pub mod brown_forsythe;
 pub mod distributions;
+pub mod mcnemar;
 pub mod means_test;
 pub mod power;
 pub mod summary;
 
+pub use aso::{almost_stochastic_order, Aso, AsoSettings};
 pub use bootstrap::{Bootstrap, Interval};
 pub use brown_forsythe::{brown_forsythe, BrownForsythe};
+pub use mcnemar::{mcnemar, McNemar};
 pub use means_test::{welch_t_test, WelchT};
 pub use power::{min_detectable_reduction, PowerSettings};
 pub use summary::Summary;

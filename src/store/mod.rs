@@ -911,6 +911,17 @@ impl Store {
             .collect())
     }
 
+    /// The environment JSON (see [`crate::environment::Environment`]) of each run, by run key.
+    pub async fn environments(&self, experiment: &str) -> Result<Vec<(String, Option<String>)>> {
+        let rows = sqlx::query(
+            "SELECT run_key, environment FROM runs WHERE experiment = $1 ORDER BY ordinal",
+        )
+        .bind(experiment)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
     pub async fn metrics(&self, experiment: &str, key: &str) -> Result<Vec<MetricRow>> {
         let rows = sqlx::query(
             "SELECT step, split, name, value, phase FROM metrics WHERE experiment = $1 AND run_key = $2

@@ -407,6 +407,12 @@ pub fn finetune(
         name: format!("majority_{name}"),
         value: *value,
     }));
+    // How many examples each dev split has: a moved accuracy is that many predictions flipped.
+    results.extend(task.dev.iter().map(|d| ResultRow {
+        split: d.name.clone(),
+        name: EXAMPLES.into(),
+        value: d.labels.len() as f64,
+    }));
     Ok(Outcome {
         ending: Ending::Completed,
         steps: step,
@@ -415,6 +421,9 @@ pub fn finetune(
         examples_per_s: examples as f64 / train_time.max(1e-9),
     })
 }
+
+/// Name of the result that counts a dev split's evaluated examples (a fact of the run).
+pub const EXAMPLES: &str = "examples";
 
 /// Loads the tokenizer of a pretrained checkpoint directory.
 pub fn load_tokenizer(dir: &Path) -> Result<Tokenizer> {
