@@ -159,11 +159,23 @@ pub enum Command {
         #[command(subcommand)]
         command: BenchCommand,
     },
+    /// Run a grid's workers on a Slurm cluster
+    Slurm {
+        #[command(subcommand)]
+        command: SlurmCommand,
+    },
     /// Obtain and prepare data
     Data {
         #[command(subcommand)]
         command: DataCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SlurmCommand {
+    /// Register the grid and submit a job array of workers for what is left of it; submitting
+    /// again tops the workers up (--dry-run prints the sbatch script)
+    Submit(Box<crate::slurm::SubmitArgs>),
 }
 
 #[derive(Debug, Subcommand)]

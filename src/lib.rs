@@ -15,6 +15,7 @@ pub mod plot;
 pub mod report;
 pub mod runner;
 pub mod seed;
+pub mod slurm;
 pub mod spec;
 pub mod stats;
 pub mod status;

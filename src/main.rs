@@ -1,5 +1,5 @@
 use clap::Parser;
-use harness::cli::{BenchCommand, Cli, Command, DataCommand, Format};
+use harness::cli::{BenchCommand, Cli, Command, DataCommand, Format, SlurmCommand};
 use harness::{runner, spec, status, store::Store};
 use std::process::ExitCode;
 
@@ -251,6 +251,18 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
         },
+        Command::Slurm {
+            command: SlurmCommand::Submit(args),
+        } => {
+            let done = harness::slurm::submit_command(&args)?;
+            if let Some(script) = &done.dry_run_script {
+                print!("{script}");
+            }
+            for line in &done.report {
+                eprintln!("{line}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Data { command } => match command {
             DataCommand::Glue {
                 tasks,
