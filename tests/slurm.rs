@@ -285,6 +285,9 @@ fn a_three_task_array_runs_every_run_of_the_grid_once() {
     assert_done_once(&doc, &db, &logs);
     for r in doc["runs"].as_array().unwrap() {
         assert_eq!(r["attempt"], 1, "{r:#}");
+        // The Slurm array task that ran it stays on the finished run.
+        let slurm_job = r["slurm_job"].as_str().unwrap_or_default();
+        assert!((0..3).any(|t| slurm_job == format!("{job}_{t}")), "{r:#}");
     }
     for task in 0..3 {
         let f = logs.join(format!("{job_name}_{job}_{task}.out"));

@@ -709,6 +709,8 @@ pub(crate) mod tests {
             steps: None,
             train_examples_per_s: None,
             peak_memory_bytes: None,
+            host: None,
+            slurm_job: None,
         }
     }
 

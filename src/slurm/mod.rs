@@ -253,7 +253,7 @@ pub struct Submitted {
 
 /// `harness slurm submit`.
 pub fn submit_command(a: &SubmitArgs) -> Result<Submitted> {
-    let loaded = crate::spec::load(&a.spec.spec, &a.spec.sets)?;
+    let loaded = a.spec.load()?;
     let experiment = loaded.spec.name.clone();
     let checked = check_options(a)?;
     let cwd = std::env::current_dir().context("reading the current directory")?;

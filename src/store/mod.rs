@@ -824,7 +824,7 @@ impl Store {
         let rows = sqlx::query_as::<_, RunRow>(
             "SELECT run_key, ordinal, task, variant, seed, sweep, config, status, attempt, worker,
                     started_at, finished_at, duration_s, device, git_rev, error, steps,
-                    train_examples_per_s, peak_memory_bytes
+                    train_examples_per_s, peak_memory_bytes, host, slurm_job
              FROM runs WHERE experiment = $1 ORDER BY ordinal",
         )
         .bind(experiment)

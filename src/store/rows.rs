@@ -68,6 +68,10 @@ pub struct RunRow {
     pub steps: Option<i64>,
     pub train_examples_per_s: Option<f64>,
     pub peak_memory_bytes: Option<i64>,
+    /// The host of the worker that holds or last held the run.
+    pub host: Option<String>,
+    /// The Slurm job (`JOB_TASK`) of that worker, when it ran under Slurm.
+    pub slurm_job: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
