@@ -37,38 +37,33 @@ pub fn control_byte(text: &str) -> Option<(Pos, char)> {
 /// The position where flow collections (`[`, `{`) or block indentation first nest deeper than
 /// `max`, ignoring quoted strings and comments.
 pub fn too_deep(text: &str, max: usize) -> Option<Pos> {
-    let mut depth = 0usize;
-    for (i, raw) in text.lines().enumerate() {
-        let line = i + 1;
-        let indent = raw.len() - raw.trim_start_matches([' ', '-']).len();
-        // Block collections nest by indentation: two columns per level is YAML's usual step.
-        if depth == 0 && indent / 2 > max {
-            return Some(Pos { line, column: 1 });
-        }
-        let mut quote: Option<char> = None;
-        let mut prev = ' ';
-        for (j, c) in raw.chars().enumerate() {
-            match (quote, c) {
-                (Some(q), _) if c == q && prev != '\\' => quote = None,
-                (Some(_), _) => {}
-                (None, '"' | '\'') => quote = Some(c),
-                (None, '#') if prev == ' ' || j == 0 => break,
-                (None, '[' | '{') => {
-                    depth += 1;
-                    if depth + indent / 2 > max {
-                        return Some(Pos {
-                            line,
-                            column: j + 1,
-                        });
-                    }
-                }
-                (None, ']' | '}') => depth = depth.saturating_sub(1),
-                _ => {}
-            }
-            prev = c;
-        }
+    // Block collections nest by indentation: two columns per level is YAML's usual step.
+    let levels: Vec<usize> = text
+        .lines()
+        .map(|raw| (raw.len() - raw.trim_start_matches([' ', '-']).len()) / 2)
+        .collect();
+    if let Some(i) = levels.iter().position(|&level| level > max) {
+        return Some(Pos {
+            line: i + 1,
+            column: 1,
+        });
     }
-    None
+    let mut depth = 0usize;
+    let mut found = None;
+    walk_plain(text, |line, column, _, c| {
+        match c {
+            '[' | '{' => {
+                depth += 1;
+                if depth + levels[line - 1] > max {
+                    found = Some(Pos { line, column });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        found.is_some()
+    });
+    found
 }
 
 /// Positions of the characters of `text` outside quoted strings and comments, line by line:
