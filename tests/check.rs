@@ -87,7 +87,7 @@ fn update_writes_expectations_that_pass() {
         "{upd}"
     );
     assert!(
-        upd.contains("+ spam/cross_head seed 2 (acc, examples, f1, loss)"),
+        upd.contains("+ spam/cross_head seed 2 (acc, examples, f1, loss, train/params_non_embedding, train/params_total)"),
         "{upd}"
     );
     assert!(upd.contains("~ recorded_on: recorded on "), "{upd}");
@@ -118,7 +118,7 @@ fn update_writes_expectations_that_pass() {
     ]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("PASS: all 16 checks hold"), "{t}"); // 4 runs × acc, examples, f1, loss
+    assert!(t.contains("PASS: all 24 checks hold"), "{t}"); // 4 runs × acc, examples, f1, loss, 2 parameter counts
     assert!(
         t.contains("spam/baseline seed 1")
             && t.contains("abs 1e-7 | rel 1e-6")
@@ -134,7 +134,7 @@ fn update_writes_expectations_that_pass() {
     let (code, doc) = check_json(&r.db, &r.expected, &[]);
     assert_eq!(code, Some(0));
     assert_eq!(doc["passed"], true);
-    assert_eq!(doc["counts"]["pass"], 16);
+    assert_eq!(doc["counts"]["pass"], 24);
     let c = &doc["checks"][0];
     assert_eq!(c["kind"], "run");
     assert_eq!(c["statistic"], "value");
@@ -279,7 +279,7 @@ fn the_same_grid_on_other_kernels_passes_and_says_where_it_ran() {
     let out = harness(&["check", "chk", "--expected", s(&r.expected), "--db", s(&db)]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(0), "{t}");
-    assert!(t.contains("PASS: all 16 checks hold"), "{t}");
+    assert!(t.contains("PASS: all 24 checks hold"), "{t}");
     assert!(t.contains("machine: recorded on "), "{t}");
     assert!(t.contains("→ DEFAULT"), "{t}");
     assert!(
@@ -363,7 +363,7 @@ fn a_run_that_is_not_done_is_missing() {
         t.contains("spam/cross_head seed 2: missing: the run is queued"),
         "{t}"
     );
-    assert!(t.contains("FAIL: 4 of 16 checks (4 missing)"), "{t}");
+    assert!(t.contains("FAIL: 6 of 24 checks (6 missing)"), "{t}");
     let (_, doc) = check_json(&db, &r.expected, &[]);
     let missing: Vec<&serde_json::Value> = doc["checks"]
         .as_array()
@@ -371,7 +371,7 @@ fn a_run_that_is_not_done_is_missing() {
         .iter()
         .filter(|c| c["verdict"] == "missing")
         .collect();
-    assert_eq!(missing.len(), 4);
+    assert_eq!(missing.len(), 6);
     assert!(
         missing
             .iter()

@@ -79,21 +79,18 @@ fn bert_runs_carry_keys_and_counts_from_the_checkpoint_config() {
     );
 }
 
-#[test]
-fn stored_language_model_counts_equal_the_dry_run() {
-    require_data();
+/// The stored `train/params_*` facts of the run that the dry run lists first.
+fn assert_stored_counts_equal_the_dry_run(spec_file: &str, experiment: &str, sets: &[&str]) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("r.db");
-    let sets = ["--set", "seeds=[1]", "--set", "train.max_steps=2"];
-    let doc = dry_run_json("ci_smoke_lm.yaml", &sets);
+    let doc = dry_run_json(spec_file, sets);
     let run = &doc["runs"][0];
-    assert_eq!(run["variant"], "baseline");
-    let spec = repo().join("experiments/ci_smoke_lm.yaml");
+    let spec = repo().join("experiments").join(spec_file);
     let mut args: Vec<&str> = sets.to_vec();
     args.extend(["--max-runs", "1", "--quiet"]);
     let out = run_spec(&spec, &db, &args);
     assert!(out.status.success(), "{}", text(&out));
-    let status = status_json(&db, "ci_smoke_lm");
+    let status = status_json(&db, experiment);
     let done = status["runs"]
         .as_array()
         .unwrap()
@@ -110,4 +107,25 @@ fn stored_language_model_counts_equal_the_dry_run() {
         train["params_non_embedding"].as_f64().unwrap() as i64,
         run["parameters"]["non_embedding"].as_i64().unwrap()
     );
+}
+
+#[test]
+fn stored_bert_counts_equal_the_dry_run() {
+    require_data();
+    let sets = [
+        "--set",
+        "seeds=[1]",
+        "--set",
+        "train.max_steps=1",
+        "--set",
+        "tasks=[spam]",
+    ];
+    assert_stored_counts_equal_the_dry_run("ci_smoke.yaml", "ci_smoke", &sets);
+}
+
+#[test]
+fn stored_language_model_counts_equal_the_dry_run() {
+    require_data();
+    let sets = ["--set", "seeds=[1]", "--set", "train.max_steps=2"];
+    assert_stored_counts_equal_the_dry_run("ci_smoke_lm.yaml", "ci_smoke_lm", &sets);
 }

@@ -407,6 +407,34 @@ pub fn finetune(
         name: format!("majority_{name}"),
         value: *value,
     }));
+    // The model's size, counted from the built model (the dry run computes the same numbers
+    // from config.json: src/spec/params.rs).
+    let (total, embedding) = vs
+        .variables()
+        .iter()
+        .fold((0i64, 0i64), |(t, e), (name, v)| {
+            let n = v.numel() as i64;
+            let table = [
+                "word_embeddings",
+                "position_embeddings",
+                "token_type_embeddings",
+            ]
+            .iter()
+            .any(|t| name.contains(t));
+            (t + n, e + if table { n } else { 0 })
+        });
+    results.extend([
+        ResultRow {
+            split: "train".into(),
+            name: "params_total".into(),
+            value: total as f64,
+        },
+        ResultRow {
+            split: "train".into(),
+            name: "params_non_embedding".into(),
+            value: (total - embedding) as f64,
+        },
+    ]);
     // How many examples each dev split has: a moved accuracy is that many predictions flipped.
     results.extend(task.dev.iter().map(|d| ResultRow {
         split: d.name.clone(),
