@@ -148,7 +148,7 @@ pub fn compare_command(
         .enable_all()
         .build()?;
     let data: Vec<ExperimentData> = rt.block_on(async {
-        let store = Store::open(db).await?;
+        let store = Store::open_read_only(db).await?;
         let mut out = Vec::new();
         for n in &names {
             match ExperimentData::load(&store, n, false).await {

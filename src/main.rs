@@ -187,7 +187,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             let text = rt.block_on(async {
-                let store = Store::open(&db.db).await?;
+                let store = Store::open_read_only(&db.db).await?;
                 let doc = match &experiment {
                     Some(name) => status::experiment_json(&store, name).await?,
                     None => status::all_json(&store).await?,

@@ -226,7 +226,7 @@ fn load_experiment(db: &Path, experiment: &str) -> Result<Stored, CheckError> {
         .build()
         .map_err(|e| CheckError::Store(StoreError::Sql(sqlx::Error::Io(e))))?;
     rt.block_on(async {
-        let store = Store::open(db).await?;
+        let store = Store::open_read_only(db).await?;
         store.experiment(experiment).await?;
         let runs = store.runs(experiment).await?;
         let mut results: HashMap<String, Vec<ResultRow>> = HashMap::new();

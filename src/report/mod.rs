@@ -59,7 +59,7 @@ pub fn report_command(db: &Path, experiment: &str, out: Option<&Path>) -> anyhow
         .enable_all()
         .build()?;
     let data = rt.block_on(async {
-        let store = Store::open(db).await?;
+        let store = Store::open_read_only(db).await?;
         let data = ExperimentData::load(&store, experiment, true).await;
         store.close().await;
         anyhow::Ok(data?)

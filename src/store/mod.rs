@@ -44,6 +44,15 @@ pub enum StoreError {
     Sql(#[from] sqlx::Error),
     #[error("no experiment named `{0}` in the database; `harness status` lists the experiments it holds")]
     UnknownExperiment(String),
+    #[error("{path} is not a harness results database (it holds no harness schema); give the --db that `harness run` wrote")]
+    NotAStore { path: String },
+    #[error("{path} has schema version {found}, and this harness reads version {expected}: {fix}")]
+    SchemaVersion {
+        path: String,
+        found: i64,
+        expected: i64,
+        fix: &'static str,
+    },
     #[error("lost the lease of run {key} (attempt {attempt}); another worker owns it now")]
     LostLease { key: String, attempt: i64 },
 }
@@ -224,7 +233,7 @@ fn finite(v: f64) -> Option<f64> {
 }
 
 /// `sqlite://PATH?mode=rwc` with the characters the URL parser would misread escaped.
-fn sqlite_url(path: &Path) -> String {
+fn sqlite_url(path: &Path, mode: &str) -> String {
     let mut url = String::from("sqlite://");
     for c in path.to_string_lossy().chars() {
         match c {
@@ -234,7 +243,8 @@ fn sqlite_url(path: &Path) -> String {
             c => url.push(c),
         }
     }
-    url.push_str("?mode=rwc");
+    url.push_str("?mode=");
+    url.push_str(mode);
     url
 }
 
@@ -263,7 +273,7 @@ impl Store {
                         std::fs::create_dir_all(dir).map_err(|e| open_err(sqlx::Error::Io(e)))?;
                     }
                 }
-                sqlite_url(db)
+                sqlite_url(db, "rwc")
             }
             Backend::Postgres => db.to_string_lossy().into_owned(),
         };
@@ -309,6 +319,109 @@ impl Store {
             sqlx::query_scalar("SELECT value FROM store_meta WHERE name = 'store_id'")
                 .fetch_one(&pool)
                 .await?;
+        Ok(Store {
+            pool,
+            backend,
+            location: db.to_path_buf(),
+            store_id,
+        })
+    }
+
+    /// Opens an existing database for reading only (`status`, `report`, `compare`, `check`):
+    /// never creates, migrates or writes it, so it works on a read-only file or mount, and a
+    /// file that is not a harness database, or one of another schema version, is refused with
+    /// a message that says so.
+    pub async fn open_read_only(db: impl AsRef<Path>) -> Result<Store> {
+        let db = db.as_ref();
+        let backend = Backend::of(&db.to_string_lossy());
+        let shown = display_db(db);
+        let open_err = |source: sqlx::Error| StoreError::Open {
+            path: PathBuf::from(&shown),
+            source,
+        };
+        sqlx::any::install_default_drivers();
+        let url = match backend {
+            Backend::Sqlite => {
+                if !db.is_file() {
+                    return Err(open_err(sqlx::Error::Io(std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "no such file",
+                    ))));
+                }
+                sqlite_url(db, "ro")
+            }
+            Backend::Postgres => db.to_string_lossy().into_owned(),
+        };
+        let connect = |url: String| async move {
+            AnyPoolOptions::new()
+                .max_connections(2)
+                .acquire_timeout(Duration::from_secs(60))
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            conn.execute("PRAGMA busy_timeout = 30000").await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .connect(&url)
+                .await
+        };
+        let version_query = "SELECT MAX(version) FROM _sqlx_migrations WHERE success";
+        let mut pool = connect(url.clone()).await.map_err(open_err)?;
+        let mut first = sqlx::query_scalar::<_, Option<i64>>(version_query)
+            .fetch_one(&pool)
+            .await;
+        // A WAL database in a folder this process cannot write (a read-only mount, another
+        // user's results): SQLite cannot create the shared-memory file beside it, and opens it
+        // as immutable instead (nothing can write there while it is read).
+        let read_only_folder = matches!(&first, Err(e) if e.to_string().contains("readonly"));
+        if backend == Backend::Sqlite && read_only_folder {
+            pool.close().await;
+            pool = connect(format!("{url}&immutable=1"))
+                .await
+                .map_err(open_err)?;
+            first = sqlx::query_scalar::<_, Option<i64>>(version_query)
+                .fetch_one(&pool)
+                .await;
+        }
+        let expected = match backend {
+            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+        }
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or(0);
+        let found: Option<i64> = first.map_err(|e| {
+            let missing_table = e.to_string().contains("_sqlx_migrations");
+            match missing_table {
+                true => StoreError::NotAStore {
+                    path: shown.clone(),
+                },
+                false => open_err(e),
+            }
+        })?;
+        let found = found.ok_or_else(|| StoreError::NotAStore {
+            path: shown.clone(),
+        })?;
+        if found != expected {
+            return Err(StoreError::SchemaVersion {
+                path: shown,
+                found,
+                expected,
+                fix: if found < expected {
+                    "it was written by an older harness; a writing command of this one (harness run, enqueue or worker) upgrades it"
+                } else {
+                    "it was written by a newer harness; read it with that version"
+                },
+            });
+        }
+        let store_id: String =
+            sqlx::query_scalar("SELECT value FROM store_meta WHERE name = 'store_id'")
+                .fetch_optional(&pool)
+                .await?
+                .unwrap_or_default();
         Ok(Store {
             pool,
             backend,

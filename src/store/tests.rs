@@ -202,7 +202,8 @@ fn concurrent_claimers_never_share_a_run() {
 fn an_expired_lease_fences_its_writer_and_is_reaped() {
     both("fencing", |store| async move {
         store.register(&experiment("f"), &runs(1)).await.unwrap();
-        let lease_ms = 300;
+        // Long enough that the first write lands inside it on a loaded machine.
+        let lease_ms = 3000;
         let t0 = store.db_now_ms().await.unwrap();
         let old = store
             .claim_next("f", &me(), None, Duration::from_millis(lease_ms as u64))
@@ -376,7 +377,7 @@ fn a_database_of_the_first_schema_still_opens() {
         let db = dir.path().join("old.db");
         sqlx::any::install_default_drivers();
         let pool = AnyPoolOptions::new()
-            .connect(&sqlite_url(&db))
+            .connect(&sqlite_url(&db, "rwc"))
             .await
             .unwrap();
         sqlx::migrate::Migrator::new(only_first.as_path())
@@ -414,7 +415,7 @@ fn postgres_urls_are_told_apart_and_passwords_hidden() {
     );
     assert_eq!(display_db(Path::new("a/b.db")), "a/b.db");
     assert_eq!(
-        sqlite_url(Path::new("/t/a?b#c%.db")),
+        sqlite_url(Path::new("/t/a?b#c%.db"), "rwc"),
         "sqlite:///t/a%3Fb%23c%25.db?mode=rwc"
     );
 }
