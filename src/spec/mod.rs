@@ -104,26 +104,22 @@ impl LoadedSpec {
     /// Refuses grids larger than `max` runs (the default is [`limits::DEFAULT_MAX_GRID`]; the
     /// commands that expand a grid take `--max-grid N`) before anything is expanded.
     pub fn check_grid_size(&self, max: u64) -> Result<u64, SpecError> {
-        let origin = self.path.display().to_string();
-        let locator = Locator::new(&self.text);
-        let path = locate::FieldPath::of(&["seeds"]);
-        let pos = locator.value_pos(&path);
-        let err = |message: String| SpecError {
-            origin: origin.clone(),
+        let message = match validate::grid_size(&self.spec) {
+            Some(n) if n <= max => return Ok(n),
+            Some(n) => format!(
+                "the grid has {n} runs (seeds × tasks × variants × sweep points), more than the limit {max}; pass --max-grid {n} to run it anyway"
+            ),
+            None => "the grid has more runs than a 64-bit count holds (seeds × tasks × variants × sweep points)".into(),
+        };
+        // Only a refused grid needs the file located again.
+        let pos = Locator::new(&self.text).value_pos(&locate::FieldPath::of(&["seeds"]));
+        Err(SpecError {
+            origin: self.path.display().to_string(),
             line: pos.map(|p| p.line),
             column: pos.map(|p| p.column),
             field: "seeds".into(),
             message,
-        };
-        match validate::grid_size(&self.spec) {
-            Some(n) if n <= max => Ok(n),
-            Some(n) => Err(err(format!(
-                "the grid has {n} runs (seeds × tasks × variants × sweep points), more than the limit {max}; pass --max-grid {n} to run it anyway"
-            ))),
-            None => Err(err(
-                "the grid has more runs than a 64-bit count holds (seeds × tasks × variants × sweep points)".into(),
-            )),
-        }
+        })
     }
 }
 
