@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 /// Exit codes: 0 success, 1 a run-time failure, 2 a bad spec or bad arguments, 130 interrupted.
 fn main() -> ExitCode {
+    // First of all: a signal at any later instant exits 130 with a message.
+    harness::worker::install_signal_handlers();
     // Before any tch call that asks about CUDA (BUILD.md); CPU-only installs carry on.
     let _ = harness::device::enable_cuda();
     let cli = Cli::parse();
@@ -143,7 +145,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             opts.quiet = quiet;
             let rt = runner::runtime()?;
             let store = std::sync::Arc::new(rt.block_on(Store::open(&db.db))?);
-            harness::worker::install_signal_handlers();
+            harness::worker::defer_signals();
             let me = harness::worker::identity();
             eprintln!(
                 "worker {} on {}: database {}, lease {:?}, checkpoints in {}",

@@ -184,7 +184,7 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         store::display_db(&opts.db)
     );
 
-    worker::install_signal_handlers();
+    worker::defer_signals();
     let mut summary = GridSummary {
         total: plans.len(),
         ..Default::default()

@@ -41,24 +41,50 @@ use tokio::runtime::Runtime;
 
 static STOP: AtomicBool = AtomicBool::new(false);
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
+/// Set once there is work a stop must wind down (a run to checkpoint and requeue); before
+/// that, a signal ends the process at once.
+static DEFER: AtomicBool = AtomicBool::new(false);
+
+/// Writes `msg` to stderr from a signal handler (`write(2)` is async-signal-safe).
+fn signal_message(msg: &[u8]) {
+    // SAFETY: writes a static buffer to fd 2; the result is deliberately ignored.
+    unsafe {
+        libc::write(2, msg.as_ptr().cast(), msg.len());
+    }
+}
 
 extern "C" fn on_signal(_: libc::c_int) {
+    if !DEFER.load(Ordering::SeqCst) {
+        signal_message(b"\ninterrupted before any run started; nothing is lost, rerun to continue\n");
+        unsafe { libc::_exit(130) };
+    }
     // A second signal stops at once; the run left `running` is reaped when its lease expires
     // (or at once by a worker on this host, which sees the process is gone).
     if SIGNALS.fetch_add(1, Ordering::SeqCst) >= 1 {
+        signal_message(
+            b"\ninterrupted again: exiting now; the next `harness run` requeues the run left running\n",
+        );
         unsafe { libc::_exit(130) };
     }
     STOP.store(true, Ordering::SeqCst);
 }
 
-/// SIGINT, SIGTERM and SIGUSR2 (Slurm's warning before a time limit) ask the worker to stop.
+/// SIGINT, SIGTERM and SIGUSR2 (Slurm's warning before a time limit) end the process at once
+/// with exit code 130 and a message; `main` installs this first thing, so that no signal finds
+/// the default action (which would exit 143 for SIGTERM, silently).
 pub fn install_signal_handlers() {
-    // SAFETY: the handler only touches atomics and calls _exit, both async-signal-safe.
+    // SAFETY: the handler only touches atomics, write(2) and _exit, all async-signal-safe.
     unsafe {
         for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGUSR2] {
             libc::signal(sig, on_signal as *const () as libc::sighandler_t);
         }
     }
+}
+
+/// From now on a signal asks the worker to stop at the next step or evaluation batch (the run
+/// is checkpointed and requeued), and a second one exits at once.
+pub fn defer_signals() {
+    DEFER.store(true, Ordering::SeqCst);
 }
 
 /// Whether a stop signal arrived.
@@ -213,6 +239,7 @@ pub struct DataCache {
     pub corpora: HashMap<(PathBuf, String), Corpus>,
     prepared: HashMap<PreparedKey, PreparedTask>,
     tokenizers: HashMap<PathBuf, crate::model::tokenizer::BertTokenizer>,
+    verified: std::collections::HashSet<(PathBuf, Option<usize>)>,
 }
 
 impl DataCache {
@@ -220,6 +247,14 @@ impl DataCache {
     pub fn load_for(&mut self, c: &RunConfig) -> Result<()> {
         let key = (c.data_dir.clone(), c.task.as_str().to_string());
         if c.model.kind == ModelKind::TransformerXl {
+            if let Some(init) = c.train.init_from.as_ref().filter(|p| !p.is_file()) {
+                bail!(
+                    "{}: checkpoint not found (train.init_from); point it at a `{}` another run \
+                     kept, or drop it to train from scratch",
+                    init.display(),
+                    crate::train::checkpoint::PHASE1
+                );
+            }
             if let std::collections::hash_map::Entry::Vacant(slot) = self.corpora.entry(key) {
                 let corpus = data::lm::load_corpus(&c.data_dir, c.task.as_str())
                     .with_context(|| format!("loading corpus `{}`", c.task.as_str()))?;
@@ -236,8 +271,15 @@ impl DataCache {
             );
         }
         let dir = pretrained(c);
-        if !dir.join("model.safetensors").is_file() && dir.join("pytorch_model.bin").is_file() {
-            bail!("{}", crate::model::bert::pytorch_only_message(&dir));
+        // Everything a run reads from the checkpoint, checked once before any run starts: a
+        // corrupt file or an impossible `model.layers` is one message, not a failed run per
+        // grid point.
+        if self.verified.insert((dir.clone(), c.model.layers)) {
+            crate::model::bert::verify_checkpoint(&dir, c.model.layers)?;
+        }
+        if !self.tokenizers.contains_key(&dir) {
+            let tok = finetune::load_tokenizer(&dir)?;
+            self.tokenizers.insert(dir.clone(), tok);
         }
         if let std::collections::hash_map::Entry::Vacant(slot) = self.tasks.entry(key) {
             let data = data::load_task(&c.data_dir, c.task.as_str())
@@ -468,6 +510,7 @@ pub fn work(
     while opts.max_runs.is_none_or(|m| summary.ran < m) {
         if STOP.load(Ordering::SeqCst) {
             summary.interrupted = true;
+            say("interrupted between runs: none was in progress; rerun to finish the grid".into());
             break;
         }
         for r in rt.block_on(store.reap(

@@ -231,6 +231,32 @@ fn legacy_layer_norm_name(name: &str) -> Option<String> {
     Some(format!("{stem}.{other}"))
 }
 
+/// Checks what loading `dir` with `layers` would need, without reading a tensor: `config.json`
+/// parses and is supported, `layers` is within the checkpoint's, and `model.safetensors` is
+/// whole ([`super::safetensors::check_file`]).
+pub fn verify_checkpoint(dir: &Path, layers: Option<usize>) -> Result<(), ModelError> {
+    let config_file = dir.join("config.json");
+    let config = BertConfig::from_file(&config_file)?;
+    if let Some(n) = layers.filter(|&n| n == 0 || n > config.num_hidden_layers) {
+        return Err(ModelError::Layers {
+            file: config_file,
+            requested: n,
+            available: config.num_hidden_layers,
+        });
+    }
+    let weights = dir.join("model.safetensors");
+    if !weights.is_file() {
+        if dir.join("pytorch_model.bin").is_file() {
+            return Err(ModelError::PytorchOnly(pytorch_only_message(dir)));
+        }
+        return Err(ModelError::Missing {
+            file: weights,
+            what: "model.safetensors of the checkpoint",
+        });
+    }
+    super::safetensors::check_file(&weights).map(|_| ())
+}
+
 /// The message for a checkpoint directory that holds only `pytorch_model.bin`.
 pub fn pytorch_only_message(dir: &Path) -> String {
     let d = dir.display();

@@ -5,6 +5,7 @@ pub mod adaptive;
 pub mod bert;
 pub mod cross_head;
 pub mod rel_attention;
+pub mod safetensors;
 pub mod skip;
 pub mod tokenizer;
 pub mod transformer_xl;

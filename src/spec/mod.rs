@@ -184,6 +184,11 @@ pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec
         .collect::<Result<Vec<_>, _>>()?;
 
     let from_text = serde_yaml::from_str::<Spec>(text);
+    // Whether the file is valid on its own: a problem that appears only with the overrides is
+    // theirs, wherever it shows.
+    let text_valid = from_text
+        .as_ref()
+        .is_ok_and(|s| validate::validate(s).is_ok());
     let spec = if overrides.is_empty() {
         from_text.map_err(|e| ctx.serde_error(&e))?
     } else {
@@ -216,6 +221,17 @@ pub fn parse_str(text: &str, origin: &str, sets: &[String]) -> Result<LoadedSpec
             .find(|o| issue.path.starts_with(&o.path) || o.path.starts_with(&issue.path))
         {
             return Err(set_error(&o.arg, field, issue.message));
+        }
+        if text_valid && !overrides.is_empty() {
+            let args: Vec<&str> = overrides.iter().map(|o| o.arg.as_str()).collect();
+            return Err(set_error(
+                &args.join(" --set "),
+                field,
+                format!(
+                    "{} (the file alone is valid: these overrides create the conflict)",
+                    issue.message
+                ),
+            ));
         }
         let pos = if issue.at_key {
             ctx.locator.key_pos(&issue.path)

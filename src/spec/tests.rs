@@ -654,6 +654,16 @@ fn errors_in_set_values_blame_the_set() {
         "sweep.train.lr[1]",
         "must be a positive number, got 0",
     );
+    // A conflict an override creates with a field it did not touch is the override's, not
+    // the file's (the file alone is valid).
+    assert_set_err(
+        GOOD,
+        &["variants={cross_head: {cross_head: {prob: 0.1}}}"],
+        "--set variants={cross_head: {cross_head: {prob: 0.1}}}",
+        "baseline",
+        "`baseline` is not one of the variants; variants: cross_head (the file alone is valid: \
+         these overrides create the conflict)",
+    );
     // A file error unrelated to the override is still located in the file.
     let e = err_of(&with("train: {lr: -1}\n"), &["seeds.count=3"]);
     assert_eq!(

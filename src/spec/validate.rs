@@ -42,6 +42,10 @@ fn num(x: f64) -> String {
     format!("{x}")
 }
 
+/// Longest experiment name: it is a folder name under reports/ and the checkpoint dir, and file
+/// systems allow 255 bytes per name.
+pub const MAX_NAME: usize = 100;
+
 fn name_ok(name: &str, allow_dash: bool) -> bool {
     !name.is_empty()
         && name.bytes().all(|b| {
@@ -58,6 +62,16 @@ pub fn validate(spec: &Spec) -> Result<(), Issue> {
             format!(
                 "must be lowercase letters, digits, `_` and `-` ([a-z0-9_-]+), got `{}`",
                 spec.name
+            ),
+        ));
+    }
+    if spec.name.len() > MAX_NAME {
+        return Err(Issue::value(
+            root.key("name"),
+            format!(
+                "must be at most {MAX_NAME} characters (it names folders: reports/<name>/, \
+                 checkpoints/<name>/), got {}",
+                spec.name.len()
             ),
         ));
     }

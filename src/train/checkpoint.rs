@@ -2,7 +2,7 @@
 //! optimizer moments, recurrent memory) and a JSON description of everything else (step, phase,
 //! data position, random-stream positions), written atomically.
 //!
-//! Format: libtorch's named-tensor archive (`Tensor::save_multi`); the JSON is stored UTF-8
+//! Format: libtorch's named-tensor archive (`Tensor::save_multi_to_stream`); the JSON is stored UTF-8
 //! encoded as the `uint8` tensor [`META`]. Writing goes to `<file>.tmp-<pid>` in the same
 //! folder, which is flushed to disk and then renamed over `<file>`, so that a reader (or a run
 //! killed at any instant) sees either the previous checkpoint or the new one, never a torn file.
@@ -17,7 +17,7 @@
 //! a later attempt; any other checkpoint is ignored with a warning.
 
 use std::collections::HashMap;
-use std::io;
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -143,15 +143,16 @@ pub fn save<M: Serialize>(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "checkpoint".into());
+    // libtorch serializes into memory; the file is written by std I/O so that a full disk or any
+    // other OS error comes back as an error with its reason (libtorch's own file writer aborts
+    // the process when a write fails).
+    let mut bytes = Vec::new();
+    Tensor::save_multi_to_stream(&named, &mut bytes)
+        .map_err(|e| err(io::Error::other(e.to_string())))?;
     let tmp = dir.join(format!("{file_name}.tmp-{}", std::process::id()));
-    let written = Tensor::save_multi(&named, &tmp)
-        .map_err(|e| err(io::Error::other(e.to_string())))
-        .and_then(|()| {
-            std::fs::File::open(&tmp)
-                .and_then(|f| f.sync_all())
-                .map_err(err)
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(err));
+    let written = write_synced(&tmp, &bytes)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(err);
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -161,6 +162,13 @@ pub fn save<M: Serialize>(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Creates `path` holding `bytes`, flushed to disk.
+fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// Reads a checkpoint written by [`save`], tensors on `device`.

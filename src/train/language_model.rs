@@ -233,18 +233,21 @@ impl EvalTotals {
 
 /// Negative log-likelihood of every token of `tokens` but the first (see the module
 /// documentation), with the evaluation settings; dropout off, no skipping, no cross-head.
+/// `stop` is asked before every segment: `None` when it said yes (an interrupt), so that a
+/// long evaluation never holds up a stop by more than one batch.
 pub fn evaluate(
     model: &mut TransformerXl,
     tokens: &[u32],
     eval: &EvalSettings,
     device: Device,
-) -> Result<EvalTotals> {
+    stop: &dyn Fn() -> bool,
+) -> Result<Option<EvalTotals>> {
     let predictions = tokens.len().saturating_sub(1);
     if predictions == 0 {
-        return Ok(EvalTotals {
+        return Ok(Some(EvalTotals {
             nats: 0.0,
             tokens: 0,
-        });
+        }));
     }
     let b = eval.batch_size.clamp(1, predictions);
     let len = predictions.div_ceil(b);
@@ -269,10 +272,13 @@ pub fn evaluate(
     model.set_clamp_len(eval.clamp_len);
     model.set_same_length(eval.same_length);
     let mut mem = Memory::new(model.config().n_layer, eval.mem_len, 0);
-    let result = tch::no_grad(|| -> Result<f64> {
+    let result = tch::no_grad(|| -> Result<Option<f64>> {
         let mut total = Tensor::zeros([], (Kind::Double, device));
         let mut t0 = 0;
         while t0 < len {
+            if stop() {
+                return Ok(None);
+            }
             let t = eval.tgt_len.min(len - t0) as i64;
             let x = inp.narrow(0, t0 as i64, t);
             let y = tgt.narrow(0, t0 as i64, t);
@@ -281,14 +287,14 @@ pub fn evaluate(
             total += (nll * m).to_kind(Kind::Double).sum(Kind::Double);
             t0 += t as usize;
         }
-        Ok(f64::try_from(total)?)
+        Ok(Some(f64::try_from(total)?))
     });
     model.set_clamp_len(clamp);
     model.set_same_length(same);
-    Ok(EvalTotals {
-        nats: result?,
+    Ok(result?.map(|nats| EvalTotals {
+        nats,
         tokens: predictions as i64,
-    })
+    }))
 }
 
 /// Per-phase accounting (index 0 = phase 1), carried through checkpoints.
@@ -327,6 +333,10 @@ pub struct LmCheckpointMeta {
     /// Who wrote it (absent in checkpoints of older versions and of unowned runs).
     #[serde(default)]
     pub owner: Option<CheckpointOwner>,
+    /// The periodic evaluation of `step` was cut short by an interrupt: the run that resumes
+    /// from this checkpoint does it first.
+    #[serde(default)]
+    pub eval_pending: bool,
 }
 
 const FORMAT: u32 = 1;
@@ -338,6 +348,8 @@ struct State {
     cross_head: Option<CrossHead>,
     mem: Memory,
     stats: PhaseStats,
+    /// See [`LmCheckpointMeta::eval_pending`].
+    eval_pending: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -382,6 +394,7 @@ fn save_checkpoint(
         memory,
         stats: st.stats.clone(),
         owner: owner.cloned(),
+        eval_pending: st.eval_pending,
     };
     let mut tensors: Vec<(String, Tensor)> = vs
         .variables()
@@ -480,6 +493,7 @@ fn load_checkpoint(
     }
     st.step = meta.step;
     st.stats = meta.stats.clone();
+    st.eval_pending = meta.eval_pending;
     Ok(Some(meta))
 }
 
@@ -562,6 +576,7 @@ pub fn train(
         }),
         mem: model.new_memory(),
         stats: PhaseStats::default(),
+        eval_pending: false,
     };
 
     // Resume: the run's own checkpoint first, else `init_from`.
@@ -586,6 +601,8 @@ pub fn train(
     if resumed.is_none() {
         if let Some(path) = &s.init_from {
             let meta = load_checkpoint(path, &mut vs, &mut opt, &mut st, &cfg, device, None)?;
+            // An evaluation another run still owed is that run's, not this one's.
+            st.eval_pending = false;
             resumed = meta.map(|m| (path.clone(), m));
         }
     }
@@ -625,7 +642,7 @@ pub fn train(
     };
     let prefix_is_whole = valid_prefix.len() == corpus.valid.len();
 
-    while st.step < total {
+    while st.step < total || st.eval_pending {
         if observer.interrupted() {
             observer.on_metrics(vec![], true)?;
             write(checkpoint::LATEST, &st, &vs, &opt)?;
@@ -640,6 +657,21 @@ pub fn train(
                 resumed_from,
                 peak_device_bytes: peak_device,
             });
+        }
+        if st.eval_pending {
+            // The periodic evaluation of the step the last checkpoint was written at, which an
+            // interrupt cut short: done now, before the next step, as it would have been.
+            let phase = if st.step - 1 < phase1_steps { 1 } else { 2 };
+            if let Some(e) = evaluate(&mut model, valid_prefix, &s.eval, device, &|| observer.interrupted())? {
+                let (name, value) = e.score(corpus.level);
+                let rows = vec![
+                    row(st.step, "valid", name, value, phase),
+                    row(st.step, "valid", "loss", e.loss(), phase),
+                ];
+                st.eval_pending = false;
+                observer.on_metrics(rows, true)?;
+            }
+            continue;
         }
         let step = st.step;
         let (_, start, rows) = segment_of(step as usize, n_step, cfg.tgt_len);
@@ -718,10 +750,16 @@ pub fn train(
         let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0)
             && (step < total || !prefix_is_whole);
         if eval_now {
-            let e = evaluate(&mut model, valid_prefix, &s.eval, device)?;
-            let (name, value) = e.score(corpus.level);
-            out.push(row(step, "valid", name, value, phase));
-            out.push(row(step, "valid", "loss", e.loss(), phase));
+            match evaluate(&mut model, valid_prefix, &s.eval, device, &|| observer.interrupted())? {
+                Some(e) => {
+                    let (name, value) = e.score(corpus.level);
+                    out.push(row(step, "valid", name, value, phase));
+                    out.push(row(step, "valid", "loss", e.loss(), phase));
+                }
+                // Interrupted: the checkpoints below and the one the loop writes on its way
+                // out record that this evaluation is still owed.
+                None => st.eval_pending = true,
+            }
         }
         let every = s
             .checkpoints
@@ -746,7 +784,22 @@ pub fn train(
     let mut results = Vec::new();
     let mut rows = Vec::new();
     for (split, tokens) in [("valid", &corpus.valid), ("test", &corpus.test)] {
-        let e = evaluate(&mut model, tokens, &s.eval, device)?;
+        let Some(e) = evaluate(&mut model, tokens, &s.eval, device, &|| observer.interrupted())? else {
+            // Interrupted in the final evaluation: every step is taken; a resumed run only
+            // evaluates.
+            write(checkpoint::LATEST, &st, &vs, &opt)?;
+            if s.checkpoints.is_some() {
+                observer.on_checkpoint(st.step)?;
+            }
+            return Ok(LmOutcome {
+                ending: Ending::Interrupted,
+                steps: st.step,
+                results: vec![],
+                tokens_per_s: 0.0,
+                resumed_from,
+                peak_device_bytes: peak_device,
+            });
+        };
         let (name, value) = e.score(corpus.level);
         for (n, v) in [
             (name, value),
@@ -1012,7 +1065,9 @@ mod tests {
                 same_length: false,
                 batch_size: b,
             };
-            evaluate(model, tokens, &e, Device::Cpu).unwrap()
+            evaluate(model, tokens, &e, Device::Cpu, &|| false)
+                .unwrap()
+                .unwrap()
         };
         for n in [2usize, 3, 10, 97, 301] {
             let tokens = &c.valid[..n];
