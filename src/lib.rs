@@ -3,6 +3,7 @@
 //! spec → runs → store → statistics → report.
 
 pub mod analysis;
+pub mod atomic_file;
 pub mod bench;
 pub mod check;
 pub mod cli;
@@ -10,6 +11,7 @@ pub mod compare;
 pub mod data;
 pub mod device;
 pub mod environment;
+pub mod exit;
 pub mod model;
 pub mod plot;
 pub mod report;

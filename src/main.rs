@@ -1,9 +1,9 @@
 use clap::Parser;
 use harness::cli::{BenchCommand, Cli, Command, DataCommand, Format, SlurmCommand};
-use harness::{runner, spec, status, store::Store};
+use harness::{exit, runner, spec, status, store::Store};
 use std::process::ExitCode;
 
-/// Exit codes: 0 success, 1 a run-time failure, 2 a bad spec or bad arguments, 130 interrupted.
+/// Exit codes: the table of `harness::exit`.
 fn main() -> ExitCode {
     // First of all: a signal at any later instant exits 130 with a message.
     harness::worker::install_signal_handlers();
@@ -13,12 +13,8 @@ fn main() -> ExitCode {
     match execute(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
-            if e.downcast_ref::<spec::SpecError>().is_some() {
-                ExitCode::from(2)
-            } else {
-                ExitCode::from(1)
-            }
+            eprintln!("error: {}", exit::render(&e));
+            ExitCode::from(exit::code_of(&e))
         }
     }
 }
@@ -43,12 +39,12 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 // Same rule as the spec's field, so a bad --device is a usage error.
                 if harness::device::resolve_name(d).is_err() {
                     eprintln!("error: --device `{d}` is not one of: auto, cpu, cuda, cuda:N");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(exit::BAD_INPUT));
                 }
             }
             if workers == 0 {
                 eprintln!("error: --workers must be at least 1");
-                return Ok(ExitCode::from(2));
+                return Ok(ExitCode::from(exit::BAD_INPUT));
             }
             let plans = spec::expand(&loaded.spec);
             if dry_run && format == Format::Json {
@@ -73,7 +69,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 max_attempts: lease.max_attempts,
                 checkpoint_dir: lease.checkpoint_dir,
             };
-            let summary = runner::run(&loaded, &plans, &opts)?;
+            let summary = runner::run(&loaded, &plans, &opts)
+                .map_err(|e| exit::with_database(e, &opts.db))?;
             eprintln!(
                 "{} runs ran now: {} done, {} diverged, {} failed; {} of {} still to run",
                 summary.ran,
@@ -84,10 +81,10 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 summary.total
             );
             if summary.interrupted {
-                return Ok(ExitCode::from(130));
+                return Ok(ExitCode::from(exit::INTERRUPTED));
             }
             Ok(if summary.failed > 0 {
-                ExitCode::from(1)
+                ExitCode::from(exit::FAILURE)
             } else {
                 ExitCode::SUCCESS
             })
@@ -98,7 +95,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             let loaded = spec_args.load()?;
             let plans = spec::expand(&loaded.spec);
-            let (total, added) = runner::enqueue(&loaded, &plans, &db.db)?;
+            let (total, added) = runner::enqueue(&loaded, &plans, &db.db)
+                .map_err(|e| exit::with_database(e, &db.db))?;
             eprintln!(
                 "experiment {}: {total} runs in the grid, {added} new; nothing was run: start \
                  `harness worker {} --db {}` (as many as you like, anywhere) to run them",
@@ -122,7 +120,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             if let Some(d) = &device {
                 if harness::device::resolve_name(d).is_err() {
                     eprintln!("error: --device `{d}` is not one of: auto, cpu, cuda, cuda:N");
-                    return Ok(ExitCode::from(2));
+                    return Ok(ExitCode::from(exit::BAD_INPUT));
                 }
             }
             if !harness::store::exists(&db.db) {
@@ -158,7 +156,8 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 opts.checkpoint_root().display()
             );
             let mut data = harness::worker::DataCache::default();
-            let s = harness::worker::work(&rt, store.clone(), &opts, &mut data)?;
+            let s = harness::worker::work(&rt, store.clone(), &opts, &mut data)
+                .map_err(|e| exit::with_database(e, &db.db))?;
             eprintln!(
                 "worker {}: {} runs: {} done, {} diverged, {} failed, {} lost to other workers",
                 me.id, s.ran, s.done, s.diverged, s.failed, s.lost
@@ -167,9 +166,9 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 rt.block_on(store.close());
             }
             Ok(if s.interrupted {
-                ExitCode::from(130)
+                ExitCode::from(exit::INTERRUPTED)
             } else if s.failed > 0 {
-                ExitCode::from(1)
+                ExitCode::from(exit::FAILURE)
             } else {
                 ExitCode::SUCCESS
             })
@@ -231,7 +230,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Err(e) => {
                 eprintln!("error: {e}");
-                Ok(ExitCode::from(2))
+                Ok(ExitCode::from(e.exit_code()))
             }
         },
         Command::Bench { command } => match command {

@@ -695,7 +695,7 @@ fn run_one(
         tch::set_num_threads(threads as i32);
     }
     if let Err(e) = data.load_for(&c) {
-        return fail(format!("{e:#}"), 0.0);
+        return fail(crate::exit::render(&e), 0.0);
     }
     run_bar.reset();
     run_bar.set_prefix(label.clone());
@@ -886,6 +886,6 @@ fn run_one(
             }
         }
         Err(e) if is_lost_lease(&e) => Err(e),
-        Err(e) => fail(format!("{e:#}"), duration_s),
+        Err(e) => fail(crate::exit::render(&e), duration_s),
     }
 }

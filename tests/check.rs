@@ -191,7 +191,7 @@ fn a_perturbed_learning_rate_fails_naming_the_moved_metric() {
 
     let out = harness(&["check", "chk", "--expected", s(&r.expected), "--db", s(&db)]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert_eq!(out.status.code(), Some(3), "{t}");
     assert!(t.contains("FAIL:"), "{t}");
     // The loss of every run moved; each problem names run, metric, amount and direction.
     let problem = t
@@ -212,7 +212,7 @@ fn a_perturbed_learning_rate_fails_naming_the_moved_metric() {
     );
 
     let (code, doc) = check_json(&db, &r.expected, &[]);
-    assert_eq!(code, Some(1));
+    assert_eq!(code, Some(3));
     assert_eq!(doc["passed"], false);
     let loss = doc["checks"]
         .as_array()
@@ -307,7 +307,7 @@ fn another_seed_or_one_step_more_fails_naming_the_moved_metrics() {
     )
     .unwrap();
     let (code, doc) = check_json(&r.db, &swapped, &[]);
-    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(code, Some(3), "{doc}");
     let moved = failing(&doc);
     for entry in ["spam/baseline seed 1", "spam/cross_head seed 2"] {
         assert!(
@@ -322,7 +322,7 @@ fn another_seed_or_one_step_more_fails_naming_the_moved_metrics() {
     let spec = tiny_spec(dir.path(), "chk", &train, 1);
     run_with_env(&spec, &db, &[], &[]);
     let (code, doc) = check_json(&db, &r.expected, &[]);
-    assert_eq!(code, Some(1), "{doc}");
+    assert_eq!(code, Some(3), "{doc}");
     let moved = failing(&doc);
     for seed in 1..=2 {
         for variant in ["baseline", "cross_head"] {
@@ -358,7 +358,7 @@ fn a_run_that_is_not_done_is_missing() {
     });
     let out = harness(&["check", "chk", "--expected", s(&r.expected), "--db", s(&db)]);
     let t = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert_eq!(out.status.code(), Some(3), "{t}");
     assert!(
         t.contains("spam/cross_head seed 2: missing: the run is queued"),
         "{t}"
@@ -475,7 +475,8 @@ fn bad_input_exits_2_with_file_and_line() {
         "--db",
         s(&dir.path().join("none.db")),
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    // The store failing is a run-time failure (1), like for every other command.
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("no results database"), "{}", text(&out));
     assert!(!dir.path().join("none.db").exists());
     let out = harness(&[

@@ -281,3 +281,108 @@ fn kill_9_resumes_from_the_checkpoint_with_identical_results() {
     }
     assert_eq!(r_killed, r_straight);
 }
+
+/// (step, split, name) of every metric row the runs of `exp` have written so far, read
+/// while the writer runs.
+fn metric_points(db: &Path, exp: &str) -> Vec<(i64, String, String)> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let Ok(store) = harness::store::Store::open_read_only(db).await else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        for run in store.runs(exp).await.unwrap_or_default() {
+            for m in store.metrics(exp, &run.run_key).await.unwrap_or_default() {
+                out.push((m.step, m.split, m.name));
+            }
+        }
+        store.close().await;
+        out
+    })
+}
+
+/// Starts the grid, waits until `ready` holds for its metric rows, lets it go on for `after`,
+/// then sends SIGINT; returns the exit code and stderr.
+fn interrupt_when(
+    spec: &Path,
+    db: &Path,
+    ready: impl Fn(&[(i64, String, String)]) -> bool,
+    after: Duration,
+) -> (Option<i32>, String) {
+    let mut child = spawn_run(spec, db, Stdio::piped());
+    let t0 = Instant::now();
+    while !ready(&metric_points(db, "lmeval")) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before the point to interrupt it at"
+        );
+        assert!(t0.elapsed() < Duration::from_secs(300));
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(after);
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let out = child.wait_with_output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn an_interrupt_during_an_evaluation_stops_within_a_batch_and_resumes_identically() {
+    // Evaluations over long validation and test splits dominate the run: an interrupt soon
+    // after a step lands in one. Before, SIGINT during an evaluation was ignored until the run
+    // had finished (it ended `done`, exit 130 and no message).
+    let dir = tempfile::tempdir().unwrap();
+    let train = "max_steps: 4, batch_size: 4, lr: 0.003, warmup_ratio: 0.0, eval_every: 2, checkpoint_every: 1";
+    let spec = lm_spec(dir.path(), "lmeval", "ptb", train, "  baseline: {}\n");
+    let words = "the cat sat on the mat and the dog ate the bone while a bird sang\n\
+                 a man read the paper on the train to the city of london today\n";
+    let ptb = dir.path().join("data/lm/ptb");
+    for split in ["valid", "test"] {
+        std::fs::write(ptb.join(format!("ptb.{split}.txt")), words.repeat(3000)).unwrap();
+    }
+    let straight = dir.path().join("straight.db");
+    let out = run_spec(
+        &spec,
+        &straight,
+        &["--quiet", "--checkpoint-dir", dir.path().join("ck0").to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let db = dir.path().join("cut.db");
+    // 1. In the periodic evaluation of step 2 (step 1 is written; step 2 takes milliseconds).
+    let (code, err) = interrupt_when(
+        &spec,
+        &db,
+        |rows| rows.iter().any(|(s, split, _)| *s == 1 && split == "train"),
+        Duration::from_millis(150),
+    );
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("interrupted during"), "{err}");
+    assert_eq!(status_json(&db, "lmeval")["counts"]["queued"], 1, "{err}");
+    assert!(
+        !metric_points(&db, "lmeval")
+            .iter()
+            .any(|(s, split, _)| *s == 2 && split == "valid"),
+        "the evaluation was cut short, not finished first"
+    );
+    // 2. In the final evaluation (the periodic one of step 2 is written; steps 3 and 4 are
+    // quick).
+    let (code, err) = interrupt_when(
+        &spec,
+        &db,
+        |rows| rows.iter().any(|(s, split, _)| *s == 2 && split == "valid"),
+        Duration::from_millis(300),
+    );
+    assert_eq!(code, Some(130), "{err}");
+    assert!(err.contains("interrupted during"), "{err}");
+    assert_eq!(status_json(&db, "lmeval")["counts"]["queued"], 1, "{err}");
+    let out = run_spec(&spec, &db, &["--quiet"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let (m_straight, r_straight) = fingerprint(&straight, "lmeval");
+    let (m_cut, r_cut) = fingerprint(&db, "lmeval");
+    assert_eq!(m_cut, m_straight, "metric rows lost, duplicated or changed");
+    assert_eq!(r_cut, r_straight);
+}

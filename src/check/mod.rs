@@ -7,9 +7,10 @@
 //! harness check EXPERIMENT --expected FILE --update [--record runs|groups|both]
 //! ```
 //!
-//! Exit codes: 0 every check holds (or `--update` wrote the file); 1 a value moved beyond its
-//! tolerance, or an expected run is missing or not done; 2 bad input (an unreadable or invalid
-//! expected file, no database, an unknown experiment).
+//! Exit codes (the table of [`crate::exit`]): 0 every check holds (or `--update` wrote the
+//! file); 3 a value moved beyond its tolerance, or an expected run is missing or not done; 2 bad
+//! input (an unreadable or invalid expected file, an unknown experiment); 1 the database cannot
+//! be opened or read.
 //!
 //! # The expected file
 //!
@@ -182,7 +183,8 @@ pub struct CheckArgs {
     pub allow_better: bool,
 }
 
-/// Bad input: `harness check` exits 2.
+/// Why `harness check` could not compare; [`CheckError::exit_code`] says with which code it
+/// exits.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
     #[error("{}: {source}; write it with `harness check EXPERIMENT --expected {} --update`", path.display(), path.display())]
@@ -205,6 +207,18 @@ pub enum CheckError {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+impl CheckError {
+    /// 1 where the store failed, 2 for bad input (see [`crate::exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CheckError::NoDatabase(_) => crate::exit::FAILURE,
+            CheckError::Store(StoreError::UnknownExperiment(_)) => crate::exit::BAD_INPUT,
+            CheckError::Store(_) | CheckError::Write { .. } => crate::exit::FAILURE,
+            _ => crate::exit::BAD_INPUT,
+        }
+    }
 }
 
 /// What the command prints (to stdout) and its exit code.
@@ -250,7 +264,7 @@ fn load_experiment(db: &Path, experiment: &str) -> Result<Stored, CheckError> {
     })
 }
 
-/// Runs `harness check` (or `--update`). `Err` is bad input (exit 2).
+/// Runs `harness check` (or `--update`).
 pub fn check_command(args: &CheckArgs) -> Result<CommandOutput, CheckError> {
     let origin = args.expected.display().to_string();
     let old = match std::fs::read_to_string(&args.expected) {
@@ -287,9 +301,9 @@ pub fn check_command(args: &CheckArgs) -> Result<CommandOutput, CheckError> {
     Ok(CommandOutput {
         text,
         code: if outcome.passed(args.allow_better) {
-            0
+            crate::exit::SUCCESS
         } else {
-            1
+            crate::exit::REGRESSION
         },
     })
 }

@@ -34,6 +34,8 @@ pub enum PlotError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("could not write a figure: {0}")]
+    Io(#[from] std::io::Error),
 }
 
 /// Registers the embedded fonts with plotters (once per process).
@@ -99,16 +101,17 @@ pub fn render(fig: &impl Draw, dir: &Path) -> Result<Figure, PlotError> {
         let path = path.to_path_buf();
         move |message: String| PlotError::Draw { path, message }
     };
-    {
-        let root = BitMapBackend::new(&png, SIZE).into_drawing_area();
+    // Each file appears whole or not at all (a full disk leaves no half-written figure).
+    crate::atomic_file::replace_with(&png, |tmp| {
+        let root = BitMapBackend::new(tmp, SIZE).into_drawing_area();
         fig.draw(&root).map_err(err(&png))?;
-        root.present().map_err(|e| err(&png)(e.to_string()))?;
-    }
-    {
-        let root = SVGBackend::new(&svg, SIZE).into_drawing_area();
+        root.present().map_err(|e| err(&png)(e.to_string()))
+    })?;
+    crate::atomic_file::replace_with(&svg, |tmp| {
+        let root = SVGBackend::new(tmp, SIZE).into_drawing_area();
         fig.draw(&root).map_err(err(&svg))?;
-        root.present().map_err(|e| err(&svg)(e.to_string()))?;
-    }
+        root.present().map_err(|e| err(&svg)(e.to_string()))
+    })?;
     Ok(Figure {
         title: fig.title(),
         png,

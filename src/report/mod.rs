@@ -82,10 +82,10 @@ pub fn write_report(
     let figures = Figures::draw(analysis, dir)?;
     let doc = build_document(analysis, data, &FiguresRefs::from(&figures), db);
     let markdown = dir.join("report.md");
-    std::fs::write(&markdown, markdown::render(&doc))
+    crate::atomic_file::write(&markdown, markdown::render(&doc).as_bytes())
         .with_context(|| format!("could not write {}", markdown.display()))?;
     let html = dir.join("report.html");
-    std::fs::write(&html, html::render(&doc)?)
+    crate::atomic_file::write(&html, html::render(&doc)?.as_bytes())
         .with_context(|| format!("could not write {}", html.display()))?;
     Ok(ReportFiles {
         dir: dir.to_path_buf(),

@@ -3,7 +3,7 @@
 //! data position, random-stream positions), written atomically.
 //!
 //! Format: libtorch's named-tensor archive (`Tensor::save_multi_to_stream`); the JSON is stored UTF-8
-//! encoded as the `uint8` tensor [`META`]. Writing goes to `<file>.tmp-<pid>` in the same
+//! encoded as the `uint8` tensor [`META`]. Writing goes to `<stem>.tmp-<pid>.ckpt` in the same
 //! folder, which is flushed to disk and then renamed over `<file>`, so that a reader (or a run
 //! killed at any instant) sees either the previous checkpoint or the new one, never a torn file.
 //!
@@ -17,7 +17,7 @@
 //! a later attempt; any other checkpoint is ignored with a warning.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -98,7 +98,7 @@ impl CheckpointOwner {
     }
 }
 
-/// Deletes the temporary files (`*.tmp-<pid>`) that writers killed mid-write left in `dir`; the
+/// Deletes the temporary files (`*.tmp-<pid>.ckpt`, see [`crate::atomic_file`]) that writers killed mid-write left in `dir`; the
 /// run owning `dir` is held by the caller, so none of them is being written. Returns them.
 pub fn remove_orphans(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut removed = Vec::new();
@@ -112,8 +112,7 @@ pub fn remove_orphans(dir: &Path) -> io::Result<Vec<PathBuf>> {
         let orphan = path
             .file_name()
             .and_then(|n| n.to_str())
-            .and_then(|n| n.rsplit_once(".tmp-"))
-            .is_some_and(|(_, pid)| !pid.is_empty() && pid.chars().all(|c| c.is_ascii_digit()));
+            .is_some_and(crate::atomic_file::is_temporary);
         if orphan && path.is_file() {
             remove(&path)?;
             removed.push(path);
@@ -139,36 +138,18 @@ pub fn save<M: Serialize>(
     let meta_tensor = Tensor::from_slice(&json).to_kind(Kind::Uint8);
     let mut named: Vec<(&str, &Tensor)> = vec![(META, &meta_tensor)];
     named.extend(tensors.iter().map(|(n, t)| (n.as_str(), t)));
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "checkpoint".into());
     // libtorch serializes into memory; the file is written by std I/O so that a full disk or any
     // other OS error comes back as an error with its reason (libtorch's own file writer aborts
     // the process when a write fails).
     let mut bytes = Vec::new();
     Tensor::save_multi_to_stream(&named, &mut bytes)
         .map_err(|e| err(io::Error::other(e.to_string())))?;
-    let tmp = dir.join(format!("{file_name}.tmp-{}", std::process::id()));
-    let written = write_synced(&tmp, &bytes)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(err);
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written?;
+    crate::atomic_file::write(path, &bytes).map_err(err)?;
     // The rename itself is durable once the folder is synced.
     if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
     Ok(())
-}
-
-/// Creates `path` holding `bytes`, flushed to disk.
-fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut file = std::fs::File::create(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// Reads a checkpoint written by [`save`], tensors on `device`.
@@ -285,8 +266,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         for name in [
             "latest.ckpt",
-            "latest.ckpt.tmp-123",
-            "phase1.ckpt.tmp-9",
+            "latest.tmp-123.ckpt",
+            "phase1.tmp-9.ckpt",
+            "latest.ckpt.tmp-77",
             "notes.tmp-x",
         ] {
             std::fs::write(dir.path().join(name), b"x").unwrap();
@@ -297,7 +279,10 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         removed.sort();
-        assert_eq!(removed, ["latest.ckpt.tmp-123", "phase1.ckpt.tmp-9"]);
+        assert_eq!(
+            removed,
+            ["latest.ckpt.tmp-77", "latest.tmp-123.ckpt", "phase1.tmp-9.ckpt"]
+        );
         assert!(dir.path().join("latest.ckpt").exists());
         assert!(remove_orphans(&dir.path().join("none")).unwrap().is_empty());
     }
