@@ -96,3 +96,38 @@ fn status_reads_a_database_in_a_folder_it_cannot_write() {
     assert_eq!(before, after);
     std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+#[test]
+fn a_store_of_another_schema_version_is_named_not_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("r.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let sql = |statement: &'static str| {
+        rt.block_on(async {
+            use sqlx::Connection;
+            let url = format!("sqlite://{}", db.display());
+            let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+            sqlx::query(statement).execute(&mut c).await.unwrap();
+            c.close().await.unwrap();
+        })
+    };
+    rt.block_on(async {
+        harness::store::Store::open(&db).await.unwrap().close().await;
+    });
+    // As written by a newer harness: one migration more than this one knows.
+    sql("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         SELECT MAX(version) + 1, 'from the future', TRUE, X'00', 0 FROM _sqlx_migrations");
+    let out = harness(&["status", "--db", db.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("has schema version") && t.contains("newer harness"), "{t}");
+    // As written by an older one: the last migration missing.
+    sql("DELETE FROM _sqlx_migrations WHERE version >= (SELECT MAX(version) - 1 FROM _sqlx_migrations)");
+    let out = harness(&["status", "--db", db.to_str().unwrap()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("older harness") && t.contains("upgrades it"), "{t}");
+}

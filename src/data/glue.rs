@@ -764,6 +764,13 @@ mod tests {
             load_task_dir(&sst, "sst2").unwrap().dev[0].examples.len(),
             1
         );
+        // An empty train split is refused the same way.
+        std::fs::write(sst.join("train.tsv"), "sentence\tlabel\n").unwrap();
+        let e = load_task_dir(&sst, "sst2").unwrap_err().to_string();
+        assert!(
+            e.contains("train.tsv:1: the train split of task sst2 has 0 labelled examples"),
+            "{e}"
+        );
     }
 
     #[test]
