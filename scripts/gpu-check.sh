@@ -1,32 +1,117 @@
 #!/usr/bin/env bash
-# A short check on a GPU host: the release binary built by scripts/setup.sh, pointed at a CUDA
-# build of torch 2.11.0, fine-tunes on the GPU and prints the device and throughput.
+# Exercises every CUDA path of the release binary once, briefly, and prints one PASS/FAIL line per
+# path (exit 1 if any failed):
+#   1. device: `auto` resolves to the GPU (no fallback warning)
+#   2. BERT fine-tuning throughput (MiniLM-L6, batch 32, length 128) and peak GPU memory
+#   3. a BERT grid on the GPU (spam, baseline and cross_head, 1 seed), runs done with their device
+#   4. Transformer-XL two-phase training with a checkpoint, an interrupt and a resume
+#   5. `--workers 2` with both workers on the same GPU
 #
-#   scripts/gpu-check.sh [TORCH_DIR]
+#   scripts/gpu-check.sh [--device cuda|cuda:N|cpu] [TORCH_DIR]
 #
-# TORCH_DIR is the `torch` package directory of a CUDA install (the one holding lib/libtorch_cuda.so);
-# by default it is found through `python3 -c 'import torch'`. Needs data/models/all-MiniLM-L6-v2 and
-# data/standin/ (scripts/setup.sh), copied along if this host cannot run setup.
-set -euo pipefail
+# TORCH_DIR is the `torch` folder of a CUDA install of torch 2.11.0 (holding lib/libtorch_cuda.so):
+# by default .deps/py/torch when `scripts/setup.sh --cuda` installed it there, else the one
+# `python3 -c 'import torch'` finds. `--device cpu` runs the same paths on the CPU (to check the
+# script itself on a machine without a GPU). Needs data/ from scripts/setup.sh.
+# Precision modes (fp32/tf32/bf16) are not a spec field yet, so they are not exercised here.
+set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release/harness"
+DEVICE=cuda
+TORCH_DIR="${TORCH_DIR:-}"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --device) DEVICE="$2"; shift 2 ;;
+    -h|--help) sed -n 2,16p "$0"; exit 0 ;;
+    *) TORCH_DIR="$1"; shift ;;
+  esac
+done
 [ -x "$BIN" ] || { echo "gpu-check: $BIN not found; build it with scripts/setup.sh" >&2; exit 1; }
-TORCH_DIR="${1:-${TORCH_DIR:-}}"
-if [ -z "$TORCH_DIR" ]; then
-  TORCH_DIR="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null || true)"
+if [ "$DEVICE" != cpu ]; then
+  if [ -z "$TORCH_DIR" ] && [ -f "$ROOT/.deps/py/torch/lib/libtorch_cuda.so" ]; then
+    TORCH_DIR="$ROOT/.deps/py/torch"
+  fi
+  if [ -z "$TORCH_DIR" ]; then
+    TORCH_DIR="$(python3 -c 'import os, torch; print(os.path.dirname(torch.__file__))' 2>/dev/null || true)"
+  fi
+  [ -f "$TORCH_DIR/lib/libtorch_cuda.so" ] || {
+    echo "gpu-check: no CUDA libtorch found (looked at '${TORCH_DIR:-<python3 torch>}/lib/libtorch_cuda.so'); run scripts/setup.sh --cuda or pass the torch folder of a CUDA install" >&2
+    exit 1
+  }
+  export LD_LIBRARY_PATH="$TORCH_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 fi
-[ -f "$TORCH_DIR/lib/libtorch_cuda.so" ] || {
-  echo "gpu-check: no CUDA libtorch found (looked at '${TORCH_DIR:-<python3 torch>}/lib/libtorch_cuda.so'); pass the torch directory of a CUDA install" >&2
-  exit 1
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+FAILED=0
+result() { # NAME STATUS DETAIL
+  if [ "$2" = 0 ]; then echo "PASS  $1  $3"; else echo "FAIL  $1  $3"; FAILED=1; fi
 }
-export LD_LIBRARY_PATH="$TORCH_DIR/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
-echo "== fine-tuning throughput on cuda (MiniLM-L6, batch 32, length 128)"
-"$BIN" bench finetune --device cuda --batch-size 32 --max-len 128 --warmup 5 --steps 50
-echo "== the same on cpu, for scale"
-"$BIN" bench finetune --device cpu --batch-size 32 --max-len 128 --warmup 1 --steps 3 --threads "$(nproc)"
-echo "== a short grid on cuda: spam, baseline and cross_head, 1 seed"
-db="$(mktemp -d)/gpu-check.db"
-"$BIN" run "$ROOT/experiments/variance_quickstart.yaml" --device cuda --db "$db" --quiet \
-  --set seeds.count=1 --set 'tasks=[spam]' --set threads=null
-"$BIN" status variance_quickstart --db "$db"
+json_field() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+echo "== 1. device auto"
+db="$WORK/auto.db"
+want="cuda:0"; [ "$DEVICE" = cpu ] && want=cpu
+if [ "$DEVICE" = cpu ]; then auto=cpu; else auto=auto; fi
+"$BIN" run "$ROOT/experiments/ci_smoke.yaml" --device "$auto" --db "$db" --quiet \
+  --set seeds.count=1 --set 'variants={baseline: {}}' --set train.max_steps=2 2>"$WORK/auto.log"
+st="$("$BIN" status ci_smoke --db "$db" --format json)"
+got="$(json_field '",".join(sorted({r["device"] for r in d["runs"]}))' <<<"$st")"
+! grep -q "WARNING: device auto" "$WORK/auto.log" && [ "$got" = "$want" ]
+result device-auto $? "runs on $got$(grep -h 'WARNING' "$WORK/auto.log" | head -1)"
+
+echo "== 2. BERT fine-tuning throughput on $DEVICE (MiniLM-L6, batch 32, length 128)"
+steps=50; [ "$DEVICE" = cpu ] && steps=2
+if bench="$("$BIN" bench finetune --device "$DEVICE" --batch-size 32 --max-len 128 --warmup 2 --steps "$steps" --threads "$(nproc)")"; then
+  echo "$bench"
+  result bert-throughput 0 "$(json_field '"%.1f ex/s, %.1f ms/step" % (d["examples_per_s"], d["ms_per_step"])' <<<"$bench" 2>/dev/null || echo "$bench")"
+else
+  result bert-throughput 1 "bench finetune failed"
+fi
+
+echo "== 3. a BERT grid on $DEVICE"
+db="$WORK/bert.db"
+if "$BIN" run "$ROOT/experiments/variance_quickstart.yaml" --device "$DEVICE" --db "$db" --quiet \
+     --set seeds.count=1 --set 'tasks=[spam]' --set threads=null --set train.max_steps=10; then
+  st="$("$BIN" status variance_quickstart --db "$db" --format json)"
+  done_on="$(json_field '",".join(sorted({r["device"] for r in d["runs"] if r["status"] == "done"}))' <<<"$st")"
+  n="$(json_field 'd["counts"]["done"]' <<<"$st")"
+  [ "$n" = 2 ] && [ -n "$done_on" ] && [ "${done_on#cpu}" = "$done_on" -o "$DEVICE" = cpu ]
+  result bert-grid $? "$n runs done on $done_on"
+else
+  result bert-grid 1 "harness run failed"
+fi
+
+echo "== 4. Transformer-XL two-phase with a checkpoint, an interrupt and a resume on $DEVICE"
+db="$WORK/txl.db"
+txl_steps=400; [ "$DEVICE" = cpu ] && txl_steps=60
+sets=(--set 'tasks=[ptb]' --set seeds.count=1 --set train.max_steps=$txl_steps --set train.checkpoint_every=10
+      --set 'variants={baseline: {}, two_phase: {skip: {schedule: functional}, phase1: 0.5}}' --set threads=null)
+"$BIN" run "$ROOT/experiments/lm_quickstart.yaml" --device "$DEVICE" --db "$db" --quiet "${sets[@]}" 2>"$WORK/txl1.log" &
+pid=$!
+for _ in $(seq 1 600); do
+  ls "$WORK"/checkpoints/lm_quickstart/*/latest.ckpt >/dev/null 2>&1 && break
+  sleep 0.2
+done
+kill -INT "$pid" 2>/dev/null; wait "$pid"; first=$?
+"$BIN" run "$ROOT/experiments/lm_quickstart.yaml" --device "$DEVICE" --db "$db" --quiet "${sets[@]}" 2>"$WORK/txl2.log"
+second=$?
+st="$("$BIN" status lm_quickstart --db "$db" --format json)"
+n="$(json_field 'd["counts"]["done"]' <<<"$st")"
+peak="$(json_field '",".join(str(r.get("peak_memory_bytes")) for r in d["runs"])' <<<"$st")"
+grep -h "resumed at step\|interrupted" "$WORK/txl1.log" "$WORK/txl2.log" | head -3
+[ "$first" = 130 ] && [ "$second" = 0 ] && [ "$n" = 2 ] && grep -q "resumed at step" "$WORK/txl2.log"
+result txl-two-phase-resume $? "interrupt exit $first, resume exit $second, $n runs done, peak memory bytes $peak"
+
+echo "== 5. two workers on one $DEVICE"
+db="$WORK/workers.db"
+if "$BIN" run "$ROOT/experiments/ci_smoke.yaml" --db "$db" --workers 2 --devices "$DEVICE,$DEVICE" --quiet; then
+  st="$("$BIN" status ci_smoke --db "$db" --format json)"
+  n="$(json_field 'd["counts"]["done"]' <<<"$st")"
+  total="$(json_field 'd["counts"]["total"]' <<<"$st")"
+  [ "$n" = "$total" ]
+  result two-workers $? "$n of $total runs done"
+else
+  result two-workers 1 "harness run --workers 2 failed"
+fi
+exit "$FAILED"

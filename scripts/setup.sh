@@ -2,7 +2,9 @@
 # One idempotent setup: pinned libtorch, pretrained MiniLM-L6, stand-in task sources (all sha256-checked),
 # prepared data under data/, and the release binary. A second run skips everything already done.
 #
-#   scripts/setup.sh            everything
+#   scripts/setup.sh            everything; the CUDA libraries too where nvidia-smi sees a GPU
+#   scripts/setup.sh --cuda     install torch with its CUDA libraries (~3 GB) whatever is visible
+#   scripts/setup.sh --cpu      the minimal CPU install (1.3 GB) even where a GPU is visible
 #   scripts/setup.sh --no-build everything but the cargo build
 #   scripts/setup.sh --verify FILE SHA256   only check one file's checksum (exit 1 on mismatch)
 set -euo pipefail
@@ -10,7 +12,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 DEPS="$ROOT/.deps"
-PY="$DEPS/py"                  # pip --target: torch and its two CUDA runtime stubs
+PY="$DEPS/py"                  # pip --target: torch and its CUDA runtime (two stubs, or all of it)
 SOURCES="$ROOT/data/sources"   # downloaded archives, kept to make reruns free
 PYTHON="${PYTHON:-python3}"
 
@@ -50,27 +52,53 @@ fetch_pip() {
 }
 
 BUILD=1
+TORCH_KIND=""                  # cpu | cuda; empty: cuda where nvidia-smi lists a GPU
 while [ $# -gt 0 ]; do
   case "$1" in
+    --cpu) TORCH_KIND=cpu; shift ;;
+    --cuda) TORCH_KIND=cuda; shift ;;
     --no-build) BUILD=0; shift ;;
     --verify) [ $# -ge 3 ] || die "--verify needs FILE SHA256"; verify "$2" "$3"; say "$2: sha256 ok"; exit 0 ;;
     -h|--help) sed -n 2,7p "$0"; exit 0 ;;
-    *) echo "setup.sh: unknown argument '$1' (allowed: --no-build, --verify FILE SHA256)" >&2; exit 2 ;;
+    *) echo "setup.sh: unknown argument '$1' (allowed: --cpu, --cuda, --no-build, --verify FILE SHA256)" >&2; exit 2 ;;
   esac
 done
 
 # ---------------------------------------------------------------- libtorch (PyPI torch 2.11.0)
+# The binary links libtorch_cpu only and loads libtorch_cuda.so at run time (BUILD.md), so one
+# build serves both installs. CPU: torch without its dependencies, plus the two small CUDA
+# runtime libraries libtorch_cpu.so needs to load. CUDA: torch with all of its CUDA libraries
+# (cuBLAS, cuDNN, NCCL, ...), found by libtorch_cuda.so through its $ORIGIN-relative RUNPATH.
 TORCH_VERSION=2.11.0
-if [ -f "$PY/torch/version.py" ] && grep -q "__version__ = '$TORCH_VERSION" "$PY/torch/version.py"; then
-  say "libtorch $TORCH_VERSION already at $PY/torch"
+if [ -z "$TORCH_KIND" ]; then
+  if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU'; then
+    TORCH_KIND=cuda
+    say "nvidia-smi sees a GPU: installing torch with its CUDA libraries (--cpu for the minimal install)"
+  else
+    TORCH_KIND=cpu
+  fi
+fi
+KIND_FILE="$PY/.torch-kind"    # absent in installs older than this choice: those are CPU installs
+installed_kind="$(cat "$KIND_FILE" 2>/dev/null || echo cpu)"
+if [ -f "$PY/torch/version.py" ] && grep -q "__version__ = '$TORCH_VERSION" "$PY/torch/version.py" \
+   && [ "$installed_kind" = "$TORCH_KIND" ]; then
+  say "libtorch $TORCH_VERSION ($TORCH_KIND install) already at $PY/torch"
 else
-  say "installing libtorch $TORCH_VERSION (PyPI torch wheel, minimal install) into $PY"
   rm -rf "$PY"
-  "$PYTHON" -m pip install -q --no-deps --target "$PY" \
-    "torch==$TORCH_VERSION" nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85 \
-    || die "pip could not install torch==$TORCH_VERSION"
+  if [ "$TORCH_KIND" = cuda ]; then
+    say "installing libtorch $TORCH_VERSION with its CUDA libraries (PyPI torch wheel and dependencies, ~3 GB) into $PY"
+    "$PYTHON" -m pip install -q --target "$PY" "torch==$TORCH_VERSION" \
+      || die "pip could not install torch==$TORCH_VERSION with its CUDA dependencies"
+    [ -f "$PY/torch/lib/libtorch_cuda.so" ] || die "the torch install at $PY has no lib/libtorch_cuda.so"
+  else
+    say "installing libtorch $TORCH_VERSION (PyPI torch wheel, minimal CPU install) into $PY"
+    "$PYTHON" -m pip install -q --no-deps --target "$PY" \
+      "torch==$TORCH_VERSION" nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85 \
+      || die "pip could not install torch==$TORCH_VERSION"
+  fi
   grep -q "__version__ = '$TORCH_VERSION" "$PY/torch/version.py" \
     || die "installed torch is not $TORCH_VERSION (see $PY/torch/version.py)"
+  echo "$TORCH_KIND" > "$KIND_FILE"
 fi
 
 # ---------------------------------------------------------------- pretrained MiniLM-L6 (BERT)

@@ -14,7 +14,11 @@ pub fn temp_path(path: &Path) -> PathBuf {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
     let name = match path.extension() {
-        Some(ext) => format!("{stem}.tmp-{}.{}", std::process::id(), ext.to_string_lossy()),
+        Some(ext) => format!(
+            "{stem}.tmp-{}.{}",
+            std::process::id(),
+            ext.to_string_lossy()
+        ),
         None => format!("{stem}.tmp-{}", std::process::id()),
     };
     path.with_file_name(name)

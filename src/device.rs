@@ -86,6 +86,55 @@ pub fn resolve(requested: &str) -> Result<tch::Device, DeviceError> {
     }
 }
 
+/// NVIDIA GPUs the kernel shows under `dev` (`/dev` normally): `nvidia0`, `nvidia1`, ...
+pub fn visible_gpus_in(dev: &std::path::Path) -> Vec<String> {
+    let mut found: Vec<String> = std::fs::read_dir(dev)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().into_string().ok())
+        .filter(|n| {
+            n.strip_prefix("nvidia")
+                .is_some_and(|k| !k.is_empty() && k.chars().all(|c| c.is_ascii_digit()))
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+/// Why `auto` chose the CPU although the kernel shows GPUs (`visible`), or `None` where it
+/// shows none or CUDA works: said loudly once per grid, since the run would otherwise be
+/// silently an order of magnitude slower.
+pub fn fallback_warning(visible: &[String], cuda: &Result<(), String>) -> Option<String> {
+    if visible.is_empty() {
+        return None;
+    }
+    let why = match cuda {
+        Ok(()) => "libtorch_cuda.so is loaded but reports no CUDA device (driver or \
+                   CUDA_VISIBLE_DEVICES?)"
+            .to_string(),
+        Err(e) => format!("libtorch_cuda.so could not be loaded: {e}"),
+    };
+    Some(format!(
+        "WARNING: device auto runs on the CPU although this machine shows {} GPU(s) ({}): {why}. \
+         Install the CUDA libraries with `scripts/setup.sh --cuda`, or point LD_LIBRARY_PATH at \
+         a CUDA torch 2.11.0's lib folder (README, \"GPU\"); `--device cpu` silences this.",
+        visible.len(),
+        visible.join(", ")
+    ))
+}
+
+/// [`fallback_warning`] for this machine and process, when `auto` resolved to `device`.
+pub fn auto_fallback_warning(requested: &str, device: tch::Device) -> Option<String> {
+    if requested != "auto" || device != tch::Device::Cpu {
+        return None;
+    }
+    fallback_warning(
+        &visible_gpus_in(std::path::Path::new("/dev")),
+        enable_cuda(),
+    )
+}
+
 /// Checks the spelling of a device name without asking libtorch anything.
 pub fn resolve_name(requested: &str) -> Result<(), DeviceError> {
     match requested {
@@ -109,6 +158,28 @@ pub fn label(device: tch::Device) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_visible_gpu_without_cuda_is_said_loudly() {
+        let dev = tempfile::tempdir().unwrap();
+        assert!(visible_gpus_in(dev.path()).is_empty());
+        for name in ["nvidia1", "nvidia0", "nvidiactl", "nvidia-uvm", "null"] {
+            std::fs::write(dev.path().join(name), b"").unwrap();
+        }
+        let gpus = visible_gpus_in(dev.path());
+        assert_eq!(gpus, ["nvidia0", "nvidia1"]);
+        let w = fallback_warning(&gpus, &Err("libcudart.so.13: cannot open".into())).unwrap();
+        assert!(
+            w.contains("2 GPU(s) (nvidia0, nvidia1)")
+                && w.contains("libcudart.so.13: cannot open")
+                && w.contains("scripts/setup.sh --cuda"),
+            "{w}"
+        );
+        assert!(fallback_warning(&[], &Err("x".into())).is_none());
+        assert!(fallback_warning(&gpus, &Ok(()))
+            .unwrap()
+            .contains("no CUDA device"));
+    }
 
     #[test]
     fn cpu_and_auto_resolve_without_a_gpu() {

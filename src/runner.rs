@@ -131,6 +131,9 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         .clone()
         .unwrap_or_else(|| spec.device.to_string());
     let device = crate::device::resolve(&requested_device)?;
+    if let Some(warning) = crate::device::auto_fallback_warning(&requested_device, device) {
+        eprintln!("{warning}");
+    }
     if let Some(threads) = spec.threads {
         tch::set_num_threads(threads as i32);
     }

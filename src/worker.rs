@@ -55,7 +55,9 @@ fn signal_message(msg: &[u8]) {
 
 extern "C" fn on_signal(_: libc::c_int) {
     if !DEFER.load(Ordering::SeqCst) {
-        signal_message(b"\ninterrupted before any run started; nothing is lost, rerun to continue\n");
+        signal_message(
+            b"\ninterrupted before any run started; nothing is lost, rerun to continue\n",
+        );
         unsafe { libc::_exit(130) };
     }
     // A second signal stops at once; the run left `running` is reaped when its lease expires
@@ -686,6 +688,12 @@ fn run_one(
         Some(d) => *d,
         None => {
             let d = device::resolve(&requested)?;
+            // `harness run` said it for its grid already; a standalone worker says it once.
+            if opts.grid.is_none() {
+                if let Some(warning) = device::auto_fallback_warning(&requested, d) {
+                    eprintln!("{warning}");
+                }
+            }
             devices.insert(requested.clone(), d);
             d
         }

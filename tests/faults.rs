@@ -135,7 +135,11 @@ fn a_full_disk_while_checkpointing_fails_the_run_with_the_reason_and_the_grid_go
             "the reason is said once: {message}"
         );
     }
-    assert!(files_under(&disk.0).is_empty(), "{:?}", files_under(&disk.0));
+    assert!(
+        files_under(&disk.0).is_empty(),
+        "{:?}",
+        files_under(&disk.0)
+    );
     assert_eq!(integrity(&db), "ok");
 }
 
@@ -179,7 +183,10 @@ fn a_full_disk_under_the_store_exits_1_and_a_rerun_elsewhere_loses_nothing() {
     assert!(!failed.is_empty(), "{status}");
     for r in &failed {
         assert!(
-            r["error"].as_str().unwrap().contains("database or disk is full"),
+            r["error"]
+                .as_str()
+                .unwrap()
+                .contains("database or disk is full"),
             "{r}"
         );
     }
@@ -222,7 +229,11 @@ fn a_report_on_a_full_disk_exits_1_and_leaves_no_half_written_file() {
         if name.ends_with(".png") {
             let bytes = std::fs::read(&f).unwrap();
             assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{name}");
-            assert_eq!(&bytes[bytes.len() - 8..bytes.len() - 4], b"IEND", "{name} is whole");
+            assert_eq!(
+                &bytes[bytes.len() - 8..bytes.len() - 4],
+                b"IEND",
+                "{name} is whole"
+            );
         }
     }
 }
@@ -272,7 +283,12 @@ fn a_broken_pretrained_checkpoint_is_refused_before_any_run_is_written() {
     let dir = tempfile::tempdir().unwrap();
     let (model, _) = require_data();
     // model.layers beyond the checkpoint's 6.
-    refused_before_any_run(dir.path(), &model, 7, "cannot keep 7 encoder layers, the checkpoint has 6");
+    refused_before_any_run(
+        dir.path(),
+        &model,
+        7,
+        "cannot keep 7 encoder layers, the checkpoint has 6",
+    );
     // A truncated model.safetensors.
     let cut = model_copy(&dir.path().join("cut"), |m| {
         let f = m.join("model.safetensors");
@@ -297,7 +313,10 @@ fn a_missing_init_from_is_refused_before_any_run_is_written() {
     let spec = lm_grid(
         dir.path(),
         "initfrom",
-        &format!("max_steps: 4, batch_size: 2, init_from: {}", missing.display()),
+        &format!(
+            "max_steps: 4, batch_size: 2, init_from: {}",
+            missing.display()
+        ),
         "[1, 2, 3]",
     );
     let db = dir.path().join("never.db");
@@ -334,7 +353,10 @@ fn a_signal_before_any_run_exits_130_with_a_message() {
         // The spec is read from a pipe that stays open: the process waits in `read`.
         let t0 = Instant::now();
         while !blocked_on_pipe(child.id()) {
-            assert!(t0.elapsed() < Duration::from_secs(120), "never read the spec");
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "never read the spec"
+            );
             std::thread::sleep(Duration::from_millis(10));
         }
         unsafe { libc::kill(child.id() as i32, signal) };

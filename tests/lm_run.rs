@@ -325,7 +325,10 @@ fn interrupt_when(
     std::thread::sleep(after);
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let out = child.wait_with_output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -346,7 +349,11 @@ fn an_interrupt_during_an_evaluation_stops_within_a_batch_and_resumes_identicall
     let out = run_spec(
         &spec,
         &straight,
-        &["--quiet", "--checkpoint-dir", dir.path().join("ck0").to_str().unwrap()],
+        &[
+            "--quiet",
+            "--checkpoint-dir",
+            dir.path().join("ck0").to_str().unwrap(),
+        ],
     );
     assert!(out.status.success(), "{}", text(&out));
 

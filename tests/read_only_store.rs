@@ -115,19 +115,31 @@ fn a_store_of_another_schema_version_is_named_not_migrated() {
         })
     };
     rt.block_on(async {
-        harness::store::Store::open(&db).await.unwrap().close().await;
+        harness::store::Store::open(&db)
+            .await
+            .unwrap()
+            .close()
+            .await;
     });
     // As written by a newer harness: one migration more than this one knows.
-    sql("INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
-         SELECT MAX(version) + 1, 'from the future', TRUE, X'00', 0 FROM _sqlx_migrations");
+    sql(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         SELECT MAX(version) + 1, 'from the future', TRUE, X'00', 0 FROM _sqlx_migrations",
+    );
     let out = harness(&["status", "--db", db.to_str().unwrap()]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("has schema version") && t.contains("newer harness"), "{t}");
+    assert!(
+        t.contains("has schema version") && t.contains("newer harness"),
+        "{t}"
+    );
     // As written by an older one: the last migration missing.
     sql("DELETE FROM _sqlx_migrations WHERE version >= (SELECT MAX(version) - 1 FROM _sqlx_migrations)");
     let out = harness(&["status", "--db", db.to_str().unwrap()]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
-    assert!(t.contains("older harness") && t.contains("upgrades it"), "{t}");
+    assert!(
+        t.contains("older harness") && t.contains("upgrades it"),
+        "{t}"
+    );
 }

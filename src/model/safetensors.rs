@@ -24,8 +24,11 @@ pub fn check_file(file: &Path) -> Result<usize, ModelError> {
     let mut f = std::fs::File::open(file).map_err(io)?;
     let size = f.metadata().map_err(io)?.len();
     let mut len = [0u8; 8];
-    f.read_exact(&mut len)
-        .map_err(|_| bad(format!("{size} bytes is too short for a safetensors header")))?;
+    f.read_exact(&mut len).map_err(|_| {
+        bad(format!(
+            "{size} bytes is too short for a safetensors header"
+        ))
+    })?;
     let header_len = u64::from_le_bytes(len);
     if header_len > MAX_HEADER || 8 + header_len > size {
         return Err(bad(format!(
@@ -36,7 +39,11 @@ pub fn check_file(file: &Path) -> Result<usize, ModelError> {
     let mut header = vec![0u8; header_len as usize];
     f.read_exact(&mut header).map_err(io)?;
     let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&header)
-        .map_err(|e| bad(format!("the header is not a JSON object ({e}); download it again")))?;
+        .map_err(|e| {
+            bad(format!(
+                "the header is not a JSON object ({e}); download it again"
+            ))
+        })?;
     let data = size - 8 - header_len;
     let mut tensors = 0;
     for (name, entry) in &header {
@@ -120,7 +127,8 @@ mod tests {
             std::fs::write(&file, &bytes[..keep]).unwrap();
             let err = check_file(&file).unwrap_err().to_string();
             assert!(
-                err.contains("model.safetensors") && (err.contains("truncated") || err.contains("too short")),
+                err.contains("model.safetensors")
+                    && (err.contains("truncated") || err.contains("too short")),
                 "keep {keep}: {err}"
             );
         }

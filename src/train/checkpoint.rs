@@ -281,7 +281,11 @@ mod tests {
         removed.sort();
         assert_eq!(
             removed,
-            ["latest.ckpt.tmp-77", "latest.tmp-123.ckpt", "phase1.tmp-9.ckpt"]
+            [
+                "latest.ckpt.tmp-77",
+                "latest.tmp-123.ckpt",
+                "phase1.tmp-9.ckpt"
+            ]
         );
         assert!(dir.path().join("latest.ckpt").exists());
         assert!(remove_orphans(&dir.path().join("none")).unwrap().is_empty());

@@ -662,7 +662,9 @@ pub fn train(
             // The periodic evaluation of the step the last checkpoint was written at, which an
             // interrupt cut short: done now, before the next step, as it would have been.
             let phase = if st.step - 1 < phase1_steps { 1 } else { 2 };
-            if let Some(e) = evaluate(&mut model, valid_prefix, &s.eval, device, &|| observer.interrupted())? {
+            if let Some(e) = evaluate(&mut model, valid_prefix, &s.eval, device, &|| {
+                observer.interrupted()
+            })? {
                 let (name, value) = e.score(corpus.level);
                 let rows = vec![
                     row(st.step, "valid", name, value, phase),
@@ -750,7 +752,9 @@ pub fn train(
         let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0)
             && (step < total || !prefix_is_whole);
         if eval_now {
-            match evaluate(&mut model, valid_prefix, &s.eval, device, &|| observer.interrupted())? {
+            match evaluate(&mut model, valid_prefix, &s.eval, device, &|| {
+                observer.interrupted()
+            })? {
                 Some(e) => {
                     let (name, value) = e.score(corpus.level);
                     out.push(row(step, "valid", name, value, phase));
@@ -784,7 +788,10 @@ pub fn train(
     let mut results = Vec::new();
     let mut rows = Vec::new();
     for (split, tokens) in [("valid", &corpus.valid), ("test", &corpus.test)] {
-        let Some(e) = evaluate(&mut model, tokens, &s.eval, device, &|| observer.interrupted())? else {
+        let Some(e) = evaluate(&mut model, tokens, &s.eval, device, &|| {
+            observer.interrupted()
+        })?
+        else {
             // Interrupted in the final evaluation: every step is taken; a resumed run only
             // evaluates.
             write(checkpoint::LATEST, &st, &vs, &opt)?;
