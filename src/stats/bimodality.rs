@@ -95,7 +95,7 @@ pub fn bimodality_test(x: &[f64], settings: &BimodalitySettings) -> Option<Bimod
 mod tests {
     use super::*;
 
-    /// Reference (numpy 2 / scipy 1.x, /tmp/claims-ref/ref2.py):
+    /// Reference (numpy 2.4.6, scipy 1.17.1; `import scipy.stats as st`):
     /// ```text
     /// def b(x, axis=-1):
     ///     g = st.skew(x, axis=axis, bias=True); k = st.kurtosis(x, axis=axis, fisher=False, bias=True)
