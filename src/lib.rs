@@ -11,6 +11,7 @@ pub mod data;
 pub mod device;
 pub mod environment;
 pub mod model;
+pub mod plan;
 pub mod plot;
 pub mod report;
 pub mod runner;
