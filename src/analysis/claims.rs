@@ -565,17 +565,12 @@ fn pooled_verdict(
         [] => (
             None,
             Verdict::Undecided,
-            format!("undecided: no task has an interpretable comparison{note}"),
+            format!("no task has an interpretable comparison{note}"),
         ),
         [one] => (
             None,
             one.verdict,
-            format!(
-                "{} on {} ({}){note}",
-                one.verdict.as_str(),
-                row_label(one),
-                one.reason
-            ),
+            format!("on {}: {}{note}", row_label(one), one.reason),
         ),
         many => {
             let samples: Vec<(&[f64], &[f64])> = many
@@ -607,13 +602,7 @@ fn pooled_verdict(
                 )
             });
             let tasks: Vec<String> = many.iter().map(|r| row_label(r)).collect();
-            let summary = format!(
-                "{} over {} ({}; pooled σ ratio over {} tasks){note}",
-                verdict.as_str(),
-                tasks.join(", "),
-                reason,
-                tasks.len()
-            );
+            let summary = format!("pooled σ ratio over {}: {reason}{note}", tasks.join(", "));
             (
                 Some(Pooled {
                     tasks,
@@ -647,18 +636,15 @@ fn target_summary(rows: &[ClaimRow]) -> (Option<Pooled>, Verdict, String) {
     };
     let parts: Vec<String> = decided
         .iter()
-        .map(|r| format!("{} on {} ({})", r.verdict.as_str(), row_label(r), r.reason))
+        .map(|r| format!("{} on {}: {}", r.verdict.as_str(), row_label(r), r.reason))
         .collect();
-    let head = if parts.is_empty() {
-        verdict.as_str().to_string()
+    let note = undecided_note(&undecided);
+    let summary = if parts.is_empty() {
+        note.trim_start_matches("; ").to_string()
     } else {
-        format!("{}: {}", verdict.as_str(), parts.join("; "))
+        format!("{}{note}", parts.join("; "))
     };
-    (
-        None,
-        verdict,
-        format!("{head}{}", undecided_note(&undecided)),
-    )
+    (None, verdict, summary)
 }
 
 #[cfg(test)]
@@ -937,7 +923,7 @@ claims:
         assert_eq!(mrpc.rows[0].reason, "no done runs with this metric");
         assert!(mrpc
             .summary
-            .starts_with("undecided: no task has an interpretable comparison"));
+            .starts_with("no task has an interpretable comparison"));
     }
 
     #[test]

@@ -124,8 +124,8 @@ impl Draw for SeedsFigure<'_> {
                     (i as f64 + offset, y)
                 })
                 .collect();
-            let (bad, good): (Vec<(f64, f64)>, Vec<(f64, f64)>) =
-                points.iter().partition(|p| degenerate(p.1));
+            type Points = Vec<(f64, f64)>;
+            let (bad, good): (Points, Points) = points.iter().partition(|p| degenerate(p.1));
             let series = chart
                 .draw_series(
                     good.iter()

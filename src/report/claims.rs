@@ -66,7 +66,7 @@ pub fn render(results: &[ClaimResult], options: &ClaimOptions, doc: &mut Documen
         .iter()
         .map(|r| {
             format!(
-                "**{}**: {}. {}.",
+                "**{}**: {} — {}.",
                 r.verdict.as_str(),
                 r.statement,
                 r.summary
@@ -171,9 +171,9 @@ mod tests {
             "the verdicts come first"
         );
         for line in [
-            "- **supported**: `cross_head` reduces the std across seeds of each task's primary metric by 30% against `baseline` on rte (paper). supported on rte acc (the interval lies below 1 and contains the claimed ratio 0.70).",
-            "- **contradicted**: `cross_head` reduces the std across seeds of each task's primary metric by 30% against `baseline` on mrpc. contradicted on mrpc f1 (the interval lies above the claimed ratio 0.70: the reduction is smaller than claimed).",
-            "- **supported**: `cross_head` reaches a mean `acc` of 0.75 (± 0.0200) on rte. supported: supported on rte acc (the interval lies inside 0.75 ± 0.0200).",
+            "- **supported**: `cross_head` reduces the std across seeds of each task's primary metric by 30% against `baseline` on rte (paper) — on rte acc: the interval lies below 1 and contains the claimed ratio 0.70.",
+            "- **contradicted**: `cross_head` reduces the std across seeds of each task's primary metric by 30% against `baseline` on mrpc — on mrpc f1: the interval lies above the claimed ratio 0.70: the reduction is smaller than claimed.",
+            "- **supported**: `cross_head` reaches a mean `acc` of 0.75 (± 0.0200) on rte — supported on rte acc: the interval lies inside 0.75 ± 0.0200.",
             "| cola | mcc | 5/5 | 0.2746 | [",
             "| undecided | undecided here: not interpretable: the task was not learned (baseline 4/5 runs at or below the majority class) |  |",
             "| pooled (2 tasks) | geometric mean |  | 0.8367 | [",
