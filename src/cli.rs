@@ -151,6 +151,8 @@ pub enum Command {
     Report(crate::report::ReportArgs),
     /// Per-seed values side by side (seeds × variants) with mean, std, std reduction and p-value
     Compare(crate::compare::CompareArgs),
+    /// Seeds per arm a full experiment needs, from a pilot's done runs (per task, metric and variant)
+    Plan(crate::plan::PlanArgs),
     /// Check an experiment's final results against expected results in a YAML file (exit 1 when
     /// any moved or is missing, 2 on bad input); --update rewrites the file
     Check(crate::check::CheckArgs),

@@ -6,20 +6,25 @@
 //! Without `--metric`, each task shows its primary metric (every metric when the task has no
 //! known primary metric or did not record it). Output formats: an aligned text table, Markdown,
 //! CSV (one header: `task,metric,row,<every column>`; rows are seeds, then `n`, `mean`, `std`,
-//! `std_reduction`, `p_brown_forsythe`, `p_welch`; empty cells where a column has no value) and
-//! JSON:
+//! `std_reduction`, `p_brown_forsythe`, `p_welch`, `degenerate`, `interpretable`; empty cells
+//! where a column has no value) and JSON:
 //! ```json
 //! {"experiments": ["a"], "blocks": [{"task": "rte", "sweep": "", "metric": "acc", "split": "dev",
 //!   "direction": "higher", "columns": ["baseline", "cross_head"], "reference": "baseline",
 //!   "rows": [{"seed": 1, "values": [0.62, 0.64], "status": ["done", "done"]}],
 //!   "summary": {"n": [5, 4], "mean": [..], "std": [..], "std_reduction": [null, 0.72],
-//!               "p_brown_forsythe": [null, 0.13], "p_welch": [null, 0.47]}}]}
+//!               "p_brown_forsythe": [null, 0.13], "p_welch": [null, 0.47],
+//!               "degenerate": [1, 0], "interpretable": [null, true], "not_interpretable": [null, null]}}]}
 //! ```
-//! Non-finite numbers are `null` in JSON.
+//! Non-finite numbers are `null` in JSON. `degenerate` counts done runs at or below the
+//! majority-class score (`null` without one). A column compared with a reference when either has
+//! not learned the task (most runs degenerate; `analysis::learned`) is not interpretable: its
+//! `std_reduction` is `null` (empty in CSV, "not interpretable" in the tables, with the counts
+//! below the table) and `not_interpretable` says why.
 
 use crate::analysis::{
-    analyse, primary_metric, Analysis, Direction, ExperimentData, MetricKey, Options, Sample,
-    Setting,
+    analyse, count_degenerate, has_not_learned, not_interpretable, primary_metric, Analysis,
+    Direction, ExperimentData, MetricKey, NotLearned, Options, Sample, Setting,
 };
 use crate::report::format::{p_value, percent, sig, value};
 use crate::stats::summary::{mean, std_dev};
@@ -92,6 +97,11 @@ pub struct ColumnSummary {
     pub std_reduction: Option<f64>,
     pub p_brown_forsythe: Option<f64>,
     pub p_welch: Option<f64>,
+    /// Done runs at or below the majority-class score; `None` without a majority baseline.
+    pub degenerate: Option<usize>,
+    /// For a column compared with the reference when either has not learned the task: why the
+    /// comparison is not interpretable (its std reduction is then `None`).
+    pub not_interpretable: Option<String>,
 }
 
 /// One setting and metric: seeds as rows, columns side by side, then summaries.
@@ -270,11 +280,13 @@ fn selected<'a>(
 }
 
 /// Builds one block from samples (the first is the reference).
+#[allow(clippy::too_many_arguments)]
 fn block(
     setting: &Setting,
     metric: &MetricKey,
     columns: Vec<Column>,
     samples: Vec<Option<&Sample>>,
+    majority: Vec<Option<f64>>,
     status: &dyn Fn(usize, i64) -> Option<String>,
     run_seeds: Vec<i64>,
 ) -> Block {
@@ -307,6 +319,23 @@ fn block(
         .collect();
     let empty: Vec<f64> = Vec::new();
     let reference = samples[0].map_or(&empty, |s| &s.values);
+    let direction = metric.direction();
+    let degenerate = |ci: usize, values: &[f64]| {
+        majority
+            .get(ci)
+            .copied()
+            .flatten()
+            .map(|m| count_degenerate(values, m, direction))
+    };
+    let arm = |ci: usize, values: &[f64]| -> Option<NotLearned> {
+        let d = degenerate(ci, values);
+        has_not_learned(d, values.len()).then(|| NotLearned {
+            variant: columns[ci].name.clone(),
+            degenerate: d.unwrap_or(0),
+            n: values.len(),
+        })
+    };
+    let reference_arm = arm(0, reference);
     let summary = samples
         .iter()
         .enumerate()
@@ -314,11 +343,24 @@ fn block(
             let values = s.map_or(&empty, |s| &s.values);
             let sd = std_dev(values);
             let is_ref = ci == 0;
+            let not_learned: Vec<NotLearned> = if is_ref {
+                Vec::new()
+            } else {
+                reference_arm
+                    .iter()
+                    .cloned()
+                    .chain(arm(ci, values))
+                    .collect()
+            };
+            let not_interpretable = not_interpretable(&not_learned, direction);
             ColumnSummary {
                 n: values.len(),
                 mean: mean(values),
                 std: sd,
-                std_reduction: (!is_ref).then(|| (std_dev(reference) - sd) / std_dev(reference)),
+                degenerate: degenerate(ci, values),
+                std_reduction: (!is_ref && not_interpretable.is_none())
+                    .then(|| (std_dev(reference) - sd) / std_dev(reference)),
+                not_interpretable,
                 p_brown_forsythe: if is_ref {
                     None
                 } else {
@@ -367,13 +409,14 @@ pub fn single(data: &ExperimentData, selection: &Selection) -> Result<Vec<Block>
             .iter()
             .map(|v| m.variant(v).map(|s| &s.sample))
             .collect();
+        let majority = vec![m.majority; variants.len()];
         let status = |ci: usize, seed: i64| {
             st.get(&(m.setting.clone(), variants[ci].clone(), seed))
                 .cloned()
         };
         let seeds = run_seeds(data, &m.setting, &variants);
         blocks.push(block(
-            &m.setting, &m.metric, columns, samples, &status, seeds,
+            &m.setting, &m.metric, columns, samples, majority, &status, seeds,
         ));
     }
     Ok(blocks)
@@ -417,6 +460,7 @@ pub fn pair(
                 &m.metric,
                 columns,
                 vec![Some(&va.sample), Some(&vb.sample)],
+                vec![m.majority, mb.majority],
                 &status,
                 [
                     run_seeds(first, &m.setting, &[v]),
@@ -492,7 +536,17 @@ fn text_rows(b: &Block) -> (Vec<String>, Vec<Vec<String>>) {
     rows.push(line("n", &|s| s.n.to_string()));
     rows.push(line("mean", &|s| value(s.mean)));
     rows.push(line("std", &|s| sig(s.std)));
-    rows.push(line("std reduction", &|s| opt(s.std_reduction, percent)));
+    let uninterpretable = b.summary.iter().any(|s| s.not_interpretable.is_some());
+    if uninterpretable {
+        rows.push(line("degenerate", &|s| {
+            s.degenerate
+                .map_or(String::new(), |d| format!("{d} of {}", s.n))
+        }));
+    }
+    rows.push(line("std reduction", &|s| match &s.not_interpretable {
+        Some(_) => "not interpretable".to_string(),
+        None => opt(s.std_reduction, percent),
+    }));
     rows.push(line("p Brown–Forsythe", &|s| {
         opt(s.p_brown_forsythe, p_value)
     }));
@@ -519,6 +573,15 @@ fn render_text(blocks: &[Block], markdown: bool) -> String {
             out.push('\n');
             let h: Vec<&str> = header.iter().map(String::as_str).collect();
             out.push_str(&aligned(&h, &rows));
+        }
+        for (c, s) in b.columns.iter().zip(&b.summary) {
+            if let Some(text) = &s.not_interpretable {
+                out.push_str(&format!(
+                    "{}{}: {text}\n",
+                    if markdown { "\n" } else { "" },
+                    c.name
+                ));
+            }
         }
     }
     out
@@ -639,6 +702,24 @@ fn render_csv(blocks: &[Block]) -> String {
         emit("std_reduction", col(&|s| opt(s.std_reduction)));
         emit("p_brown_forsythe", col(&|s| opt(s.p_brown_forsythe)));
         emit("p_welch", col(&|s| opt(s.p_welch)));
+        emit(
+            "degenerate",
+            col(&|s| s.degenerate.map_or(String::new(), |d| d.to_string())),
+        );
+        let interpretable = b
+            .summary
+            .iter()
+            .enumerate()
+            .map(|(ci, s)| {
+                let cell = if ci == b.reference {
+                    String::new()
+                } else {
+                    s.not_interpretable.is_none().to_string()
+                };
+                (ci, cell)
+            })
+            .collect();
+        emit("interpretable", interpretable);
     }
     out
 }
@@ -685,6 +766,11 @@ fn block_json(b: &Block) -> Value {
             "std_reduction": s.iter().map(|c| jopt(c.std_reduction)).collect::<Vec<_>>(),
             "p_brown_forsythe": s.iter().map(|c| jopt(c.p_brown_forsythe)).collect::<Vec<_>>(),
             "p_welch": s.iter().map(|c| jopt(c.p_welch)).collect::<Vec<_>>(),
+            "degenerate": s.iter().map(|c| c.degenerate).collect::<Vec<_>>(),
+            "interpretable": s.iter().enumerate().map(|(i, c)| {
+                if i == b.reference { Value::Null } else { Value::from(c.not_interpretable.is_none()) }
+            }).collect::<Vec<_>>(),
+            "not_interpretable": s.iter().map(|c| c.not_interpretable.clone()).collect::<Vec<_>>(),
         },
     })
 }
@@ -797,7 +883,8 @@ p Welch                          0.474
              rte,acc,std,0.07694153624668537,0.021602468994692887\n\
              rte,acc,std_reduction,,0.7192352785180642\n\
              rte,acc,p_brown_forsythe,,0.13059881805023196\n\
-             rte,acc,p_welch,,0.47427339600605745\n"
+             rte,acc,p_welch,,0.47427339600605745\n\
+             rte,acc,degenerate,1,0\nrte,acc,interpretable,,true\n"
         );
         // Every metric of the task when asked for a bare name present on one split only.
         let loss = run(&path, &["small"], None, Some("loss"), CompareFormat::Csv);
@@ -889,8 +976,86 @@ p Welch                                    0.883
              rte,acc,std,0.07694153624668537,0.017078251276599347\n\
              rte,acc,std_reduction,,0.7780359983735694\n\
              rte,acc,p_brown_forsythe,,0.10667545223543677\n\
-             rte,acc,p_welch,,0.883450755555917\n"
+             rte,acc,p_welch,,0.883450755555917\n\
+             rte,acc,degenerate,1,\nrte,acc,interpretable,,true\n"
         );
+    }
+
+    /// rte where the baseline has not learned: 4 of 5 runs at or below the majority class
+    /// (0.527); cross_head learned. No std reduction is given; the counts say why.
+    #[test]
+    fn a_task_not_learned_is_not_interpretable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("h.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let store = Store::open(&path).await.unwrap();
+            let mut runs = Vec::new();
+            for (seed, (b, c)) in [
+                (0.527, 0.66),
+                (0.47, 0.64),
+                (0.527, 0.70),
+                (0.68, 0.61),
+                (0.50, 0.65),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let mut r = SyntheticRun::done("rte", "baseline", seed as u64 + 1, &[("acc", b)]);
+                r.results.push(("dev".into(), "majority_acc".into(), 0.527));
+                runs.push(r);
+                runs.push(SyntheticRun::done(
+                    "rte",
+                    "cross_head",
+                    seed as u64 + 1,
+                    &[("acc", c)],
+                ));
+            }
+            write_experiment(&store, "collapsed", "baseline", None, &runs)
+                .await
+                .unwrap();
+            store.close().await;
+        });
+        let table = run(&path, &["collapsed"], None, None, CompareFormat::Table);
+        let words = |prefix: &str| -> Vec<String> {
+            table
+                .lines()
+                .find(|l| l.starts_with(prefix))
+                .map(|l| l.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            words("degenerate"),
+            ["degenerate", "4", "of", "5", "0", "of", "5"]
+        );
+        assert_eq!(
+            words("std reduction"),
+            ["std", "reduction", "not", "interpretable"]
+        );
+        assert!(table.ends_with("cross_head: not interpretable: the task was not learned (baseline 4/5 runs at or below the majority class)\n"), "{table}");
+        let csv = run(&path, &["collapsed"], None, None, CompareFormat::Csv);
+        assert!(csv.contains("rte,acc,std_reduction,,\n"), "{csv}");
+        assert!(
+            csv.contains("rte,acc,degenerate,4,0\nrte,acc,interpretable,,false\n"),
+            "{csv}"
+        );
+        let doc: Value =
+            serde_json::from_str(&run(&path, &["collapsed"], None, None, CompareFormat::Json))
+                .unwrap();
+        let s = &doc["blocks"][0]["summary"];
+        assert_eq!(s["std_reduction"], json!([null, null]));
+        assert_eq!(s["degenerate"], json!([4, 0]));
+        assert_eq!(s["interpretable"], json!([null, false]));
+        assert_eq!(
+            s["not_interpretable"][1],
+            json!("not interpretable: the task was not learned (baseline 4/5 runs at or below the majority class)")
+        );
+        // Unchanged fields stay.
+        assert_eq!(s["n"], json!([5, 5]));
+        assert!(s["p_brown_forsythe"][1].is_number());
     }
 
     #[test]

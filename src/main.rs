@@ -223,6 +223,10 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Plan(args) => {
+            print!("{}", harness::plan::plan_command(&args)?);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check(args) => match harness::check::check_command(&args) {
             Ok(out) => {
                 print!("{}", out.text);

@@ -66,11 +66,31 @@ pub async fn write_experiment(
     description: Option<&str>,
     runs: &[SyntheticRun],
 ) -> crate::store::Result<()> {
+    write_experiment_with_spec(
+        store,
+        name,
+        baseline,
+        description,
+        &format!("name: {name}\n"),
+        runs,
+    )
+    .await
+}
+
+/// As [`write_experiment`], storing `spec_text` as the experiment's spec (no overrides).
+pub async fn write_experiment_with_spec(
+    store: &Store,
+    name: &str,
+    baseline: &str,
+    description: Option<&str>,
+    spec_text: &str,
+    runs: &[SyntheticRun],
+) -> crate::store::Result<()> {
     let experiment = ExperimentRow {
         name: name.into(),
         description: description.map(str::to_string),
         spec_path: format!("experiments/{name}.yaml"),
-        spec_text: format!("name: {name}\n"),
+        spec_text: spec_text.into(),
         overrides: "[]".into(),
         spec_hash: "0".repeat(64),
         baseline: baseline.into(),

@@ -4,10 +4,13 @@
 //! (`measurements`). Plots and reports draw from what this module returns and compute nothing
 //! themselves.
 
+pub mod claims;
 mod curves;
+pub mod learned;
 mod measurements;
 
 pub use curves::{phase2_start, Curve, CurvePoint, VariantCurve, TRAIN_POINTS};
+pub use learned::{has_not_learned, not_interpretable, NotLearned};
 pub use measurements::{
     is_discrete, result_kind, Measurement, ResultKind, VariantMeasurement, PHASE_SPEED_RATIO,
 };
@@ -57,6 +60,16 @@ pub fn direction(metric: &str) -> Option<Direction> {
         "acc" | "accuracy" | "f1" | "mcc" | "pearson" | "spearman" | "precision" | "recall"
         | "auc" => Some(Direction::Higher),
         "loss" | "nll" | "bpc" | "ppl" | "perplexity" => Some(Direction::Lower),
+        _ => None,
+    }
+}
+
+/// The range a bounded metric's values lie in: [0, 1] for accuracy, F1, precision, recall and
+/// AUC; [−1, 1] for Matthews and rank or linear correlations; `None` for unbounded ones.
+pub fn metric_bounds(metric: &str) -> Option<(f64, f64)> {
+    match metric {
+        "acc" | "accuracy" | "f1" | "precision" | "recall" | "auc" => Some((0.0, 1.0)),
+        "mcc" | "pearson" | "spearman" => Some((-1.0, 1.0)),
         _ => None,
     }
 }
@@ -203,6 +216,10 @@ pub struct ExperimentData {
     pub results: HashMap<String, Vec<ResultRow>>,
     /// Per-step metrics by run key, for the runs whose curves were loaded.
     pub curves: HashMap<String, Vec<MetricRow>>,
+    /// The spec text stored with the experiment and its `--set` overrides (a JSON list), from
+    /// which the claims are read.
+    pub spec_text: String,
+    pub overrides: String,
 }
 
 impl ExperimentData {
@@ -228,6 +245,8 @@ impl ExperimentData {
             runs,
             results,
             curves,
+            spec_text: exp.spec_text,
+            overrides: exp.overrides,
         })
     }
 }
@@ -275,6 +294,16 @@ pub struct Comparison {
     pub welch: Option<WelchT>,
     /// Smallest std reduction the Brown–Forsythe test detects with the target power at these n.
     pub min_detectable_reduction: Option<f64>,
+    /// Arms (reference first) that have not learned the task; when any, the comparison is not
+    /// interpretable (see `learned`).
+    pub not_learned: Vec<NotLearned>,
+}
+
+impl Comparison {
+    /// Whether both arms learned the task (or it is not known that one did not).
+    pub fn interpretable(&self) -> bool {
+        self.not_learned.is_empty()
+    }
 }
 
 /// Statistics of one variant's sample.
@@ -394,7 +423,19 @@ pub fn compare_samples(
             .and_then(|(bootstrap, _)| bootstrap.std_ratio_interval(&v.values, &reference.values)),
         welch: welch_t_test(&v.values, &reference.values),
         min_detectable_reduction: mdr,
+        not_learned: Vec::new(),
     }
+}
+
+/// Values at or below the majority score `m` (at or above it for lower-is-better metrics).
+pub fn count_degenerate(values: &[f64], m: f64, dir: Option<Direction>) -> usize {
+    values
+        .iter()
+        .filter(|&&x| match dir {
+            Some(Direction::Lower) => x >= m,
+            _ => x <= m,
+        })
+        .count()
 }
 
 fn ordered_unique<T: Clone + PartialEq>(items: impl Iterator<Item = T>) -> Vec<T> {
@@ -505,16 +546,7 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
         let mut vstats = Vec::new();
         for v in &variants {
             let Some(sample) = sample_of(v) else { continue };
-            let degenerate = maj.map(|m| {
-                sample
-                    .values
-                    .iter()
-                    .filter(|&&x| match dir {
-                        Some(Direction::Lower) => x >= m,
-                        _ => x <= m,
-                    })
-                    .count()
-            });
+            let degenerate = maj.map(|m| count_degenerate(&sample.values, m, dir));
             let vs_baseline = match &base_sample {
                 Some(b) if v != &data.baseline => Some(compare_samples(
                     &sample,
@@ -526,6 +558,29 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
                 )),
                 _ => None,
             };
+            let vs_baseline = vs_baseline.map(|mut c| {
+                let base_degenerate = match (maj, &base_sample) {
+                    (Some(m), Some(b)) => Some(count_degenerate(&b.values, m, dir)),
+                    _ => None,
+                };
+                if let Some(b) = &base_sample {
+                    if has_not_learned(base_degenerate, b.values.len()) {
+                        c.not_learned.push(NotLearned {
+                            variant: b.variant.clone(),
+                            degenerate: base_degenerate.unwrap_or(0),
+                            n: b.values.len(),
+                        });
+                    }
+                }
+                if has_not_learned(degenerate, sample.values.len()) {
+                    c.not_learned.push(NotLearned {
+                        variant: sample.variant.clone(),
+                        degenerate: degenerate.unwrap_or(0),
+                        n: sample.values.len(),
+                    });
+                }
+                c
+            });
             vstats.push(VariantStats {
                 summary: Summary::of(&sample.values),
                 std_interval: if options.uncertainty {

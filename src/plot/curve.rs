@@ -2,7 +2,7 @@
 //! ± 1 std as a translucent band, one colour per variant; a dashed vertical line where phase 2
 //! of two-phase training begins.
 
-use super::{color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
+use super::{clamp_range, color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::Curve;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -63,6 +63,7 @@ impl Draw for CurveFigure<'_> {
         } else {
             (y0 - room, y1)
         };
+        let (y0, y1) = clamp_range((y0, y1), crate::analysis::metric_bounds(&c.metric.name));
         let direction = c
             .direction
             .map_or(String::new(), |d| format!(" ({})", d.phrase()));

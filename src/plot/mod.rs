@@ -150,6 +150,19 @@ fn padded_range(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (lo - pad, hi + pad)
 }
 
+/// `range` cut to a bounded metric's `bounds` (an accuracy axis never runs past 1).
+fn clamp_range(range: (f64, f64), bounds: Option<(f64, f64)>) -> (f64, f64) {
+    let Some((lo, hi)) = bounds else {
+        return range;
+    };
+    let (y0, y1) = (range.0.max(lo), range.1.min(hi));
+    if y0 < y1 {
+        (y0, y1)
+    } else {
+        (lo, hi)
+    }
+}
+
 /// Tick labels with as many decimals as the range needs.
 fn tick_format(range: f64) -> impl Fn(&f64) -> String {
     let decimals = if range <= 0.0 || !range.is_finite() {
@@ -254,6 +267,10 @@ mod tests {
         assert_eq!(slug("rte [lr=2e-05]"), "rte-lr-2e-05");
         assert_eq!(slug("dev_matched/acc"), "dev_matched-acc");
         assert_eq!(padded_range([1.0, 2.0].into_iter()), (0.92, 2.08));
+        assert_eq!(clamp_range((0.9, 1.08), Some((0.0, 1.0))), (0.9, 1.0));
+        assert_eq!(clamp_range((-1.2, 0.3), Some((-1.0, 1.0))), (-1.0, 0.3));
+        assert_eq!(clamp_range((1.2, 1.5), Some((0.0, 1.0))), (0.0, 1.0));
+        assert_eq!(clamp_range((-3.0, 9.0), None), (-3.0, 9.0));
         assert_eq!(tick_format(0.05)(&0.123456), "0.1235");
     }
 }

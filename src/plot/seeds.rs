@@ -1,6 +1,8 @@
-//! Per-seed final values of each variant, with the mean and a ± 1 std bar beside them.
+//! Per-seed final values of each variant, with the mean and a ± 1 std bar beside them; runs at or
+//! below the majority-class score (degenerate) are drawn as crosses. A bounded metric's axis stays
+//! in the metric's range.
 
-use super::{color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
+use super::{clamp_range, color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::MetricAnalysis;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -49,6 +51,13 @@ impl Draw for SeedsFigure<'_> {
         let (y0, y1) = padded_range(values.chain(m.majority));
         // Headroom for the legend (upper right) above the data.
         let y1 = y1 + LEGEND_ROOM * (y1 - y0);
+        let (y0, y1) = clamp_range((y0, y1), crate::analysis::metric_bounds(&m.metric.name));
+        let degenerate = |y: f64| {
+            m.majority
+                .is_some_and(|maj| crate::analysis::count_degenerate(&[y], maj, m.direction) == 1)
+        };
+        let side = crate::analysis::learned::degenerate_side(m.direction);
+        let mut degenerate_labelled = false;
         let direction = m
             .direction
             .map_or(String::new(), |d| format!(" ({})", d.phrase()));
@@ -115,10 +124,11 @@ impl Draw for SeedsFigure<'_> {
                     (i as f64 + offset, y)
                 })
                 .collect();
+            type Points = Vec<(f64, f64)>;
+            let (bad, good): (Points, Points) = points.iter().partition(|p| degenerate(p.1));
             let series = chart
                 .draw_series(
-                    points
-                        .iter()
+                    good.iter()
                         .map(|&p| Circle::new(p, 4, color.mix(0.75).filled())),
                 )
                 .map_err(e2s)?;
@@ -126,6 +136,22 @@ impl Draw for SeedsFigure<'_> {
                 series
                     .label("seed (final value)")
                     .legend(|(x, y)| Circle::new((x + 9, y), 4, BLACK.mix(0.6).filled()));
+            }
+            if !bad.is_empty() {
+                let crosses = chart
+                    .draw_series(
+                        bad.iter()
+                            .map(|&p| Cross::new(p, 5, ShapeStyle::from(&color).stroke_width(2))),
+                    )
+                    .map_err(e2s)?;
+                if !degenerate_labelled {
+                    degenerate_labelled = true;
+                    crosses
+                        .label(format!("degenerate run ({side} the majority class)"))
+                        .legend(|(x, y)| {
+                            Cross::new((x + 9, y), 5, ShapeStyle::from(&BLACK).stroke_width(2))
+                        });
+                }
             }
             if let Some(s) = v.summary {
                 let x = i as f64 + 0.15;

@@ -29,7 +29,7 @@ figcaption { font-size: .9em; color: #555; }
 .scroll { overflow-x: auto; }
 ";
 
-/// Escapes HTML and turns `code` spans into <code> elements.
+/// Escapes HTML, turns `code` spans into <code> and **bold** spans into <strong> elements.
 fn text(s: &str) -> String {
     let escaped = s
         .replace('&', "&amp;")
@@ -43,7 +43,15 @@ fn text(s: &str) -> String {
             out.push_str(part);
             out.push_str("</code>");
         } else {
-            out.push_str(part);
+            for (j, piece) in part.split("**").enumerate() {
+                if j % 2 == 1 {
+                    out.push_str("<strong>");
+                    out.push_str(piece);
+                    out.push_str("</strong>");
+                } else {
+                    out.push_str(piece);
+                }
+            }
         }
     }
     out
@@ -117,5 +125,9 @@ mod tests {
     #[test]
     fn escapes_and_marks_code() {
         assert_eq!(text("a < b & `x`"), "a &lt; b &amp; <code>x</code>");
+        assert_eq!(
+            text("**supported**: `a**b`"),
+            "<strong>supported</strong>: <code>a**b</code>"
+        );
     }
 }

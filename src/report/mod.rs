@@ -2,6 +2,7 @@
 //! into `report.md` and a self-contained `report.html`, with every figure as PNG and SVG beside
 //! them. This module only assembles; it computes no statistics and draws nothing itself.
 
+pub mod claims;
 pub mod document;
 pub mod format;
 pub mod html;
@@ -189,6 +190,7 @@ pub fn build_document(
         a.variants.join(", "),
         db.display()
     ));
+    claims::claims_section(a, data, &mut doc);
     runs_section(a, &mut doc);
     variance_section(a, &mut doc);
     summary_section(a, &mut doc);
@@ -316,7 +318,7 @@ fn power_note(a: &Analysis) -> String {
     let mut pairs: BTreeMap<(usize, usize), Option<f64>> = BTreeMap::new();
     for m in &a.metrics {
         for v in &m.variants {
-            if let Some(c) = &v.vs_baseline {
+            if let Some(c) = v.vs_baseline.as_ref().filter(|c| c.interpretable()) {
                 pairs.insert((c.n_reference, c.n), c.min_detectable_reduction);
             }
         }
@@ -363,7 +365,9 @@ fn variance_section(a: &Analysis, doc: &mut Document) {
         "Std reduction = (σ_base − σ_v)/σ_base (positive: the variant's scores are less spread across seeds). \
          Variance ratio = σ_v²/σ_base². Brown–Forsythe: Levene's test centred on medians. \
          Interval: seeded percentile bootstrap ({} resamples) of σ_v/σ_base at {:.0}%. \
-         Δ mean and its p-value: Welch's t-test. Standard deviations use ddof = 1 over done runs.",
+         Δ mean and its p-value: Welch's t-test. Standard deviations use ddof = 1 over done runs. \
+         A comparison where an arm has not learned the task (most of its runs at or below the majority class) is not interpretable: \
+         its std measures collapse, not seed variance, so it gets no std reduction and stays out of the power note and the claims' pooled ratio.",
         a.bootstrap.resamples,
         100.0 * a.bootstrap.level
     ));
@@ -394,7 +398,7 @@ fn variance_section(a: &Analysis, doc: &mut Document) {
             .map_or(f64::NAN, |s| s.std);
         for v in &m.variants {
             let Some(c) = &v.vs_baseline else { continue };
-            t.push(vec![
+            let head = vec![
                 m.setting.label(),
                 format!(
                     "{}{}",
@@ -405,6 +409,16 @@ fn variance_section(a: &Analysis, doc: &mut Document) {
                 format!("{}/{}", c.n_reference, c.n),
                 sig(base_std),
                 sig(v.summary.map_or(f64::NAN, |s| s.std)),
+            ];
+            let mut row = head;
+            if let Some(text) = crate::analysis::not_interpretable(&c.not_learned, m.direction) {
+                // No first-class std reduction for a task an arm has not learned.
+                row.push(text);
+                row.extend(std::iter::repeat_n(String::new(), 6));
+                t.push(row);
+                continue;
+            }
+            row.extend([
                 percent(c.std_reduction),
                 sig(c.variance_ratio),
                 c.brown_forsythe.map_or(NA.into(), |b| p_value(b.p_value)),
@@ -417,6 +431,7 @@ fn variance_section(a: &Analysis, doc: &mut Document) {
                 c.min_detectable_reduction
                     .map_or("none".into(), |d| format!("≥ {:.0}%", 100.0 * d)),
             ]);
+            t.push(row);
         }
     }
     if t.rows.is_empty() {

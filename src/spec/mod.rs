@@ -6,6 +6,7 @@
 //! error that lies in an overridden value is blamed on its `--set` argument). Semantic validation
 //! follows; its errors are located with [`locate::Locator`].
 
+pub mod claims;
 pub mod error;
 pub mod grid;
 pub mod limits;
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+pub use claims::{ClaimSpec, Claimed};
 pub use error::SpecError;
 pub use grid::{dry_run_table, expand, RunConfig, RunPlan, VariantSettings};
 pub use locate::FieldPath;

@@ -52,6 +52,9 @@ pub struct Spec {
     /// Cartesian sweep over dotted paths (`train.*`, `model.dropout`, `model.layers`).
     #[serde(default)]
     pub sweep: BTreeMap<String, Vec<serde_json::Value>>,
+    /// Claims the experiment tests (how results are read; never part of a run's key).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub claims: Vec<super::claims::ClaimSpec>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -72,6 +75,7 @@ pub const SPEC_FIELDS: &[&str] = &[
     "baseline",
     "variants",
     "sweep",
+    "claims",
 ];
 
 impl Spec {

@@ -20,7 +20,7 @@ pub struct Issue {
 }
 
 impl Issue {
-    fn value(path: FieldPath, message: impl Into<String>) -> Self {
+    pub(crate) fn value(path: FieldPath, message: impl Into<String>) -> Self {
         Issue {
             path,
             at_key: false,
@@ -28,7 +28,7 @@ impl Issue {
         }
     }
 
-    fn key(path: FieldPath, message: impl Into<String>) -> Self {
+    pub(crate) fn key(path: FieldPath, message: impl Into<String>) -> Self {
         Issue {
             path,
             at_key: true,
@@ -93,7 +93,8 @@ pub fn validate(spec: &Spec) -> Result<(), Issue> {
     check_train(&spec.train)?;
     check_train_for_kind(spec.model.kind, &spec.train)?;
     check_variants(spec)?;
-    check_sweep(spec)
+    check_sweep(spec)?;
+    super::claims::check_claims(spec)
 }
 
 /// How many runs the grid of `spec` expands into (seeds × tasks × variants × sweep points),

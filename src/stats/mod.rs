@@ -1,15 +1,19 @@
 //! Pure statistics (no I/O): descriptive summaries, the Brown–Forsythe test of equal variances,
 //! Welch's test of means, seeded bootstrap intervals, simulated power, Almost Stochastic Order,
-//! McNemar's test of paired predictions, and the t/F/normal distributions they rest on.
+//! McNemar's test of paired predictions, a Monte Carlo test of bimodality, the σ ratio pooled
+//! over tasks (stratified bootstrap), the seeds that decide a claim, and the t/F/normal distributions they rest on.
 
 pub mod aso;
+pub mod bimodality;
 pub mod bootstrap;
 pub mod brown_forsythe;
 pub mod distributions;
 pub mod mcnemar;
 pub mod means_test;
+pub mod pooled;
 pub mod power;
 pub mod summary;
+pub mod target_power;
 
 pub use aso::{almost_stochastic_order, Aso, AsoSettings};
 pub use bootstrap::{Bootstrap, Interval};

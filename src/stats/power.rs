@@ -36,7 +36,7 @@ impl Default for PowerSettings {
 }
 
 /// A standard-normal draw (Box–Muller).
-fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
+pub(crate) fn standard_normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1: f64 = 1.0 - rng.random::<f64>(); // (0, 1]
     let u2: f64 = rng.random::<f64>();
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
@@ -176,6 +176,30 @@ pub fn seeds_needed(ratio: f64, settings: &PowerSettings, max_n: usize) -> Optio
     Some(hi)
 }
 
+/// Seeds per arm that decide a std-reduction claim with the target power, given the pilot's
+/// observed ratio r̂ = σ_v/σ_ref as the truth. The claim (ratio r₀ = 1 − reduction) is decided
+/// once the data exclude ratio 1 (no effect) or exclude r₀; excluding a ratio ρ is, after
+/// scaling the reference arm by ρ, the Brown–Forsythe test of equal spread at true ratio r̂/ρ,
+/// and with equal arms the power at q and 1/q is the same. The answer is the smaller of the two
+/// [`seeds_needed`] (either decision suffices); `None` beyond `max_n` or when r̂ is not a
+/// positive number.
+pub fn seeds_to_decide_ratio(
+    observed: f64,
+    claimed: f64,
+    settings: &PowerSettings,
+    max_n: usize,
+) -> Option<usize> {
+    if !(observed.is_finite() && observed > 0.0 && claimed > 0.0) {
+        return None;
+    }
+    [observed, observed / claimed]
+        .into_iter()
+        .map(|q| if q > 1.0 { 1.0 / q } else { q })
+        .filter(|q| *q < 1.0 - 1e-9)
+        .filter_map(|q| seeds_needed(q, settings, max_n))
+        .min()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +256,24 @@ mod tests {
         let n50 = seeds_needed(0.5, &s, 400).unwrap();
         assert!((22..=28).contains(&n50), "{n50}");
         assert_eq!(seeds_needed(0.7, &s, 20), None);
+    }
+
+    /// Composed from `seeds_needed` (checked above against numpy): a pilot at the claimed ratio
+    /// needs what detecting that ratio against 1 needs; a pilot at ratio 0.5 against a claimed
+    /// 0.7 needs the smaller of the two tests (0.5 against 1, ≈25 seeds); a pilot with no
+    /// difference in spread (ratio 1) is decided only by excluding the claimed 0.7 (ratio 1/0.7).
+    #[test]
+    fn seeds_to_decide_a_ratio_claim() {
+        let s = PowerSettings::default();
+        let at_claim = seeds_to_decide_ratio(0.7, 0.7, &s, 400).unwrap();
+        assert_eq!(Some(at_claim), seeds_needed(0.7, &s, 400));
+        let strong = seeds_to_decide_ratio(0.5, 0.7, &s, 400).unwrap();
+        assert_eq!(Some(strong), seeds_needed(0.5, &s, 400));
+        assert!((22..=28).contains(&strong), "{strong}");
+        let none = seeds_to_decide_ratio(1.0, 0.7, &s, 400).unwrap();
+        assert_eq!(Some(none), seeds_needed(0.7, &s, 400));
+        assert_eq!(seeds_to_decide_ratio(0.7, 0.7, &s, 20), None);
+        assert_eq!(seeds_to_decide_ratio(f64::NAN, 0.7, &s, 400), None);
     }
 
     #[test]
