@@ -10,7 +10,7 @@
 # `--warmup` untimed steps then `--steps` timed ones. Prints each round's JSON line, then per
 # side the median and spread of examples/s, each as a fraction of the machine's matmul peak
 # on the same threads (bench/matmul_peak.py), the load average before and after, and
-#   harness / transformers = R×   (R = ratio of the medians)
+#   harness / transformers = Rx (...)   (R = ratio of the medians)
 # Needs scripts/setup.sh (harness, MiniLM); bench/reference-env.sh creates the Python side.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The one Python environment of both throughput benchmarks (finetune_throughput.sh,
-# txl_throughput.sh): bench/.venv-ref with transformers 4.35.2, the last release that has both
+# txl_throughput.sh): bench/.venv-ref with transformers 4.35.2, which has both
 # BertForSequenceClassification and TransfoXLLMHeadModel (Transformer-XL is gone from
 # transformers 5), its pinned dependencies, and torch 2.11.0 (the libtorch harness links; the
 # PyPI wheel with its CUDA wheels, ~3 GB). Idempotent; prints the environment's python on stdout.

@@ -15,7 +15,7 @@
 # run alternately over `--rounds` rounds (default 5); the summary gives per side the median and
 # spread of tokens/s, each as a fraction of the machine's matmul peak on the same threads
 # (bench/matmul_peak.py), the load average before and after, and
-#   harness / transformers = R×   (R = ratio of the medians)
+#   harness / transformers = Rx (...)   (R = ratio of the medians)
 # The Python side runs in bench/.venv-ref (bench/reference-env.sh: transformers 4.35.2 and torch
 # 2.11.0, or TORCH_SITE's torch placed behind that environment's own packages). libtorch for the
 # harness side: LIBTORCH, default .deps/py/torch.
