@@ -53,7 +53,7 @@ print(json.dumps({
     "implementation": f"transformers {transformers.__version__} TransfoXLLMHeadModel (torch {torch.__version__})",
     "device": str(device), "threads": torch.get_num_threads(), "n_layer": a.n_layer,
     "d_model": a.d_model, "tgt_len": a.tgt_len, "mem_len": a.mem_len, "batch_size": a.batch_size,
-    "steps": a.steps, "params_total": n_params, "seconds": seconds,
+    "warmup_steps": a.warmup, "steps": a.steps, "params_total": n_params, "seconds": seconds,
     "tokens_per_s": a.steps * a.batch_size * a.tgt_len / seconds,
     "ms_per_step": 1000 * seconds / a.steps,
     "peak_device_bytes": torch.cuda.max_memory_allocated() if device.type == "cuda" else None,

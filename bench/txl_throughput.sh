@@ -5,20 +5,23 @@
 # machine, random tokens.
 #   bench/txl_throughput.sh [--n-layer 6] [--d-model 64] [--n-head 4] [--d-head 16] [--d-inner 128]
 #       [--n-token 204] [--tgt-len 32] [--mem-len 32] [--batch-size 16] [--steps 20] [--warmup 3]
-#       [--threads 2] [--device cpu] [--rounds 2]
+#       [--threads 2] [--device cpu] [--rounds 5]
 # Defaults: the lm_quickstart model at byte level. The paper's enwik8 model on a GPU:
 #   bench/txl_throughput.sh --n-layer 12 --d-model 512 --n-head 8 --d-head 64 --d-inner 2048 \
 #       --tgt-len 512 --mem-len 512 --batch-size 22 --device cuda
-# Creates bench/.venv-txl: torch 2.11.0 (the libtorch harness links; the PyPI wheel with its CUDA
-# wheels, ~3 GB), transformers 4.35.2 and their dependencies. TORCH_SITE may name a site-packages
-# folder with an importable torch to use instead (the minimal libtorch install in .deps/py is
-# not importable: it lacks the CUDA wheels). libtorch for the harness side: LIBTORCH, default
-# .deps/py/torch.
+# Both sides: random tokens, Adam (harness: AdamW with weight decay 0, the same update) at
+# 2.5e-4, gradient clipping at 0.25, dropout as given (0.1), dropatt 0, memory carried across
+# segments, the same thread count, `--warmup` untimed steps then `--steps` timed ones. The two
+# run alternately over `--rounds` rounds (default 5); the summary gives per side the median and
+# spread of tokens/s, each as a fraction of the machine's matmul peak on the same threads
+# (bench/matmul_peak.py), the load average before and after, and
+#   harness / transformers = Rx (...)   (R = ratio of the medians)
+# The Python side runs in bench/.venv-ref (bench/reference-env.sh: transformers 4.35.2 and torch
+# 2.11.0, or TORCH_SITE's torch placed behind that environment's own packages). libtorch for the
+# harness side: LIBTORCH, default .deps/py/torch.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-VENV="$ROOT/bench/.venv-txl"
-TORCH_SITE="${TORCH_SITE:-}"
-ROUNDS=2
+ROUNDS=5
 args=(--n-layer 6 --d-model 64 --n-head 4 --d-head 16 --d-inner 128 --n-token 204 --tgt-len 32
       --mem-len 32 --batch-size 16 --steps 20 --warmup 3 --threads 2 --device cpu)
 set_arg() { for i in "${!args[@]}"; do [ "${args[$i]}" = "$1" ] && args[$((i + 1))]="$2" && return; done; args+=("$1" "$2"); }
@@ -32,41 +35,22 @@ while [ $# -gt 0 ]; do
 done
 threads=2; for i in "${!args[@]}"; do [ "${args[$i]}" = "--threads" ] && threads="${args[$((i + 1))]}"; done
 
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "transformers==4.35.2" --no-deps
-  "$VENV/bin/pip" install -q "tokenizers>=0.14,<0.15" "huggingface-hub>=0.16.4,<1.0" "safetensors>=0.3.1" \
-    "numpy<2" regex pyyaml requests tqdm packaging filelock
-fi
-if [ -n "$TORCH_SITE" ] && PYTHONPATH="$TORCH_SITE" "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  export PYTHONPATH="$TORCH_SITE${PYTHONPATH:+:$PYTHONPATH}"
-elif ! "$VENV/bin/python" -c "import torch" 2>/dev/null; then
-  "$VENV/bin/pip" install -q "torch==2.11.0"
-fi
+[ "$ROUNDS" -ge 1 ] 2>/dev/null || { echo "--rounds must be a positive count, got $ROUNDS" >&2; exit 2; }
+device=cpu; for i in "${!args[@]}"; do [ "${args[$i]}" = "--device" ] && device="${args[$((i + 1))]}"; done
+PY="$("$ROOT/bench/reference-env.sh")"
 LIBTORCH="${LIBTORCH:-$ROOT/.deps/py/torch}"
 export LIBTORCH LD_LIBRARY_PATH="$LIBTORCH/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 BIN="$ROOT/target/release/examples/txl_throughput"
 [ -x "$BIN" ] || (cd "$ROOT" && cargo build --release --example txl_throughput)
 export OMP_NUM_THREADS="$threads" MKL_NUM_THREADS="$threads"
 
-h=(); p=()
+tmp="$(mktemp -d)"; trap 'rm -rf "$tmp"' EXIT
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$ROUNDS"); do   # alternate, so that both see the same machine load
-  h+=("$("$BIN" "${args[@]}")")
-  p+=("$("$VENV/bin/python" "$ROOT/bench/hf_txl.py" "${args[@]}")")
+  "$BIN" "${args[@]}" | tee -a "$tmp/h.jsonl"
+  "$PY" "$ROOT/bench/hf_txl.py" "${args[@]}" | tee -a "$tmp/p.jsonl"
 done
-printf '%s\n' "${h[@]}" "${p[@]}"
-"$VENV/bin/python" - "${h[@]}" "${p[@]}" <<'PY'
-import json, sys, statistics
-rows = [json.loads(a) for a in sys.argv[1:]]
-n = len(rows) // 2
-h, p = rows[:n], rows[n:]
-med = lambda rs: statistics.median(r["tokens_per_s"] for r in rs)
-print(f"\n{'implementation':<70} {'tokens/s':>10} {'ms/step':>9}")
-for rs in (h, p):
-    t = med(rs)
-    print(f"{rs[0]['implementation']:<70} {t:>10.1f} {1000 * rs[0]['batch_size'] * rs[0]['tgt_len'] / t:>9.1f}")
-r = h[0]
-print(f"\nharness / PyTorch = {med(h) / med(p):.3f}x (median of {n} rounds; {r['n_layer']} layers, d_model "
-      f"{r['d_model']}, tgt_len {r['tgt_len']}, mem_len {r['mem_len']}, batch {r['batch_size']}, "
-      f"{r['threads']} threads, {r['device']})")
-PY
+peak="$("$PY" "$ROOT/bench/matmul_peak.py" --threads "$threads" --device "$device")"
+load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" "$ROOT/bench/throughput_summary.py" --kind txl --harness "$tmp/h.jsonl" \
+  --reference "$tmp/p.jsonl" --peak "$peak" --load-before "$load_before" --load-after "$load_after"

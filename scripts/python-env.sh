@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Creates bench/.venv (git-ignored) with the pinned Python stack used by scripts/bert_reference.py
-# and the benchmarks: torch 2.11.0 (the libtorch tch 0.24 links against; full install with its CUDA
-# wheels), transformers and safetensors. Idempotent: a second run only checks the pins.
+# Creates bench/.venv (git-ignored) with the pinned Python stack used by scripts/bert_reference.py:
+# torch 2.11.0 (the libtorch tch 0.24 links against; full install with its CUDA wheels),
+# transformers and safetensors. Idempotent: a second run only checks the pins. (The throughput
+# benchmarks use bench/.venv-ref instead, see bench/reference-env.sh.)
 #
 #   scripts/python-env.sh          create or check bench/.venv
 #   PYTHON=python3.12 scripts/python-env.sh

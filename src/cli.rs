@@ -230,7 +230,7 @@ pub enum DataCommand {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
     },
-    /// Build the stand-in tasks (spam, kjv_next) in GLUE TSV layout from their sources
+    /// Build the stand-in tasks (spam, kjv_next, kjv_testament) in GLUE TSV layout from their sources
     Standin {
         /// Directory of the SpamAssassin corpus (easy-ham-1, spam-1, ...)
         #[arg(long)]

@@ -269,6 +269,8 @@ const NLI2: &[&str] = &["entailment", "not_entailment"];
 const NLI3: &[&str] = &["contradiction", "entailment", "neutral"];
 /// Labels of the `kjv_next` stand-in: class 1 = B is the verse right after A.
 pub const KJV_NEXT_LABELS: &[&str] = &["not_next", "next"];
+/// Labels of the `kjv_testament` stand-in: class 1 = the verse is from the New Testament.
+pub const KJV_TESTAMENT_LABELS: &[&str] = &["old", "new"];
 
 const fn f(split: &'static str, file: &'static str, layout: &'static Layout) -> FileSpec {
     FileSpec {
@@ -385,10 +387,30 @@ static TASKS: &[TaskSpec] = &[
         test: &[f("test", "test.tsv", &PAIR)],
         skip_malformed: false,
     },
+    TaskSpec {
+        name: "kjv_testament",
+        home: Home::Standin,
+        labels: Labels::Classes(KJV_TESTAMENT_LABELS),
+        train: f("train", "train.tsv", &SST2),
+        dev: &[f("dev", "dev.tsv", &SST2)],
+        test: &[f("test", "test.tsv", &SST2)],
+        skip_malformed: false,
+    },
 ];
 
 const NAMES: &[&str] = &[
-    "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli", "spam", "kjv_next",
+    "cola",
+    "sst2",
+    "mrpc",
+    "stsb",
+    "qqp",
+    "mnli",
+    "qnli",
+    "rte",
+    "wnli",
+    "spam",
+    "kjv_next",
+    "kjv_testament",
 ];
 
 /// All known task names: the nine GLUE tasks, then the stand-ins.

@@ -11,7 +11,7 @@
 //! | mnli | acc (per dev split: matched, mismatched) | acc on `dev_matched` |
 //! | qnli, rte, wnli | acc | acc |
 //! | spam | acc, f1 | f1 |
-//! | kjv_next | acc | acc |
+//! | kjv_next, kjv_testament | acc | acc |
 //!
 //! QQP's primary metric is F1, as in BERT's Table 1 (Devlin et al., 2019), which reports F1 for
 //! both paraphrase tasks (MRPC, QQP); the GLUE leaderboard shows F1 and accuracy for both.
@@ -374,6 +374,7 @@ mod tests {
         assert_eq!(primary_metric("mnli"), "acc");
         assert_eq!(primary_metric("spam"), "f1");
         assert_eq!(primary_metric("kjv_next"), "acc");
+        assert_eq!(primary_metric("kjv_testament"), "acc");
         for t in crate::data::task_names() {
             let kind = crate::data::glue::task_kind(t).unwrap();
             assert!(metric_names(t, &kind).contains(&primary_metric(t)), "{t}");

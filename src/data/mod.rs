@@ -1,5 +1,5 @@
 //! Task data for BERT fine-tuning: the nine GLUE tasks in their official TSV layouts
-//! (`glue`), their official metrics (`metrics`), two stand-in tasks built from public-domain
+//! (`glue`), their official metrics (`metrics`), three stand-in tasks built from public-domain
 //! sources and written in GLUE layouts (`standin`), and the GLUE downloader (`download`).
 //! Language-modelling corpora (enwik8, text8, WikiText, PTB and two stand-ins) are in `lm`,
 //! stored under `<data_dir>/lm/`.
@@ -8,9 +8,11 @@
 //! - GLUE: `<data_dir>/glue/<DIR>/{train,dev,test}.tsv` with the official directory names
 //!   (CoLA, SST-2, MRPC, STS-B, QQP, MNLI, QNLI, RTE, WNLI); MNLI has `dev_matched.tsv`,
 //!   `dev_mismatched.tsv`, `test_matched.tsv`, `test_mismatched.tsv`.
-//! - Stand-ins: `<data_dir>/standin/<name>/{train,dev,test}.tsv` for `spam` and `kjv_next`.
+//! - Stand-ins: `<data_dir>/standin/<name>/{train,dev,test}.tsv` for `spam`, `kjv_next` and
+//!   `kjv_testament`.
 //!
-//! Task names: `cola sst2 mrpc stsb qqp mnli qnli rte wnli` and the stand-ins `spam kjv_next`.
+//! Task names: `cola sst2 mrpc stsb qqp mnli qnli rte wnli` and the stand-ins `spam kjv_next
+//! kjv_testament`.
 
 pub mod download;
 pub mod glue;

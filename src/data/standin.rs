@@ -1,4 +1,4 @@
-//! Two stand-in fine-tuning tasks built from public-domain text, written in GLUE TSV layouts
+//! Three stand-in fine-tuning tasks built from public-domain text, written in GLUE TSV layouts
 //! under `<data_dir>/standin/<name>/{train,dev,test}.tsv` and read by the same loader as GLUE.
 //! They are not GLUE tasks and their scores are never GLUE scores.
 //!
@@ -28,14 +28,26 @@
 //! that is neither A nor its successor (`not_next`). Splits: train 4,000, dev 500, test 500,
 //! exactly 50/50.
 //!
-//! Both tasks have labelled test files (unlike GLUE). Randomness: ChaCha8 seeded with
-//! [`STANDIN_SEED`] (the paper's arXiv number), stream 1 for `spam` and stream 2 for
-//! `kjv_next`; each split's rows are shuffled. Rebuilding with the same sources and sizes
+//! **`kjv_testament`** — single-text classification, "is this verse from the Old or the New
+//! Testament?", SST-2 layout with labels `old` = 0 and `new` = 1. Source: the same
+//! `kjv.jsonl`; the 27 books of [`NEW_TESTAMENT`] are New Testament, the other 39 Old.
+//! Verses whose text occurs more than once in the whole Bible are dropped (so no text is in
+//! two splits or in both classes). Chapters are split, not verses: per testament (Old first),
+//! the chapters are shuffled, then taken in that order into dev until it has at least half
+//! its size of that testament's verses (for odd sizes class 0 gets the extra example), then
+//! into test likewise; all remaining chapters form train. In each split, that many verses of
+//! each testament are drawn without replacement. Splits: train 2,000, dev 500, test 500,
+//! exactly 50/50. `kjv_next` asks for the relation of two verses and is not learned by
+//! MiniLM-L6 in the quickstart's 40 steps (chance on every seed); this task is.
+//!
+//! All tasks have labelled test files (unlike GLUE). Randomness: ChaCha8 seeded with
+//! [`STANDIN_SEED`] (the paper's arXiv number), stream 1 for `spam`, stream 2 for
+//! `kjv_next` and stream 3 for `kjv_testament`; each split's rows are shuffled. Rebuilding with the same sources and sizes
 //! gives byte-identical files. Each task directory holds a `BUILD` marker whose first line
 //! records the construction version, seed and sizes; a build whose marker matches is skipped,
 //! any other is replaced atomically (written to a temporary directory, then renamed).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::fs;
 use std::io::Write;
@@ -45,10 +57,10 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::glue::{self, KJV_NEXT_LABELS};
+use super::glue::{self, KJV_NEXT_LABELS, KJV_TESTAMENT_LABELS};
 use super::{DataError, Label};
 
-/// Seed of both stand-in constructions (arXiv 2311.08123).
+/// Seed of the stand-in constructions (arXiv 2311.08123).
 pub const STANDIN_SEED: u64 = 231_108_123;
 /// Construction version recorded in each `BUILD` marker; bump it when the construction changes.
 pub const CONSTRUCTION_VERSION: u32 = 1;
@@ -67,11 +79,12 @@ pub struct SplitSizes {
     pub test: usize,
 }
 
-/// Sizes of both stand-in tasks; [`Default`] gives the documented sizes.
+/// Sizes of the stand-in tasks; [`Default`] gives the documented sizes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildConfig {
     pub spam: SplitSizes,
     pub kjv_next: SplitSizes,
+    pub kjv_testament: SplitSizes,
 }
 
 impl Default for BuildConfig {
@@ -84,6 +97,11 @@ impl Default for BuildConfig {
             },
             kjv_next: SplitSizes {
                 train: 4000,
+                dev: 500,
+                test: 500,
+            },
+            kjv_testament: SplitSizes {
+                train: 2000,
                 dev: 500,
                 test: 500,
             },
@@ -146,8 +164,8 @@ impl fmt::Display for BuildSummary {
     }
 }
 
-/// Build both stand-in tasks with the documented sizes: `spam` from the SpamAssassin folders
-/// under `spam_dir`, `kjv_next` from `kjv_jsonl`, into `out_dir/<name>/` (`out_dir` is
+/// Build the three stand-in tasks with the documented sizes: `spam` from the SpamAssassin
+/// folders under `spam_dir`, `kjv_next` and `kjv_testament` from `kjv_jsonl`, into `out_dir/<name>/` (`out_dir` is
 /// `<data_dir>/standin`). Up-to-date tasks are skipped.
 pub fn build_all(
     spam_dir: &Path,
@@ -171,8 +189,11 @@ pub fn build_all_with(
     let kjv = build_task(out_dir, "kjv_next", &config.kjv_next, |rng| {
         build_kjv_next(kjv_jsonl, &config.kjv_next, rng)
     })?;
+    let testament = build_task(out_dir, "kjv_testament", &config.kjv_testament, |rng| {
+        build_kjv_testament(kjv_jsonl, &config.kjv_testament, rng)
+    })?;
     Ok(BuildSummary {
-        tasks: vec![spam, kjv],
+        tasks: vec![spam, kjv, testament],
     })
 }
 
@@ -192,7 +213,8 @@ fn marker_head(name: &str, sizes: &SplitSizes) -> String {
 fn stream(name: &str) -> u64 {
     match name {
         "spam" => 1,
-        _ => 2,
+        "kjv_next" => 2,
+        _ => 3,
     }
 }
 
@@ -735,21 +757,21 @@ struct Verse {
 /// (chapter, verse, cleaned text)
 type BookVerse = (u32, u32, String);
 
-fn build_kjv_next(
+/// The books of `kjv.jsonl` in order of first appearance, each verse list in (chapter, verse)
+/// order, texts cleaned; verses whose text is empty after cleaning are left out.
+fn read_kjv_books(
     kjv_jsonl: &Path,
-    sizes: &SplitSizes,
-    rng: &mut ChaCha8Rng,
-) -> Result<Built, DataError> {
+    task: &str,
+) -> Result<Vec<(String, Vec<BookVerse>)>, DataError> {
     let raw = fs::read_to_string(kjv_jsonl).map_err(|e| {
         source_error(
-            "kjv_next",
+            task,
             format!(
                 "cannot read {}: {e}. Run scripts/setup.sh to fetch kjv.jsonl",
                 super::absolute(kjv_jsonl).display()
             ),
         )
     })?;
-    // Books in order of first appearance, each verse list in (chapter, verse) order.
     let mut books: Vec<(String, Vec<BookVerse>)> = Vec::new();
     for (i, line) in raw.lines().enumerate() {
         if line.trim().is_empty() {
@@ -772,6 +794,15 @@ fn build_kjv_next(
     for (_, verses) in &mut books {
         verses.sort_by_key(|(c, v, _)| (*c, *v));
     }
+    Ok(books)
+}
+
+fn build_kjv_next(
+    kjv_jsonl: &Path,
+    sizes: &SplitSizes,
+    rng: &mut ChaCha8Rng,
+) -> Result<Built, DataError> {
+    let books = read_kjv_books(kjv_jsonl, "kjv_next")?;
     let n_verses: usize = books.iter().map(|(_, v)| v.len()).sum();
 
     let mut order: Vec<usize> = (0..books.len()).collect();
@@ -855,6 +886,153 @@ fn build_kjv_next(
     Ok(Built { files, notes })
 }
 
+// ---- kjv_testament -------------------------------------------------------------------------
+
+/// The 27 New Testament books as `kjv.jsonl` names them; every other book is Old Testament.
+pub const NEW_TESTAMENT: &[&str] = &[
+    "Matthew",
+    "Mark",
+    "Luke",
+    "John",
+    "Acts",
+    "Romans",
+    "1 Corinthians",
+    "2 Corinthians",
+    "Galatians",
+    "Ephesians",
+    "Philippians",
+    "Colossians",
+    "1 Thessalonians",
+    "2 Thessalonians",
+    "1 Timothy",
+    "2 Timothy",
+    "Titus",
+    "Philemon",
+    "Hebrews",
+    "James",
+    "1 Peter",
+    "2 Peter",
+    "1 John",
+    "2 John",
+    "3 John",
+    "Jude",
+    "Revelation",
+];
+
+/// Examples of class `class` in a split of `n`: class 1 gets `n / 2`, class 0 the rest.
+fn per_class(n: usize, class: usize) -> usize {
+    if class == 1 {
+        n / 2
+    } else {
+        n - n / 2
+    }
+}
+
+fn build_kjv_testament(
+    kjv_jsonl: &Path,
+    sizes: &SplitSizes,
+    rng: &mut ChaCha8Rng,
+) -> Result<Built, DataError> {
+    const TESTAMENT: [&str; 2] = ["Old Testament", "New Testament"];
+    let books = read_kjv_books(kjv_jsonl, "kjv_testament")?;
+    let n_verses: usize = books.iter().map(|(_, v)| v.len()).sum();
+    let mut occurrences: HashMap<&str, usize> = HashMap::new();
+    for (_, verses) in &books {
+        for (_, _, text) in verses {
+            *occurrences.entry(text.as_str()).or_default() += 1;
+        }
+    }
+    // Chapters of each testament in source order, each with its verses whose text occurs once.
+    let mut chapters: [Vec<Vec<&str>>; 2] = Default::default();
+    let mut n_books = [0; 2];
+    let mut dropped = 0;
+    for (name, verses) in &books {
+        let class = usize::from(NEW_TESTAMENT.contains(&name.as_str()));
+        n_books[class] += 1;
+        let mut current = None;
+        for (chapter, _, text) in verses {
+            if current != Some(*chapter) {
+                current = Some(*chapter);
+                chapters[class].push(Vec::new());
+            }
+            if occurrences[text.as_str()] == 1 {
+                chapters[class]
+                    .last_mut()
+                    .expect("pushed above")
+                    .push(text.as_str());
+            } else {
+                dropped += 1;
+            }
+        }
+    }
+    // Chapters, not verses, are split: per testament, shuffled, into dev until it has enough
+    // verses of that testament, then into test likewise, the rest into train.
+    let mut pools: [[Vec<&str>; 2]; 3] = Default::default(); // dev, test, train × class
+    let mut n_chapters = [[0usize; 2]; 3];
+    for (class, list) in chapters.iter().enumerate() {
+        let mut order: Vec<usize> = (0..list.len()).collect();
+        order.shuffle(rng);
+        let mut next = order.into_iter();
+        for (slot, n) in [(0, sizes.dev), (1, sizes.test)] {
+            while pools[slot][class].len() < per_class(n, class) {
+                let Some(c) = next.next() else { break };
+                pools[slot][class].extend(&list[c]);
+                n_chapters[slot][class] += 1;
+            }
+        }
+        for c in next {
+            pools[2][class].extend(&list[c]);
+            n_chapters[2][class] += 1;
+        }
+    }
+
+    let mut files = Vec::new();
+    let mut notes = vec![format!(
+        "source: {n_verses} verses in {} books ({} Old Testament, {} New Testament); {dropped} \
+         verses whose text occurs more than once dropped",
+        books.len(),
+        n_books[0],
+        n_books[1]
+    )];
+    for (slot, file, n) in [
+        (2, "train.tsv", sizes.train),
+        (0, "dev.tsv", sizes.dev),
+        (1, "test.tsv", sizes.test),
+    ] {
+        let mut rows: Vec<(&str, usize)> = Vec::with_capacity(n);
+        for (class, testament) in TESTAMENT.iter().enumerate() {
+            let need = per_class(n, class);
+            let pool = &mut pools[slot][class];
+            if pool.len() < need {
+                return Err(source_error(
+                    "kjv_testament",
+                    format!(
+                        "{} has too few {testament} verses for {file} ({need} needed, its \
+                         chapters have {} with a text found nowhere else)",
+                        kjv_jsonl.display(),
+                        pool.len()
+                    ),
+                ));
+            }
+            pool.shuffle(rng);
+            rows.extend(pool[..need].iter().map(|t| (*t, class)));
+        }
+        rows.shuffle(rng);
+        let mut tsv = String::from("sentence\tlabel\n");
+        for (text, label) in &rows {
+            tsv.push_str(&format!("{text}\t{}\n", KJV_TESTAMENT_LABELS[*label]));
+        }
+        files.push((file, tsv));
+        notes.push(format!(
+            "{} chapters: {} Old Testament, {} New Testament",
+            file.trim_end_matches(".tsv"),
+            n_chapters[slot][0],
+            n_chapters[slot][1]
+        ));
+    }
+    Ok(Built { files, notes })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -900,7 +1078,8 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
     }
 
     /// A tiny corpus: `n_ham` ham and `n_spam` spam emails in the real folder layout, plus
-    /// one duplicate and one empty email, and a KJV-style file of 3 books × `per_book` verses.
+    /// one duplicate and one empty email, and a KJV-style file of 4 books (2 Old Testament,
+    /// 2 New) × `per_book` verses, 10 verses a chapter.
     fn sources(root: &Path, n_ham: usize, n_spam: usize, per_book: usize) -> (PathBuf, PathBuf) {
         let spam_dir = root.join("spam-assassin");
         for d in HAM_DIRS.iter().chain(SPAM_DIRS) {
@@ -926,7 +1105,7 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
 
         let kjv = root.join("kjv.jsonl");
         let mut lines = String::new();
-        for book in ["Alpha", "Beta", "Gamma"] {
+        for book in ["Genesis", "Exodus", "Matthew", "Mark"] {
             for v in 0..per_book {
                 let (ch, vs) = (1 + v / 10, 1 + v % 10);
                 lines.push_str(&format!(
@@ -948,6 +1127,11 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
             train: 12,
             dev: 8,
             test: 8,
+        },
+        kjv_testament: SplitSizes {
+            train: 8,
+            dev: 4,
+            test: 4,
         },
     };
 
@@ -1031,7 +1215,7 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
                 assert!(!e.text_a.contains('\t'));
             }
         }
-        // Three books, each split gets its own: dev and test take one book each (19 anchors ≥ 8).
+        // Each split gets its own books: dev and test take one book each (19 anchors ≥ 8).
         let kjv_sum = &summary.tasks[1];
         assert_eq!(
             kjv_sum
@@ -1059,6 +1243,114 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
             books("test books"),
         );
         assert!(tr != dv && dv != te && tr != te, "{tr} / {dv} / {te}");
+
+        let testament = load_task(&tmp.path().join("data"), "kjv_testament").unwrap();
+        // (book, chapter) → the split that holds it; a chapter is never in two splits.
+        let mut chapter_split: std::collections::HashMap<(String, usize), &str> =
+            Default::default();
+        let mut texts = HashSet::new();
+        for (s, n, name) in [
+            (&testament.train, 8, "train"),
+            (&testament.dev[0], 4, "dev"),
+            (&testament.test[0], 4, "test"),
+        ] {
+            assert_eq!(s.examples.len(), n);
+            assert_eq!(count(&s.examples, 1), n / 2);
+            for e in &s.examples {
+                assert!(e.text_b.is_none());
+                assert!(texts.insert(e.text_a.clone()), "{} repeated", e.text_a);
+                let book = e.text_a.split(' ').next().unwrap().to_string();
+                let new = book == "Matthew" || book == "Mark";
+                assert_eq!(e.label == Some(Label::Class(1)), new, "{e:?}");
+                let v: usize = e
+                    .text_a
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .trim_end_matches('.')
+                    .parse()
+                    .unwrap();
+                let held = chapter_split.entry((book, v / 10)).or_insert(name);
+                assert_eq!(*held, name, "{e:?}");
+            }
+        }
+        // 4 chapters per testament: one each for dev and test (10 verses ≥ 2), two for train.
+        assert_eq!(
+            summary.tasks[2].notes[1..],
+            [
+                "train chapters: 2 Old Testament, 2 New Testament",
+                "dev chapters: 1 Old Testament, 1 New Testament",
+                "test chapters: 1 Old Testament, 1 New Testament",
+            ]
+        );
+    }
+
+    #[test]
+    fn kjv_testament_drops_repeated_texts_and_names_a_short_testament() {
+        let tmp = tempfile::tempdir().unwrap();
+        let verse = |book: &str, ch: u32, v: u32, text: &str| {
+            format!(
+                "{{\"book\": \"{book}\", \"chapter\": {ch}, \"verse\": {v}, \"text\": \"{text}\"}}\n"
+            )
+        };
+        let mut lines = String::new();
+        for ch in 1..=6 {
+            for v in 1..=4 {
+                lines.push_str(&verse(
+                    "Genesis",
+                    ch,
+                    v,
+                    &format!("In the beginning {ch} {v}"),
+                ));
+                if ch <= 3 {
+                    lines.push_str(&verse(
+                        "John",
+                        ch,
+                        v,
+                        &format!("In the beginning was {ch} {v}"),
+                    ));
+                }
+            }
+        }
+        // The same text in both testaments: dropped from both.
+        lines.push_str(&verse("Psalms", 1, 1, "Amen."));
+        lines.push_str(&verse("Jude", 1, 1, "Amen."));
+        let kjv = tmp.path().join("kjv.jsonl");
+        fs::write(&kjv, &lines).unwrap();
+        let sizes = SplitSizes {
+            train: 4,
+            dev: 3,
+            test: 2,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(STANDIN_SEED);
+        let built = build_kjv_testament(&kjv, &sizes, &mut rng).unwrap();
+        assert!(
+            built.notes[0].contains("38 verses in 4 books (2 Old Testament, 2 New Testament); 2 verses whose text occurs more than once dropped"),
+            "{}",
+            built.notes[0]
+        );
+        let all: String = built.files.iter().map(|(_, c)| c.as_str()).collect();
+        assert!(!all.contains("Amen."), "{all}");
+        // Odd sizes: class 0 gets the extra example.
+        let dev = &built.files[1].1;
+        assert_eq!(dev.matches("\told\n").count(), 2, "{dev}");
+        assert_eq!(dev.matches("\tnew\n").count(), 1, "{dev}");
+
+        // 3 New Testament chapters of 4 verses: dev and test take one each, train needs 5.
+        let sizes = SplitSizes {
+            train: 10,
+            dev: 4,
+            test: 4,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(STANDIN_SEED);
+        let e = match build_kjv_testament(&kjv, &sizes, &mut rng) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("built from too few verses"),
+        };
+        assert!(
+            e.contains("too few New Testament verses for train.tsv"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -1066,7 +1358,7 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
         let tmp = tempfile::tempdir().unwrap();
         let (spam_dir, kjv) = sources(tmp.path(), 35, 15, 20);
         let read_all = |out: &Path| -> Vec<Vec<u8>> {
-            ["spam", "kjv_next"]
+            ["spam", "kjv_next", "kjv_testament"]
                 .iter()
                 .flat_map(|t| {
                     ["train.tsv", "dev.tsv", "test.tsv", "BUILD"].map(|f| out.join(t).join(f))
@@ -1090,13 +1382,13 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
         let mut other = SMALL;
         other.kjv_next.train = 10;
         let s = build_all_with(&spam_dir, &kjv, &a, &other).unwrap();
-        assert!(!s.tasks[0].built && s.tasks[1].built);
+        assert!(!s.tasks[0].built && s.tasks[1].built && !s.tasks[2].built);
         assert_eq!(load_task_dir_len(&a.join("kjv_next")), 10);
         let names: Vec<String> = fs::read_dir(&a)
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
-        assert_eq!(names.len(), 2, "{names:?}");
+        assert_eq!(names.len(), 3, "{names:?}");
     }
 
     fn load_task_dir_len(dir: &Path) -> usize {
@@ -1148,8 +1440,15 @@ Buy now=2C save 50=25 to=\r\nday\r\n--XX--\r\nepilogue\r\n";
             .iter()
             .map(|t| t.splits.iter().map(|x| x.examples).collect())
             .collect();
-        assert_eq!(sizes, vec![vec![2000, 500, 500], vec![4000, 500, 500]]);
-        for sp in &s.tasks[1].splits {
+        assert_eq!(
+            sizes,
+            vec![
+                vec![2000, 500, 500],
+                vec![4000, 500, 500],
+                vec![2000, 500, 500]
+            ]
+        );
+        for sp in s.tasks[1].splits.iter().chain(&s.tasks[2].splits) {
             assert_eq!(sp.class_counts[0], sp.class_counts[1]);
         }
     }

@@ -254,6 +254,8 @@ pub enum Task {
     Spam,
     /// Stand-in: King James Bible next-verse (sentence pair).
     KjvNext,
+    /// Stand-in: King James Bible Old or New Testament (single text).
+    KjvTestament,
     /// Language modelling: enwik8 (bytes of the Wikipedia XML dump; bpc).
     Enwik8,
     /// Language modelling: text8 (cleaned Wikipedia text; bpc).
@@ -272,7 +274,7 @@ pub enum Task {
 
 impl Task {
     /// Every task: GLUE, the stand-ins, then the language-modelling corpora.
-    pub const ALL: [Task; 18] = [
+    pub const ALL: [Task; 19] = [
         Task::Cola,
         Task::Sst2,
         Task::Mrpc,
@@ -284,6 +286,7 @@ impl Task {
         Task::Wnli,
         Task::Spam,
         Task::KjvNext,
+        Task::KjvTestament,
         Task::Enwik8,
         Task::Text8,
         Task::Wikitext2,
@@ -307,6 +310,7 @@ impl Task {
             Task::Wnli => "wnli",
             Task::Spam => "spam",
             Task::KjvNext => "kjv_next",
+            Task::KjvTestament => "kjv_testament",
             Task::Enwik8 => "enwik8",
             Task::Text8 => "text8",
             Task::Wikitext2 => "wikitext2",
@@ -319,7 +323,8 @@ impl Task {
 
     /// Whether this is one of the nine GLUE tasks (as opposed to a stand-in or a corpus).
     pub fn is_glue(self) -> bool {
-        !matches!(self, Task::Spam | Task::KjvNext) && !self.is_language_modelling()
+        !matches!(self, Task::Spam | Task::KjvNext | Task::KjvTestament)
+            && !self.is_language_modelling()
     }
 
     /// Whether this is a language-modelling corpus (trained with `transformer_xl`), as opposed
