@@ -391,6 +391,8 @@ struct Trained {
     ending: Ending,
     steps: i64,
     results: Vec<crate::store::ResultRow>,
+    /// Per-example predictions of the final evaluation (BERT runs; none for language models).
+    predictions: Vec<crate::store::SplitPredictions>,
     /// Examples/s (BERT) or tokens/s (language models).
     rate: f64,
     unit: &'static str,
@@ -700,6 +702,7 @@ fn run_one(
                 ending: outcome.ending,
                 steps: outcome.steps,
                 results: outcome.results,
+                predictions: Vec::new(),
                 rate: outcome.tokens_per_s,
                 unit: "tok/s",
                 device_peak: outcome.peak_device_bytes,
@@ -742,6 +745,7 @@ fn run_one(
             ending: outcome.ending,
             steps: outcome.steps,
             results: outcome.results,
+            predictions: outcome.predictions,
             rate: outcome.examples_per_s,
             unit: "ex/s",
             device_peak: None,
@@ -801,6 +805,7 @@ fn run_one(
                             steps: Some(outcome.steps),
                             train_examples_per_s: Some(outcome.rate),
                             peak_memory_bytes: peak,
+                            predictions: outcome.predictions.clone(),
                         },
                     ))?;
                     drop_checkpoint(&outcome)?;
@@ -832,6 +837,7 @@ fn run_one(
                             steps: Some(step),
                             train_examples_per_s: Some(outcome.rate),
                             peak_memory_bytes: peak,
+                            predictions: Vec::new(),
                         },
                     ))?;
                     drop_checkpoint(&outcome)?;
