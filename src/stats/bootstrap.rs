@@ -51,7 +51,8 @@ fn resampled_std(x: &[f64], rng: &mut ChaCha8Rng, buf: &mut Vec<f64>) -> f64 {
     std_dev(buf)
 }
 
-fn percentile_interval(mut stats: Vec<f64>, level: f64) -> Option<Interval> {
+/// The percentile interval of bootstrap statistics (NaN ones left out); `None` when none is left.
+pub(crate) fn percentile_interval(mut stats: Vec<f64>, level: f64) -> Option<Interval> {
     stats.retain(|v| !v.is_nan());
     if stats.is_empty() {
         return None;
