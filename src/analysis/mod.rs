@@ -5,6 +5,7 @@
 //! themselves.
 
 mod curves;
+pub mod examples;
 mod measurements;
 
 pub use curves::{phase2_start, Curve, CurvePoint, VariantCurve, TRAIN_POINTS};
@@ -16,7 +17,7 @@ use crate::stats::{
     brown_forsythe, min_detectable_reduction, welch_t_test, Bootstrap, BrownForsythe, Interval,
     PowerSettings, Summary, WelchT,
 };
-use crate::store::{MetricRow, ResultRow, RunRow, RunStatus, Store};
+use crate::store::{MetricRow, ResultRow, RunRow, RunStatus, Store, StoredPredictions};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -203,10 +204,13 @@ pub struct ExperimentData {
     pub results: HashMap<String, Vec<ResultRow>>,
     /// Per-step metrics by run key, for the runs whose curves were loaded.
     pub curves: HashMap<String, Vec<MetricRow>>,
+    /// Per-example predictions of the runs (loaded with the curves; see `examples`).
+    pub predictions: Vec<StoredPredictions>,
 }
 
 impl ExperimentData {
-    /// Reads the experiment; with `with_curves`, also the per-step metrics of its done runs.
+    /// Reads the experiment; with `with_curves`, also the per-step metrics of its done runs and
+    /// the stored per-example predictions.
     pub async fn load(store: &Store, name: &str, with_curves: bool) -> crate::store::Result<Self> {
         let exp = store.experiment(name).await?;
         let runs = store.runs(name).await?;
@@ -215,7 +219,9 @@ impl ExperimentData {
             results.entry(key).or_default().push(row);
         }
         let mut curves = HashMap::new();
+        let mut predictions = Vec::new();
         if with_curves {
+            predictions = store.predictions(name).await?;
             for run in runs.iter().filter(|r| r.status == RunStatus::Done.as_str()) {
                 let rows = store.metrics(name, &run.run_key).await?;
                 curves.insert(run.run_key.clone(), rows);
@@ -228,6 +234,7 @@ impl ExperimentData {
             runs,
             results,
             curves,
+            predictions,
         })
     }
 }
