@@ -3,6 +3,7 @@
 //! them. This module only assembles; it computes no statistics and draws nothing itself.
 
 pub mod document;
+pub mod examples;
 pub mod format;
 pub mod html;
 pub mod markdown;
@@ -192,6 +193,7 @@ pub fn build_document(
     runs_section(a, &mut doc);
     variance_section(a, &mut doc);
     summary_section(a, &mut doc);
+    examples::examples_section(a, data, &mut doc);
     measurements_section(a, &mut doc);
     figures_section(a, figures, &mut doc);
     per_run_section(data, &mut doc);
