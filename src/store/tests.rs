@@ -649,5 +649,25 @@ fn a_store_of_the_second_schema_opens_read_only_without_predictions() {
         store.close().await;
         let store = Store::open_read_only(&db).await.unwrap();
         assert_eq!(store.schema_version(), PREDICTIONS_SCHEMA);
+        store.close().await;
+        // A newer schema is refused with what to do.
+        let pool = AnyPoolOptions::new()
+            .connect(&sqlite_url(&db, "rw"))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (99, 'future', TRUE, X'00', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let e = Store::open_read_only(&db).await.err().unwrap();
+        assert!(
+            matches!(e, StoreError::SchemaVersion { found: 99, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("written by a newer harness"), "{e}");
     });
 }
