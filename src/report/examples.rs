@@ -35,6 +35,12 @@ fn width(i: Option<Interval>) -> Option<f64> {
 
 /// "2.3× as wide as" / "no wider than" the seeds-only interval, from the two widths.
 fn wider(joint: Option<Interval>, seeds: Option<Interval>, fmt: fn(f64) -> String) -> String {
+    let unbounded = |i: Option<Interval>| i.is_some_and(|i| i.upper.is_infinite());
+    if unbounded(joint) || unbounded(seeds) {
+        return "unbounded in at least one resampling (resamples whose baseline seeds all score \
+                the same give +∞)"
+            .into();
+    }
     match (width(joint), width(seeds)) {
         (Some(j), Some(s)) if s > 0.0 && j > s => format!(
             "{:.1}× as wide as the seeds-only one ({} vs {})",
@@ -46,6 +52,9 @@ fn wider(joint: Option<Interval>, seeds: Option<Interval>, fmt: fn(f64) -> Strin
             "wider than the seeds-only one, which is a single point ({} vs 0)",
             fmt(j)
         ),
+        (Some(j), Some(s)) if j == 0.0 && s == 0.0 => {
+            "a single point, as the seeds-only one".into()
+        }
         (Some(j), Some(s)) => format!(
             "no wider than the seeds-only one ({} vs {})",
             fmt(j),
@@ -64,9 +73,14 @@ fn split_words(c: &ExampleComparison, b: &VarianceSplit, v: &VarianceSplit) -> S
             sig(s.evaluation_set),
             sig(s.across_seeds)
         ),
-        None => format!("all of `{name}`'s, whose seeds all score the same"),
+        None => format!("none of `{name}`'s (its seeds all score the same)"),
     };
     let examples = format!("{} `{}` examples", c.examples, c.metric.split);
+    if b.evaluation_share().is_none() && v.evaluation_share().is_none() {
+        return format!(
+            "the seeds of both variants score the same on the {examples}: there is no across-seed variance to split"
+        );
+    }
     let verdict = match b.evaluation_share().zip(v.evaluation_share()) {
         Some((x, y)) if x >= 1.0 && y >= 1.0 => format!(
             "the seeds differ no more than the same predictions would on another draw of {examples}: \
@@ -171,16 +185,22 @@ pub fn examples_section(a: &Analysis, data: &ExperimentData, doc: &mut Document)
             m.seeds_and_examples.mean_difference,
             m.seeds_only.mean_difference,
         );
-        let d_why = if width(d_joint) > width(d_seeds) {
-            " (each seed's score also varies with the examples drawn)"
-        } else {
-            " (the examples drawn move both variants' scores alike)"
+        let d_why = match (width(d_joint), width(d_seeds)) {
+            (Some(j), Some(s)) if j > s => {
+                " (each seed's score also varies with the examples drawn)"
+            }
+            (Some(j), Some(_)) if j > 0.0 => {
+                " (the examples drawn move both variants' scores alike)"
+            }
+            _ => "",
         };
         let (r_joint, r_seeds) = (m.seeds_and_examples.std_ratio, m.seeds_only.std_ratio);
-        let r_why = if width(r_joint) > width(r_seeds) {
-            " (the evaluation set's noise differs between the variants' seeds)"
-        } else {
-            " (the same evaluation-set noise added to both variants' seeds pulls the ratio toward 1)"
+        let r_why = match (width(r_joint), width(r_seeds)) {
+            (Some(j), Some(s)) if j > s => " (the evaluation set's noise differs between the variants' seeds)",
+            (Some(j), Some(_)) if j > 0.0 => {
+                " (the same evaluation-set noise added to both variants' seeds pulls the ratio toward 1)"
+            }
+            _ => "",
         };
         words.push(format!(
             "{head}: with the examples resampled too, the interval of Δ mean is {}{d_why}, and that of \
