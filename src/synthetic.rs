@@ -1,7 +1,12 @@
 //! Synthetic experiments written through the real `Store` API (register, claim, metrics, finish),
 //! for the tests and the benchmark of reports and comparisons. No training involved.
 
-use crate::store::{ExperimentRow, Finish, MetricRow, NewRun, ResultRow, RunStatus, Store};
+use crate::data::metrics::{self, Predictions};
+use crate::data::{Label, TaskKind};
+use crate::store::{
+    ExampleValues, ExperimentRow, Finish, MetricRow, NewRun, ResultRow, RunStatus,
+    SplitPredictions, Store,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -22,6 +27,8 @@ pub struct SyntheticRun {
     pub duration_s: f64,
     pub steps: i64,
     pub error: Option<String>,
+    /// Per-example predictions of the final evaluation (written for done runs only).
+    pub predictions: Vec<SplitPredictions>,
 }
 
 impl SyntheticRun {
@@ -42,7 +49,41 @@ impl SyntheticRun {
             duration_s: 10.0 + seed as f64,
             steps: 100,
             error: None,
+            predictions: Vec::new(),
         }
+    }
+
+    /// Same run with per-example predictions on `split`, and the task's metrics on that split
+    /// computed from them (`data::metrics`), replacing results of the same names.
+    pub fn with_predictions(mut self, split: &str, values: ExampleValues) -> SyntheticRun {
+        let (kind, preds, gold) = match &values {
+            ExampleValues::Classes { predicted, gold } => {
+                let top = predicted.iter().chain(gold).copied().max().unwrap_or(1) as usize;
+                (
+                    TaskKind::Classification {
+                        num_labels: (top + 1).max(2),
+                    },
+                    Predictions::Classes(predicted.iter().map(|&c| c as usize).collect()),
+                    gold.iter()
+                        .map(|&c| Label::Class(c as usize))
+                        .collect::<Vec<_>>(),
+                )
+            }
+            ExampleValues::Scores { predicted, gold } => (
+                TaskKind::Regression,
+                Predictions::Scores(predicted.clone()),
+                gold.iter().map(|&s| Label::Score(s)).collect(),
+            ),
+        };
+        for (name, value) in metrics::evaluate(&self.task, &kind, &preds, &gold) {
+            self.results.retain(|(s, n, _)| !(s == split && *n == name));
+            self.results.push((split.to_string(), name, value));
+        }
+        self.predictions.push(SplitPredictions {
+            split: split.to_string(),
+            values,
+        });
+        self
     }
 
     /// Same run with another status (its results are still written for done runs only).
@@ -146,6 +187,11 @@ pub async fn write_experiment_with_spec(
             duration_s: r.duration_s,
             error: r.error.clone(),
             steps: Some(r.steps),
+            predictions: if r.status == RunStatus::Done {
+                r.predictions.clone()
+            } else {
+                Vec::new()
+            },
             ..Finish::default()
         };
         store.finish(&lease, &results, &finish).await?;
@@ -220,6 +266,7 @@ pub fn generated_grid(
                     duration_s: 30.0 + 5.0 * rng.random::<f64>(),
                     steps,
                     error: None,
+                    predictions: Vec::new(),
                 });
             }
         }

@@ -435,6 +435,8 @@ struct Trained {
     ending: Ending,
     steps: i64,
     results: Vec<crate::store::ResultRow>,
+    /// Per-example predictions of the final evaluation (BERT runs; none for language models).
+    predictions: Vec<crate::store::SplitPredictions>,
     /// Examples/s (BERT) or tokens/s (language models).
     rate: f64,
     unit: &'static str,
@@ -751,6 +753,7 @@ fn run_one(
                 ending: outcome.ending,
                 steps: outcome.steps,
                 results: outcome.results,
+                predictions: Vec::new(),
                 rate: outcome.tokens_per_s,
                 unit: "tok/s",
                 device_peak: outcome.peak_device_bytes,
@@ -793,6 +796,7 @@ fn run_one(
             ending: outcome.ending,
             steps: outcome.steps,
             results: outcome.results,
+            predictions: outcome.predictions,
             rate: outcome.examples_per_s,
             unit: "ex/s",
             device_peak: None,
@@ -852,6 +856,7 @@ fn run_one(
                             steps: Some(outcome.steps),
                             train_examples_per_s: Some(outcome.rate),
                             peak_memory_bytes: peak,
+                            predictions: outcome.predictions.clone(),
                         },
                     ))?;
                     drop_checkpoint(&outcome)?;
@@ -883,6 +888,7 @@ fn run_one(
                             steps: Some(step),
                             train_examples_per_s: Some(outcome.rate),
                             peak_memory_bytes: peak,
+                            predictions: Vec::new(),
                         },
                     ))?;
                     drop_checkpoint(&outcome)?;

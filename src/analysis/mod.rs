@@ -6,6 +6,7 @@
 
 pub mod claims;
 mod curves;
+pub mod examples;
 pub mod learned;
 mod measurements;
 
@@ -19,7 +20,7 @@ use crate::stats::{
     brown_forsythe, min_detectable_reduction, welch_t_test, Bootstrap, BrownForsythe, Interval,
     PowerSettings, Summary, WelchT,
 };
-use crate::store::{MetricRow, ResultRow, RunRow, RunStatus, Store};
+use crate::store::{MetricRow, ResultRow, RunRow, RunStatus, Store, StoredPredictions};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -220,10 +221,13 @@ pub struct ExperimentData {
     /// which the claims are read.
     pub spec_text: String,
     pub overrides: String,
+    /// Per-example predictions of the runs (loaded with the curves; see `examples`).
+    pub predictions: Vec<StoredPredictions>,
 }
 
 impl ExperimentData {
-    /// Reads the experiment; with `with_curves`, also the per-step metrics of its done runs.
+    /// Reads the experiment; with `with_curves`, also the per-step metrics of its done runs and
+    /// the stored per-example predictions.
     pub async fn load(store: &Store, name: &str, with_curves: bool) -> crate::store::Result<Self> {
         let exp = store.experiment(name).await?;
         let runs = store.runs(name).await?;
@@ -232,7 +236,9 @@ impl ExperimentData {
             results.entry(key).or_default().push(row);
         }
         let mut curves = HashMap::new();
+        let mut predictions = Vec::new();
         if with_curves {
+            predictions = store.predictions(name).await?;
             for run in runs.iter().filter(|r| r.status == RunStatus::Done.as_str()) {
                 let rows = store.metrics(name, &run.run_key).await?;
                 curves.insert(run.run_key.clone(), rows);
@@ -247,6 +253,7 @@ impl ExperimentData {
             curves,
             spec_text: exp.spec_text,
             overrides: exp.overrides,
+            predictions,
         })
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod claims;
 pub mod document;
+pub mod examples;
 pub mod format;
 pub mod html;
 pub mod markdown;
@@ -194,6 +195,7 @@ pub fn build_document(
     runs_section(a, &mut doc);
     variance_section(a, &mut doc);
     summary_section(a, &mut doc);
+    examples::examples_section(a, data, &mut doc);
     measurements_section(a, &mut doc);
     figures_section(a, figures, &mut doc);
     per_run_section(data, &mut doc);

@@ -51,6 +51,7 @@ pub(crate) fn resampled_std(x: &[f64], rng: &mut ChaCha8Rng, buf: &mut Vec<f64>)
     std_dev(buf)
 }
 
+/// The percentile interval of bootstrap statistics (NaN ones left out); `None` when none is left.
 pub(crate) fn percentile_interval(mut stats: Vec<f64>, level: f64) -> Option<Interval> {
     stats.retain(|v| !v.is_nan());
     if stats.is_empty() {

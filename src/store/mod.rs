@@ -10,14 +10,16 @@
 //! is a [`Lease`] (experiment, run, attempt, worker) that expires on the database's clock unless
 //! its worker renews it ([`Store::renew`]). Every write of a run ([`Store::write_metrics`],
 //! [`Store::delete_metrics_after`], [`Store::mark_started`], [`Store::record_checkpoint`],
-//! [`Store::finish`]) is fenced: it happens only while the writer still holds an unexpired lease
+//! [`Store::finish`], which also writes the per-example predictions) is fenced: it happens only while the writer still holds an unexpired lease
 //! of the attempt it claimed, else it fails with [`StoreError::LostLease`] and writes nothing.
 //! [`Store::reap`] puts runs whose lease expired (or whose same-host worker process is gone)
 //! back in the queue, or marks them failed after `max_attempts`.
 
+pub mod predictions;
 mod rows;
 pub mod testdb;
 
+pub use predictions::{ExampleValues, SplitPredictions, StoredPredictions};
 pub use rows::{ExperimentRow, MetricRow, ResultRow, RunRow, RunStatus};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
@@ -55,6 +57,8 @@ pub enum StoreError {
     },
     #[error("lost the lease of run {key} (attempt {attempt}); another worker owns it now")]
     LostLease { key: String, attempt: i64 },
+    #[error(transparent)]
+    Predictions(#[from] predictions::PackingError),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -188,6 +192,8 @@ pub struct Finish {
     pub steps: Option<i64>,
     pub train_examples_per_s: Option<f64>,
     pub peak_memory_bytes: Option<i64>,
+    /// Per-example predictions of the final evaluation, one entry per split (BERT runs).
+    pub predictions: Vec<SplitPredictions>,
 }
 
 /// A run taken from a worker that stopped holding it.
@@ -221,6 +227,27 @@ pub struct Store {
     backend: Backend,
     location: PathBuf,
     store_id: String,
+    /// The schema version of the database (the highest migration applied).
+    schema_version: i64,
+}
+
+/// The first schema version that holds the `predictions` table.
+pub const PREDICTIONS_SCHEMA: i64 = 3;
+
+/// The oldest schema version `open_read_only` reads (versions from here up to this harness's
+/// read the same tables; older ones lack the lease columns).
+pub const OLDEST_READABLE_SCHEMA: i64 = 2;
+
+/// The schema version this harness writes: its highest migration.
+fn current_schema(backend: Backend) -> i64 {
+    match backend {
+        Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
+        Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
+    }
+    .iter()
+    .map(|m| m.version)
+    .max()
+    .unwrap_or(0)
 }
 
 pub fn now() -> String {
@@ -324,6 +351,7 @@ impl Store {
             backend,
             location: db.to_path_buf(),
             store_id,
+            schema_version: current_schema(backend),
         })
     }
 
@@ -385,14 +413,7 @@ impl Store {
                 .fetch_one(&pool)
                 .await;
         }
-        let expected = match backend {
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite"),
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres"),
-        }
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap_or(0);
+        let expected = current_schema(backend);
         let found: Option<i64> = first.map_err(|e| {
             let missing_table = e.to_string().contains("_sqlx_migrations");
             match missing_table {
@@ -405,7 +426,9 @@ impl Store {
         let found = found.ok_or_else(|| StoreError::NotAStore {
             path: shown.clone(),
         })?;
-        if found != expected {
+        // A store of an older schema from OLDEST_READABLE_SCHEMA on reads as it is: what it
+        // lacks (the predictions of version 3) is simply not there.
+        if !(OLDEST_READABLE_SCHEMA..=expected).contains(&found) {
             return Err(StoreError::SchemaVersion {
                 path: shown,
                 found,
@@ -427,7 +450,13 @@ impl Store {
             backend,
             location: db.to_path_buf(),
             store_id,
+            schema_version: found,
         })
+    }
+
+    /// The schema version of the database (read-only stores may be older than this harness).
+    pub fn schema_version(&self) -> i64 {
+        self.schema_version
     }
 
     /// The `--db` value this store was opened with (a path or a URL).
@@ -575,11 +604,14 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             if res.rows_affected() == 1 {
-                sqlx::query("DELETE FROM results WHERE experiment = $1 AND run_key = $2")
-                    .bind(&experiment)
-                    .bind(&key)
-                    .execute(&mut *tx)
-                    .await?;
+                for table in ["results", "predictions"] {
+                    let q = format!("DELETE FROM {table} WHERE experiment = $1 AND run_key = $2");
+                    sqlx::query(sqlx::AssertSqlSafe(q))
+                        .bind(&experiment)
+                        .bind(&key)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 tx.commit().await?;
                 reaped.push(Reaped {
                     experiment,
@@ -610,7 +642,8 @@ impl Store {
         Ok(keys.len() as u64)
     }
 
-    /// Moves one run from `from_status` back to `queued` and deletes its results, in one
+    /// Moves one run from `from_status` back to `queued` and deletes its results and
+    /// predictions, in one
     /// transaction. Its metrics stay: the next attempt keeps those up to the step it resumes
     /// from (a checkpoint's, or none) and deletes the rest ([`Store::delete_metrics_after`])
     /// before it trains, so that a rerun never duplicates or loses a row.
@@ -628,11 +661,14 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if res.rows_affected() == 1 {
-            sqlx::query("DELETE FROM results WHERE experiment = $1 AND run_key = $2")
-                .bind(experiment)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
+            for table in ["results", "predictions"] {
+                let q = format!("DELETE FROM {table} WHERE experiment = $1 AND run_key = $2");
+                sqlx::query(sqlx::AssertSqlSafe(q))
+                    .bind(experiment)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await?;
+            }
         }
         tx.commit().await?;
         Ok(res.rows_affected() == 1)
@@ -863,8 +899,9 @@ impl Store {
         Ok(())
     }
 
-    /// Writes the final results and the run's closing status in one transaction (fenced: the
-    /// results of a run are always those of the attempt that finished it).
+    /// Writes the final results, the per-example predictions and the run's closing status in
+    /// one transaction (fenced: the results and predictions of a run are always those of the
+    /// attempt that finished it; whatever an earlier attempt left is replaced).
     pub async fn finish(
         &self,
         lease: &Lease,
@@ -874,11 +911,31 @@ impl Store {
         let status = finish.status.unwrap_or(RunStatus::Done);
         let mut tx = self.pool.begin().await?;
         self.fence(&mut tx, lease).await?;
-        sqlx::query("DELETE FROM results WHERE experiment = $1 AND run_key = $2")
+        for table in ["results", "predictions"] {
+            let q = format!("DELETE FROM {table} WHERE experiment = $1 AND run_key = $2");
+            sqlx::query(sqlx::AssertSqlSafe(q))
+                .bind(&lease.experiment)
+                .bind(&lease.key)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for p in &finish.predictions {
+            let (format, predicted, gold) = predictions::pack(&p.values);
+            sqlx::query(
+                "INSERT INTO predictions (experiment, run_key, split, format, version, examples, predicted, gold)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
             .bind(&lease.experiment)
             .bind(&lease.key)
+            .bind(&p.split)
+            .bind(format)
+            .bind(predictions::PACKING_VERSION)
+            .bind(p.values.len() as i64)
+            .bind(predicted)
+            .bind(gold)
             .execute(&mut *tx)
             .await?;
+        }
         for r in results {
             sqlx::query(
                 "INSERT INTO results (experiment, run_key, split, name, value) VALUES ($1, $2, $3, $4, $5)
@@ -1022,6 +1079,62 @@ impl Store {
                 )
             })
             .collect())
+    }
+
+    /// The per-example predictions of the experiment's runs, in grid order then split order.
+    /// Empty for a store of a schema before predictions existed.
+    pub async fn predictions(&self, experiment: &str) -> Result<Vec<StoredPredictions>> {
+        if self.schema_version < PREDICTIONS_SCHEMA {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query(
+            "SELECT p.run_key, r.task, r.variant, r.seed, p.split, p.format, p.version, p.examples,
+                    p.predicted, p.gold
+             FROM predictions p JOIN runs r ON r.experiment = p.experiment AND r.run_key = p.run_key
+             WHERE p.experiment = $1 ORDER BY r.ordinal, p.split",
+        )
+        .bind(experiment)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in rows {
+            let key: String = r.get(0);
+            let split: String = r.get(4);
+            let format: String = r.get(5);
+            let predicted: Vec<u8> = r.get(8);
+            let gold: Vec<u8> = r.get(9);
+            let values =
+                predictions::unpack(&key, &split, &format, r.get(6), r.get(7), &predicted, &gold)?;
+            out.push(StoredPredictions {
+                run_key: key,
+                task: r.get(1),
+                variant: r.get(2),
+                seed: r.get(3),
+                split,
+                values,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The packed size of the stored predictions of one run and split: (examples, bytes of
+    /// both arrays).
+    pub async fn predictions_size(
+        &self,
+        experiment: &str,
+        key: &str,
+        split: &str,
+    ) -> Result<Option<(i64, i64)>> {
+        let row = sqlx::query(
+            "SELECT examples, CAST(LENGTH(predicted) + LENGTH(gold) AS BIGINT) FROM predictions
+             WHERE experiment = $1 AND run_key = $2 AND split = $3",
+        )
+        .bind(experiment)
+        .bind(key)
+        .bind(split)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| (r.get(0), r.get(1))))
     }
 
     /// The environment JSON (see [`crate::environment::Environment`]) of each run, by run key.

@@ -204,12 +204,13 @@ fn an_expired_lease_fences_its_writer_and_is_reaped() {
         store.register(&experiment("f"), &runs(1)).await.unwrap();
         // Long enough that the first write lands inside it on a loaded machine.
         let lease_ms = 3000;
-        let t0 = store.db_now_ms().await.unwrap();
         let old = store
             .claim_next("f", &me(), None, Duration::from_millis(lease_ms as u64))
             .await
             .unwrap()
             .unwrap();
+        // Read after the claim: the lease ends at (claim time + lease) <= t0 + lease.
+        let t0 = store.db_now_ms().await.unwrap();
         store
             .write_metrics(&old.lease, &[metric(1, 1.0)])
             .await
@@ -418,4 +419,255 @@ fn postgres_urls_are_told_apart_and_passwords_hidden() {
         sqlite_url(Path::new("/t/a?b#c%.db"), "rwc"),
         "sqlite:///t/a%3Fb%23c%25.db?mode=rwc"
     );
+}
+
+fn split_predictions(split: &str, values: ExampleValues) -> SplitPredictions {
+    SplitPredictions {
+        split: split.into(),
+        values,
+    }
+}
+
+/// Finishes the claimed run `c` with one result row and `preds`.
+async fn finish_with(store: &Store, c: &Claim, preds: Vec<SplitPredictions>) {
+    let res = [ResultRow {
+        split: "dev".into(),
+        name: "acc".into(),
+        value: 0.5,
+    }];
+    store
+        .finish(
+            &c.lease,
+            &res,
+            &Finish {
+                duration_s: 1.0,
+                predictions: preds,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+}
+
+#[test]
+fn predictions_round_trip_on_both_backends() {
+    both("predictions", |store| async move {
+        store.register(&experiment("p"), &runs(2)).await.unwrap();
+        let classes = ExampleValues::Classes {
+            predicted: vec![0, 1, 1, 2, 0],
+            gold: vec![0, 1, 0, 2, 2],
+        };
+        let scores = ExampleValues::Scores {
+            predicted: vec![0.25, 4.5, -0.125],
+            gold: vec![0.0, 5.0, 1.2],
+        };
+        for (i, values) in [classes.clone(), scores.clone()].into_iter().enumerate() {
+            let c = store
+                .claim_next("p", &me(), None, LONG)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(c.key, format!("k{i:04}"));
+            let mut preds = vec![split_predictions("dev", values.clone())];
+            if i == 0 {
+                preds.push(split_predictions("dev_mismatched", values.clone()));
+            }
+            finish_with(&store, &c, preds).await;
+        }
+        let got = store.predictions("p").await.unwrap();
+        let summary: Vec<(&str, &str, i64, &str)> = got
+            .iter()
+            .map(|p| {
+                (
+                    p.run_key.as_str(),
+                    p.variant.as_str(),
+                    p.seed,
+                    p.split.as_str(),
+                )
+            })
+            .collect();
+        let s0 = u64::MAX as i64;
+        let s1 = (u64::MAX - 1) as i64;
+        assert_eq!(
+            summary,
+            [
+                ("k0000", "baseline", s0, "dev"),
+                ("k0000", "baseline", s0, "dev_mismatched"),
+                ("k0001", "baseline", s1, "dev"),
+            ]
+        );
+        assert_eq!(got[0].task, "t");
+        assert_eq!(got[0].values, classes);
+        assert_eq!(got[1].values, classes);
+        assert_eq!(got[2].values, scores);
+        assert!(store.predictions("other").await.unwrap().is_empty());
+    });
+}
+
+#[test]
+fn predictions_of_a_10k_split_take_2_bytes_per_example() {
+    both("predictions_size", |store| async move {
+        store.register(&experiment("z"), &runs(2)).await.unwrap();
+        let n = 10_000u32;
+        let classes = ExampleValues::Classes {
+            predicted: (0..n).map(|i| i % 3).collect(),
+            gold: (0..n).map(|i| (i / 7) % 3).collect(),
+        };
+        let scores = ExampleValues::Scores {
+            predicted: (0..n).map(|i| i as f32 / 2000.0).collect(),
+            gold: (0..n).map(|i| (i % 50) as f32 / 10.0).collect(),
+        };
+        for values in [classes.clone(), scores.clone()] {
+            let c = store
+                .claim_next("z", &me(), None, LONG)
+                .await
+                .unwrap()
+                .unwrap();
+            finish_with(&store, &c, vec![split_predictions("dev", values)]).await;
+        }
+        // Classification: one byte per class id, two arrays.
+        assert_eq!(
+            store.predictions_size("z", "k0000", "dev").await.unwrap(),
+            Some((10_000, 20_000))
+        );
+        // Regression: two f32 arrays.
+        assert_eq!(
+            store.predictions_size("z", "k0001", "dev").await.unwrap(),
+            Some((10_000, 80_000))
+        );
+        let got = store.predictions("z").await.unwrap();
+        assert_eq!(got[0].values, classes);
+        assert_eq!(got[1].values, scores);
+    });
+}
+
+#[test]
+fn requeue_and_a_new_attempt_replace_predictions_without_duplicates() {
+    both("predictions_requeue", |store| async move {
+        store.register(&experiment("q"), &runs(1)).await.unwrap();
+        let first = ExampleValues::Classes {
+            predicted: vec![1, 1, 1],
+            gold: vec![1, 0, 1],
+        };
+        let c = store
+            .claim_next("q", &me(), None, LONG)
+            .await
+            .unwrap()
+            .unwrap();
+        finish_with(&store, &c, vec![split_predictions("dev", first)]).await;
+        assert_eq!(store.predictions("q").await.unwrap().len(), 1);
+        // Requeued (e.g. --retry-failed on a failed run, or a done run put back): its
+        // predictions go with its results.
+        assert!(store.requeue("q", "k0000", "done").await.unwrap());
+        assert!(store.predictions("q").await.unwrap().is_empty());
+        assert!(store.results("q").await.unwrap().is_empty());
+        // The next attempt writes its own; a lost attempt's finish writes nothing.
+        let second = ExampleValues::Classes {
+            predicted: vec![0, 0, 1],
+            gold: vec![1, 0, 1],
+        };
+        let lost = store
+            .claim_next("q", &me(), None, LONG)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(store.reap(&[], 3, |_| true).await.unwrap().len() == 1);
+        let e = store
+            .finish(
+                &lost.lease,
+                &[],
+                &Finish {
+                    predictions: vec![split_predictions("dev", second.clone())],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, StoreError::LostLease { .. }), "{e}");
+        assert!(store.predictions("q").await.unwrap().is_empty());
+        let c = store
+            .claim_next("q", &me(), None, LONG)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(c.attempt, 3);
+        finish_with(&store, &c, vec![split_predictions("dev", second.clone())]).await;
+        let got = store.predictions("q").await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].values, second);
+    });
+}
+
+#[test]
+fn a_store_of_the_second_schema_opens_read_only_without_predictions() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        // 0001 and 0002, as databases written before predictions existed.
+        let two = dir.path().join("m");
+        std::fs::create_dir(&two).unwrap();
+        for m in ["0001_init.sql", "0002_leases.sql"] {
+            std::fs::copy(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("migrations/sqlite")
+                    .join(m),
+                two.join(m),
+            )
+            .unwrap();
+        }
+        let db = dir.path().join("v2.db");
+        sqlx::any::install_default_drivers();
+        let pool = AnyPoolOptions::new()
+            .connect(&sqlite_url(&db, "rwc"))
+            .await
+            .unwrap();
+        sqlx::migrate::Migrator::new(two.as_path())
+            .await
+            .unwrap()
+            .run(&pool)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO experiments VALUES ('old', NULL, 'p', 't', '[]', 'h', 'b', 'c', 'u')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let store = Store::open_read_only(&db).await.unwrap();
+        assert_eq!(store.schema_version(), 2);
+        assert_eq!(store.experiments().await.unwrap()[0].name, "old");
+        assert!(store.predictions("old").await.unwrap().is_empty());
+        store.close().await;
+        // A writing open upgrades it; then it holds the table.
+        let store = Store::open(&db).await.unwrap();
+        assert_eq!(store.schema_version(), PREDICTIONS_SCHEMA);
+        assert!(store.predictions("old").await.unwrap().is_empty());
+        store.close().await;
+        let store = Store::open_read_only(&db).await.unwrap();
+        assert_eq!(store.schema_version(), PREDICTIONS_SCHEMA);
+        store.close().await;
+        // A newer schema is refused with what to do.
+        let pool = AnyPoolOptions::new()
+            .connect(&sqlite_url(&db, "rw"))
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (99, 'future', TRUE, X'00', 0)",
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        let e = Store::open_read_only(&db).await.err().unwrap();
+        assert!(
+            matches!(e, StoreError::SchemaVersion { found: 99, .. }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("written by a newer harness"), "{e}");
+    });
 }

@@ -11,7 +11,7 @@ use crate::model::bert::{self, BertForSequenceClassification, Head};
 use crate::model::cross_head::CrossHead;
 use crate::model::tokenizer::{BertTokenizer as Tokenizer, Encoded};
 use crate::seed::{self, Purpose};
-use crate::store::{MetricRow, ResultRow};
+use crate::store::{ExampleValues, MetricRow, ResultRow, SplitPredictions};
 use anyhow::{Context, Result};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -152,6 +152,8 @@ pub struct Outcome {
     pub ending: Ending,
     pub steps: i64,
     pub results: Vec<ResultRow>,
+    /// Per-example predictions of the final evaluation, one entry per dev split.
+    pub predictions: Vec<SplitPredictions>,
     pub train_seconds: f64,
     pub examples_per_s: f64,
 }
@@ -190,15 +192,17 @@ fn labels_tensor(labels: &[&Label], device: Device) -> Tensor {
     }
 }
 
-/// Evaluates on every dev split: metric rows named by split, plus the mean dev loss.
+/// Evaluates on every dev split: metric rows named by split, plus the mean dev loss, and what
+/// the model predicted for every example (in the split's order) with its gold label.
 fn evaluate(
     model: &BertForSequenceClassification,
     tokenizer: &Tokenizer,
     task: &PreparedTask,
     batch_size: usize,
     device: Device,
-) -> Vec<ResultRow> {
+) -> (Vec<ResultRow>, Vec<SplitPredictions>) {
     let mut out = Vec::new();
+    let mut per_example = Vec::new();
     for split in &task.dev {
         // Length-sorted batches waste little on padding; metrics do not depend on order.
         let mut order: Vec<usize> = (0..split.encodings.len()).collect();
@@ -242,6 +246,10 @@ fn evaluate(
             TaskKind::Regression => Predictions::Scores(score_preds),
             TaskKind::Classification { .. } => Predictions::Classes(class_preds),
         };
+        per_example.push(SplitPredictions {
+            split: split.name.clone(),
+            values: example_values(&preds, &split.labels),
+        });
         for (name, value) in metrics::evaluate(&task.name, &task.kind, &preds, &split.labels) {
             out.push(ResultRow {
                 split: split.name.clone(),
@@ -255,7 +263,33 @@ fn evaluate(
             value: loss_sum / split.encodings.len().max(1) as f64,
         });
     }
-    out
+    (out, per_example)
+}
+
+/// The stored form of a split's predictions: class ids or scores, with the gold labels.
+fn example_values(preds: &Predictions, gold: &[Label]) -> ExampleValues {
+    match preds {
+        Predictions::Classes(p) => ExampleValues::Classes {
+            predicted: p.iter().map(|&c| c as u32).collect(),
+            gold: gold
+                .iter()
+                .map(|l| match l {
+                    Label::Class(c) => *c as u32,
+                    Label::Score(s) => *s as u32,
+                })
+                .collect(),
+        },
+        Predictions::Scores(p) => ExampleValues::Scores {
+            predicted: p.clone(),
+            gold: gold
+                .iter()
+                .map(|l| match l {
+                    Label::Score(s) => *s,
+                    Label::Class(c) => *c as f32,
+                })
+                .collect(),
+        },
+    }
 }
 
 fn as_metric_rows(step: i64, rows: &[ResultRow]) -> Vec<MetricRow> {
@@ -317,6 +351,7 @@ pub fn finetune(
                 ending: Ending::Interrupted,
                 steps: step,
                 results: vec![],
+                predictions: vec![],
                 train_seconds: train_time,
                 examples_per_s: 0.0,
             });
@@ -360,6 +395,7 @@ pub fn finetune(
                 },
                 steps: step + 1,
                 results: vec![],
+                predictions: vec![],
                 train_seconds: train_time,
                 examples_per_s: examples as f64 / train_time.max(1e-9),
             });
@@ -392,13 +428,13 @@ pub fn finetune(
         ];
         let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0) && step < total;
         if eval_now {
-            let dev = evaluate(&model, tokenizer, task, eval_bs, device);
+            let (dev, _) = evaluate(&model, tokenizer, task, eval_bs, device);
             rows.extend(as_metric_rows(step, &dev));
         }
         observer.on_metrics(rows, eval_now)?;
     }
 
-    let mut results = evaluate(&model, tokenizer, task, eval_bs, device);
+    let (mut results, predictions) = evaluate(&model, tokenizer, task, eval_bs, device);
     observer.on_metrics(as_metric_rows(step, &results), true)?;
     // The majority-class baseline of each dev split goes with the final results, so reports
     // can count degenerate runs (Mosbach et al. 2021) from the store alone.
@@ -445,6 +481,7 @@ pub fn finetune(
         ending: Ending::Completed,
         steps: step,
         results,
+        predictions,
         train_seconds: train_time,
         examples_per_s: examples as f64 / train_time.max(1e-9),
     })
