@@ -82,7 +82,7 @@ KIND_FILE="$PY/.torch-kind"    # absent in installs older than this choice: thos
 installed_kind="$(cat "$KIND_FILE" 2>/dev/null || echo cpu)"
 if [ -f "$PY/torch/version.py" ] && grep -q "__version__ = '$TORCH_VERSION" "$PY/torch/version.py" \
    && [ "$installed_kind" = "$TORCH_KIND" ]; then
-  say "libtorch $TORCH_VERSION ($TORCH_KIND install) already at $PY/torch"
+  say "libtorch $TORCH_VERSION already at $PY/torch ($TORCH_KIND install)"
 else
   rm -rf "$PY"
   if [ "$TORCH_KIND" = cuda ]; then
