@@ -497,6 +497,31 @@ fn load_checkpoint(
     Ok(Some(meta))
 }
 
+/// Stops a run interrupted at `step`: pending metrics flushed first (a resumed run keeps the
+/// metrics up to its checkpoint), then the checkpoint written by `save` and reported.
+fn stopped(
+    observer: &mut dyn LmObserver,
+    s: &LmSettings,
+    save: impl FnOnce() -> Result<()>,
+    step: i64,
+    resumed_from: i64,
+    peak_device_bytes: Option<i64>,
+) -> Result<LmOutcome> {
+    observer.on_metrics(vec![], true)?;
+    save()?;
+    if s.checkpoints.is_some() {
+        observer.on_checkpoint(step)?;
+    }
+    Ok(LmOutcome {
+        ending: Ending::Interrupted,
+        steps: step,
+        results: vec![],
+        tokens_per_s: 0.0,
+        resumed_from,
+        peak_device_bytes,
+    })
+}
+
 /// Gives every parameter a zero gradient before the first step. Layers skipped in a step get
 /// no gradient from it; with their gradient defined (and zeroed by every `zero_grad`) Adam still
 /// applies their momentum, in every step of every attempt alike, so that a resumed run updates
@@ -644,19 +669,8 @@ pub fn train(
 
     while st.step < total || st.eval_pending {
         if observer.interrupted() {
-            observer.on_metrics(vec![], true)?;
-            write(checkpoint::LATEST, &st, &vs, &opt)?;
-            if s.checkpoints.is_some() {
-                observer.on_checkpoint(st.step)?;
-            }
-            return Ok(LmOutcome {
-                ending: Ending::Interrupted,
-                steps: st.step,
-                results: vec![],
-                tokens_per_s: 0.0,
-                resumed_from,
-                peak_device_bytes: peak_device,
-            });
+            let save = || write(checkpoint::LATEST, &st, &vs, &opt);
+            return stopped(observer, s, save, st.step, resumed_from, peak_device);
         }
         if st.eval_pending {
             // The periodic evaluation of the step the last checkpoint was written at, which an
@@ -794,18 +808,8 @@ pub fn train(
         else {
             // Interrupted in the final evaluation: every step is taken; a resumed run only
             // evaluates.
-            write(checkpoint::LATEST, &st, &vs, &opt)?;
-            if s.checkpoints.is_some() {
-                observer.on_checkpoint(st.step)?;
-            }
-            return Ok(LmOutcome {
-                ending: Ending::Interrupted,
-                steps: st.step,
-                results: vec![],
-                tokens_per_s: 0.0,
-                resumed_from,
-                peak_device_bytes: peak_device,
-            });
+            let save = || write(checkpoint::LATEST, &st, &vs, &opt);
+            return stopped(observer, s, save, st.step, resumed_from, peak_device);
         };
         let (name, value) = e.score(corpus.level);
         for (n, v) in [
