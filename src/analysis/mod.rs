@@ -8,6 +8,7 @@ pub mod claims;
 mod curves;
 pub mod examples;
 pub mod learned;
+pub mod load;
 mod measurements;
 
 pub use curves::{phase2_start, Curve, CurvePoint, VariantCurve, TRAIN_POINTS};
@@ -223,6 +224,9 @@ pub struct ExperimentData {
     pub overrides: String,
     /// Per-example predictions of the runs (loaded with the curves; see `examples`).
     pub predictions: Vec<StoredPredictions>,
+    /// The environment JSON each run recorded (see [`crate::environment::Environment`]), by
+    /// run key.
+    pub environments: HashMap<String, Option<String>>,
 }
 
 impl ExperimentData {
@@ -244,6 +248,7 @@ impl ExperimentData {
                 curves.insert(run.run_key.clone(), rows);
             }
         }
+        let environments = store.environments(name).await?.into_iter().collect();
         Ok(ExperimentData {
             name: exp.name,
             description: exp.description,
@@ -254,6 +259,7 @@ impl ExperimentData {
             spec_text: exp.spec_text,
             overrides: exp.overrides,
             predictions,
+            environments,
         })
     }
 }

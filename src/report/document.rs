@@ -3,28 +3,7 @@
 
 use std::path::PathBuf;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct Table {
-    pub header: Vec<String>,
-    pub rows: Vec<Vec<String>>,
-    /// Per column: right-aligned (numbers) or left-aligned.
-    pub numeric: Vec<bool>,
-}
-
-impl Table {
-    pub fn new(header: &[&str], numeric: &[bool]) -> Table {
-        Table {
-            header: header.iter().map(|s| s.to_string()).collect(),
-            rows: Vec::new(),
-            numeric: numeric.to_vec(),
-        }
-    }
-
-    pub fn push(&mut self, row: Vec<String>) {
-        debug_assert_eq!(row.len(), self.header.len());
-        self.rows.push(row);
-    }
-}
+pub use crate::output::Table;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FigureRef {

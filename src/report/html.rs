@@ -29,52 +29,10 @@ figcaption { font-size: .9em; color: #555; }
 .scroll { overflow-x: auto; }
 ";
 
-/// Escapes HTML, turns `code` spans into <code> and **bold** spans into <strong> elements.
-fn text(s: &str) -> String {
-    let escaped = s
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;");
-    let mut out = String::with_capacity(escaped.len());
-    for (i, part) in escaped.split('`').enumerate() {
-        if i % 2 == 1 {
-            out.push_str("<code>");
-            out.push_str(part);
-            out.push_str("</code>");
-        } else {
-            for (j, piece) in part.split("**").enumerate() {
-                if j % 2 == 1 {
-                    out.push_str("<strong>");
-                    out.push_str(piece);
-                    out.push_str("</strong>");
-                } else {
-                    out.push_str(piece);
-                }
-            }
-        }
-    }
-    out
-}
+use crate::output::inline::html as text;
 
 fn table(t: &Table, out: &mut String) {
-    out.push_str("<div class=\"scroll\"><table>\n<thead><tr>");
-    for h in &t.header {
-        out.push_str(&format!("<th>{}</th>", text(h)));
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for row in &t.rows {
-        out.push_str("<tr>");
-        for (i, c) in row.iter().enumerate() {
-            if t.numeric.get(i).copied().unwrap_or(false) {
-                out.push_str(&format!("<td class=\"num\">{}</td>", text(c)));
-            } else {
-                out.push_str(&format!("<td>{}</td>", text(c)));
-            }
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody></table></div>\n");
+    out.push_str(&t.html());
 }
 
 pub fn render(doc: &Document) -> Result<String, EmbedError> {

@@ -2,34 +2,8 @@
 
 use super::document::{Block, Document, Table};
 
-/// Escapes the characters that would break a table cell.
-fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
-}
-
 fn table(t: &Table, out: &mut String) {
-    out.push_str("| ");
-    out.push_str(
-        &t.header
-            .iter()
-            .map(|h| cell(h))
-            .collect::<Vec<_>>()
-            .join(" | "),
-    );
-    out.push_str(" |\n|");
-    for (i, _) in t.header.iter().enumerate() {
-        out.push_str(if t.numeric.get(i).copied().unwrap_or(false) {
-            "---:|"
-        } else {
-            "---|"
-        });
-    }
-    out.push('\n');
-    for row in &t.rows {
-        out.push_str("| ");
-        out.push_str(&row.iter().map(|c| cell(c)).collect::<Vec<_>>().join(" | "));
-        out.push_str(" |\n");
-    }
+    out.push_str(&t.markdown());
 }
 
 pub fn render(doc: &Document) -> String {
