@@ -178,29 +178,10 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             db,
             format,
         } => {
-            if !harness::store::exists(&db.db) {
-                anyhow::bail!(
-                    "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
-                    db.db.display()
-                );
-            }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let text = rt.block_on(async {
-                let store = Store::open_read_only(&db.db).await?;
-                let doc = match &experiment {
-                    Some(name) => status::experiment_json(&store, name).await?,
-                    None => status::all_json(&store).await?,
-                };
-                store.close().await;
-                anyhow::Ok(match (format, experiment.is_some()) {
-                    (Format::Json, _) => format!("{}\n", serde_json::to_string_pretty(&doc)?),
-                    (Format::Table, true) => status::render_experiment_table(&doc),
-                    (Format::Table, false) => status::render_all_table(&doc),
-                })
-            })?;
-            print!("{text}");
+            print!(
+                "{}",
+                status::status_command(&db.db, experiment.as_deref(), format)?
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Report(args) => {

@@ -14,13 +14,15 @@
 //! more than `max_seeds` would be needed (or, for a row, when it has a note).
 
 use crate::analysis::claims::MAX_SEEDS;
-use crate::analysis::{analyse, not_interpretable, Analysis, ExperimentData, Options};
+use crate::analysis::load::{self, Depth};
+use crate::analysis::{analyse, not_interpretable, Analysis, ExperimentData, Options, Setting};
 use crate::cli::Format;
+use crate::output::Table;
+use crate::report::format::sig;
 use crate::stats::power::{seeds_needed, seeds_to_decide_ratio};
 use crate::stats::PowerSettings;
-use crate::store::Store;
 use serde::Serialize;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The reduction planned for without `--reduction` or a claim: the paper's ~30%.
 pub const DEFAULT_REDUCTION: f64 = 0.3;
@@ -186,7 +188,7 @@ fn count(n: Option<usize>, max: usize) -> String {
 
 /// Renders a plan as an aligned table with a closing explanation.
 pub fn render_table(p: &Plan) -> String {
-    let header = [
+    let mut t = Table::left(&[
         "task",
         "metric",
         "variant",
@@ -194,53 +196,26 @@ pub fn render_table(p: &Plan) -> String {
         "σ_v/σ_base",
         "seeds to decide",
         "note",
-    ];
-    let rows: Vec<Vec<String>> = p
-        .rows
-        .iter()
-        .map(|r| {
-            vec![
-                if r.sweep.is_empty() {
-                    r.task.clone()
-                } else {
-                    format!("{} [{}]", r.task, r.sweep)
-                },
-                r.metric.clone(),
-                r.variant.clone(),
-                format!("{}/{}", r.n_reference, r.n),
-                r.observed_ratio
-                    .map_or(String::new(), crate::report::format::sig),
-                if r.note.is_some() {
-                    String::new()
-                } else {
-                    count(r.seeds_to_decide, p.max_seeds)
-                },
-                r.note.clone().unwrap_or_default(),
-            ]
-        })
-        .collect();
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for r in &rows {
-        for (i, c) in r.iter().enumerate() {
-            widths[i] = widths[i].max(c.chars().count());
-        }
+    ]);
+    for r in &p.rows {
+        let setting = Setting {
+            task: r.task.clone(),
+            sweep: r.sweep.clone(),
+        };
+        t.push(vec![
+            setting.label(),
+            r.metric.clone(),
+            r.variant.clone(),
+            format!("{}/{}", r.n_reference, r.n),
+            r.observed_ratio.map_or(String::new(), sig),
+            match r.note {
+                Some(_) => String::new(),
+                None => count(r.seeds_to_decide, p.max_seeds),
+            },
+            r.note.clone().unwrap_or_default(),
+        ]);
     }
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c}{}", " ".repeat(widths[i] - c.chars().count())))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = line(header.iter().map(|s| s.to_string()).collect());
-    out.push('\n');
-    for r in rows {
-        out.push_str(&line(r));
-        out.push('\n');
-    }
+    let mut out = t.text();
     out.push_str(&format!(
         "\nDetecting a {:.0}% std reduction (σ_v/σ_base = {:.2}) with the Brown–Forsythe test at {:.0}% power, α = {}: {} seeds per arm (normal scores; heavier tails need more).\n\
          Seeds to decide: per arm, for the bootstrap interval of σ_v/σ_base to exclude 1 or the claimed ratio if the observed ratio were the truth.\n",
@@ -255,22 +230,7 @@ pub fn render_table(p: &Plan) -> String {
 
 /// `harness plan`: reads the pilot from `db` (read-only) and renders the plan.
 pub fn plan_command(args: &PlanArgs) -> anyhow::Result<String> {
-    let db: &Path = &args.db;
-    if !crate::store::exists(db) {
-        anyhow::bail!(
-            "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
-            db.display()
-        );
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let data = rt.block_on(async {
-        let store = Store::open_read_only(db).await?;
-        let data = ExperimentData::load(&store, &args.experiment, false).await;
-        store.close().await;
-        anyhow::Ok(data?)
-    })?;
+    let data = load::experiment(&args.db, &args.experiment, Depth::Results)?;
     let a = analyse(
         &data,
         &Options {
@@ -288,7 +248,7 @@ pub fn plan_command(args: &PlanArgs) -> anyhow::Result<String> {
     let p = plan(&a, reduction, &power, args.metric.as_deref())?;
     Ok(match args.format {
         Format::Table => render_table(&p),
-        Format::Json => format!("{}\n", serde_json::to_string_pretty(&p)?),
+        Format::Json => crate::output::json(&p)?,
     })
 }
 

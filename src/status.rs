@@ -16,299 +16,279 @@
 //! `lease_expires_in_s` are null unless the run is running; `attempt` counts claims.
 //! Without an experiment name: `{"experiments": [{"name": …, "description": …, "counts": {…}}]}`.
 //! Non-finite values are `null`. `results` also holds `majority_<metric>` per dev split: the score
-//! of always predicting the training set's majority class (the degenerate-run threshold). `runs` lists every run of the experiment in grid order.
+//! of always predicting the training set's majority class (the degenerate-run threshold). `runs` lists every
+//! run of the experiment in grid order. The JSON is the serde form of [`ExperimentStatus`] and
+//! [`Overview`]; the tables are drawn from the same values.
 
-use crate::store::{RunRow, RunStatus, Store};
-use anyhow::Result;
+use crate::analysis::load;
+use crate::analysis::{ExperimentData, Progress};
+use crate::cli::Format;
+use crate::output::Table;
+use crate::store::{LeaseInfo, RunRow, RunStatus, Store};
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::Value;
 use std::collections::BTreeMap;
+use std::path::Path;
 
-#[derive(Debug, Serialize, Default, Clone, PartialEq, Eq)]
-pub struct Counts {
-    pub queued: usize,
-    pub running: usize,
-    pub done: usize,
-    pub failed: usize,
-    pub diverged: usize,
-    pub total: usize,
+/// Final results of a run: split → name → value.
+pub type Results = BTreeMap<String, BTreeMap<String, f64>>;
+
+/// `harness status EXPERIMENT`. Fields of these types are in alphabetical order, the order of
+/// the JSON.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentStatus {
+    pub baseline: String,
+    pub counts: Progress,
+    pub experiment: String,
+    /// Every run, in grid order.
+    pub runs: Vec<RunState>,
 }
 
-impl Counts {
-    pub fn of(runs: &[RunRow]) -> Counts {
-        let mut c = Counts {
-            total: runs.len(),
-            ..Default::default()
-        };
-        for r in runs {
-            match RunStatus::parse(&r.status) {
-                Some(RunStatus::Queued) => c.queued += 1,
-                Some(RunStatus::Running) => c.running += 1,
-                Some(RunStatus::Done) => c.done += 1,
-                Some(RunStatus::Failed) => c.failed += 1,
-                Some(RunStatus::Diverged) => c.diverged += 1,
-                None => {}
+/// One run: its row, its final results and, while a worker holds it, its lease.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunState {
+    pub attempt: i64,
+    pub checkpoint_step: Option<i64>,
+    pub device: Option<String>,
+    pub duration_s: Option<f64>,
+    pub error: Option<String>,
+    pub git_rev: Option<String>,
+    pub host: Option<String>,
+    pub key: String,
+    pub lease_age_s: Option<f64>,
+    pub lease_expires_in_s: Option<f64>,
+    pub peak_memory_bytes: Option<i64>,
+    pub results: Results,
+    pub seed: i64,
+    pub slurm_job: Option<String>,
+    pub status: String,
+    pub steps: Option<i64>,
+    /// The sweep values as stored (a JSON object; `null` where unreadable).
+    pub sweep: Value,
+    pub task: String,
+    pub train_examples_per_s: Option<f64>,
+    pub variant: String,
+    pub worker: Option<String>,
+}
+
+/// `harness status` without an experiment: every experiment's counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    pub experiments: Vec<ExperimentCounts>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExperimentCounts {
+    pub counts: Progress,
+    pub description: Option<String>,
+    pub name: String,
+}
+
+impl ExperimentStatus {
+    /// The status of `data` with the current leases of its runs.
+    pub fn new(data: &ExperimentData, leases: Vec<LeaseInfo>) -> ExperimentStatus {
+        let leases: BTreeMap<String, LeaseInfo> =
+            leases.into_iter().map(|l| (l.key.clone(), l)).collect();
+        let runs = data
+            .runs
+            .iter()
+            .map(|r| RunState::new(r, data, leases.get(&r.run_key)))
+            .collect();
+        ExperimentStatus {
+            baseline: data.baseline.clone(),
+            counts: Progress::of(data.runs.iter().map(|r| r.status.as_str())),
+            experiment: data.name.clone(),
+            runs,
+        }
+    }
+}
+
+impl RunState {
+    fn new(r: &RunRow, data: &ExperimentData, lease: Option<&LeaseInfo>) -> RunState {
+        let mut results = Results::new();
+        for row in data.results.get(&r.run_key).into_iter().flatten() {
+            let split = results.entry(row.split.clone()).or_default();
+            split.insert(row.name.clone(), row.value);
+        }
+        RunState {
+            attempt: r.attempt,
+            checkpoint_step: lease.and_then(|l| l.checkpoint_step),
+            device: r.device.clone(),
+            duration_s: r.duration_s,
+            error: r.error.clone(),
+            git_rev: r.git_rev.clone(),
+            host: lease.and_then(|l| l.host.clone()).or(r.host.clone()),
+            key: r.run_key.clone(),
+            lease_age_s: lease.and_then(|l| l.lease_age_s),
+            lease_expires_in_s: lease.and_then(|l| l.lease_expires_in_s),
+            peak_memory_bytes: r.peak_memory_bytes,
+            results,
+            seed: r.seed,
+            slurm_job: lease
+                .and_then(|l| l.slurm_job.clone())
+                .or(r.slurm_job.clone()),
+            status: r.status.clone(),
+            steps: r.steps,
+            sweep: serde_json::from_str(&r.sweep).unwrap_or(Value::Null),
+            task: r.task.clone(),
+            train_examples_per_s: r.train_examples_per_s,
+            variant: r.variant.clone(),
+            worker: r.worker.clone(),
+        }
+    }
+
+    fn is(&self, status: RunStatus) -> bool {
+        self.status == status.as_str()
+    }
+}
+
+/// `harness status [EXPERIMENT]`: reads the database (read-only) and renders the status.
+pub fn status_command(
+    db: &Path,
+    experiment: Option<&str>,
+    format: Format,
+) -> anyhow::Result<String> {
+    Ok(match experiment {
+        Some(name) => {
+            let s = load::with_store(db, async |store: &Store| {
+                let data = ExperimentData::load(store, name, false).await?;
+                Ok(ExperimentStatus::new(&data, store.leases(name).await?))
+            })?;
+            match format {
+                Format::Json => crate::output::json(&s)?,
+                Format::Table => render_experiment_table(&s),
             }
         }
-        c
-    }
+        None => {
+            let o = load::with_store(db, async |store: &Store| {
+                let mut experiments = Vec::new();
+                for e in store.experiments().await? {
+                    let runs = store.runs(&e.name).await?;
+                    experiments.push(ExperimentCounts {
+                        counts: Progress::of(runs.iter().map(|r| r.status.as_str())),
+                        description: e.description,
+                        name: e.name,
+                    });
+                }
+                Ok(Overview { experiments })
+            })?;
+            match format {
+                Format::Json => crate::output::json(&o)?,
+                Format::Table => render_all_table(&o),
+            }
+        }
+    })
 }
 
-fn num(v: f64) -> Value {
-    serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number)
+/// Seconds with one decimal and a unit, `-` where unknown.
+fn seconds(s: Option<f64>) -> String {
+    s.filter(|s| s.is_finite())
+        .map_or("-".into(), |s| format!("{s:.1}s"))
 }
 
-/// The JSON document described in the module docs, for one experiment.
-pub async fn experiment_json(store: &Store, name: &str) -> Result<Value> {
-    let exp = store.experiment(name).await?;
-    let runs = store.runs(name).await?;
-    let leases: BTreeMap<String, crate::store::LeaseInfo> = store
-        .leases(name)
-        .await?
-        .into_iter()
-        .map(|l| (l.key.clone(), l))
-        .collect();
-    let mut results: BTreeMap<String, BTreeMap<String, BTreeMap<String, f64>>> = BTreeMap::new();
-    for (key, r) in store.results(name).await? {
-        results
-            .entry(key)
-            .or_default()
-            .entry(r.split)
-            .or_default()
-            .insert(r.name, r.value);
-    }
-    let runs_json: Vec<Value> = runs
-        .iter()
-        .map(|r| {
-            let res: Map<String, Value> = results
-                .get(&r.run_key)
-                .map(|splits| {
-                    splits
-                        .iter()
-                        .map(|(split, m)| {
-                            let inner: Map<String, Value> =
-                                m.iter().map(|(k, v)| (k.clone(), num(*v))).collect();
-                            (split.clone(), Value::Object(inner))
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            let lease = leases.get(&r.run_key);
-            json!({
-                "key": r.run_key,
-                "task": r.task,
-                "variant": r.variant,
-                "seed": r.seed,
-                "sweep": serde_json::from_str::<Value>(&r.sweep).unwrap_or(Value::Null),
-                "status": r.status,
-                "attempt": r.attempt,
-                "device": r.device,
-                "duration_s": r.duration_s.map(num),
-                "steps": r.steps,
-                "train_examples_per_s": r.train_examples_per_s.map(num),
-                "peak_memory_bytes": r.peak_memory_bytes,
-                "git_rev": r.git_rev,
-                "error": r.error,
-                "results": res,
-                "worker": r.worker,
-                "host": lease.and_then(|l| l.host.clone()).or(r.host.clone()),
-                "slurm_job": lease.and_then(|l| l.slurm_job.clone()).or(r.slurm_job.clone()),
-                "lease_age_s": lease.and_then(|l| l.lease_age_s).map(num),
-                "lease_expires_in_s": lease.and_then(|l| l.lease_expires_in_s).map(num),
-                "checkpoint_step": lease.and_then(|l| l.checkpoint_step),
-            })
-        })
-        .collect();
-    Ok(json!({
-        "experiment": exp.name,
-        "baseline": exp.baseline,
-        "counts": Counts::of(&runs),
-        "runs": runs_json,
-    }))
+fn text(s: &Option<String>) -> String {
+    s.clone().unwrap_or_else(|| "-".into())
 }
 
-pub async fn all_json(store: &Store) -> Result<Value> {
-    let mut list = Vec::new();
-    for e in store.experiments().await? {
-        let runs = store.runs(&e.name).await?;
-        list.push(
-            json!({"name": e.name, "description": e.description, "counts": Counts::of(&runs)}),
-        );
-    }
-    Ok(json!({ "experiments": list }))
-}
-
-fn counts_line(c: &Value) -> String {
-    ["done", "diverged", "failed", "running", "queued", "total"]
-        .iter()
-        .map(|k| format!("{k} {}", c[k]))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn fmt_results(res: &Value) -> String {
-    let Some(splits) = res.as_object() else {
-        return String::new();
-    };
-    let mut parts = Vec::new();
-    for (split, metrics) in splits {
-        let ms: Vec<String> = metrics
-            .as_object()
-            .into_iter()
-            .flatten()
+/// `dev: acc=0.9700 f1=0.9500; train: …`, losses and majority-class baselines left out.
+fn final_metrics(results: &Results) -> String {
+    let split = |(split, metrics): (&String, &BTreeMap<String, f64>)| {
+        let shown: Vec<String> = metrics
+            .iter()
             .filter(|(k, _)| k.as_str() != "loss" && !k.starts_with("majority_"))
-            .map(|(k, v)| match v.as_f64() {
-                Some(x) => format!("{k}={x:.4}"),
-                None => format!("{k}=nan"),
+            .map(|(k, x)| match x.is_finite() {
+                true => format!("{k}={x:.4}"),
+                false => format!("{k}=nan"),
             })
             .collect();
-        parts.push(format!("{split}: {}", ms.join(" ")));
-    }
-    parts.join("; ")
-}
-
-/// Renders rows as left-aligned columns.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
+        format!("{split}: {}", shown.join(" "))
     };
-    let mut out = line(header.iter().map(|s| s.to_string()).collect());
-    out.push('\n');
-    for row in rows {
-        out.push_str(&line(row.clone()));
-        out.push('\n');
-    }
-    out
+    results.iter().map(split).collect::<Vec<_>>().join("; ")
 }
 
-pub fn render_experiment_table(doc: &Value) -> String {
+pub fn render_experiment_table(s: &ExperimentStatus) -> String {
     let mut out = format!(
         "experiment {} (baseline: {})\n{}\n",
-        doc["experiment"].as_str().unwrap_or(""),
-        doc["baseline"].as_str().unwrap_or(""),
-        counts_line(&doc["counts"])
+        s.experiment,
+        s.baseline,
+        s.counts.line()
     );
-    let runs = doc["runs"].as_array().cloned().unwrap_or_default();
-    let finished: Vec<Vec<String>> = runs
-        .iter()
-        .filter(|r| matches!(r["status"].as_str(), Some("done" | "diverged" | "failed")))
-        .map(|r| {
-            let sweep = r["sweep"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .unwrap_or_default();
-            let detail = if r["status"] == "done" {
-                fmt_results(&r["results"])
-            } else {
-                r["error"].as_str().unwrap_or("").to_string()
-            };
-            vec![
-                r["key"].as_str().unwrap_or("").to_string(),
-                r["task"].as_str().unwrap_or("").to_string(),
-                r["variant"].as_str().unwrap_or("").to_string(),
-                r["seed"].to_string(),
-                sweep,
-                r["status"].as_str().unwrap_or("").to_string(),
-                r["device"].as_str().unwrap_or("-").to_string(),
-                r["duration_s"]
-                    .as_f64()
-                    .map_or("-".into(), |d| format!("{d:.1}s")),
-                detail,
-            ]
-        })
-        .collect();
-    let running: Vec<Vec<String>> = runs
-        .iter()
-        .filter(|r| r["status"] == "running")
-        .map(|r| {
-            let text = |k: &str| r[k].as_str().unwrap_or("-").to_string();
-            let secs = |k: &str| r[k].as_f64().map_or("-".into(), |s| format!("{s:.1}s"));
-            vec![
-                text("key"),
-                format!("{}/{} seed {}", text("task"), text("variant"), r["seed"]),
-                r["attempt"].to_string(),
-                text("worker"),
-                text("host"),
-                text("slurm_job"),
-                secs("lease_age_s"),
-                secs("lease_expires_in_s"),
-                r["checkpoint_step"]
-                    .as_i64()
-                    .map_or("-".into(), |s| s.to_string()),
-            ]
-        })
-        .collect();
-    if !running.is_empty() {
-        out.push('\n');
-        out.push_str(&table(
-            &[
-                "running",
-                "run",
-                "attempt",
-                "worker",
-                "host",
-                "slurm job",
-                "lease age",
-                "expires in",
-                "checkpoint",
-            ],
-            &running,
-        ));
+    let mut running = Table::left(&[
+        "running",
+        "run",
+        "attempt",
+        "worker",
+        "host",
+        "slurm job",
+        "lease age",
+        "expires in",
+        "checkpoint",
+    ]);
+    for r in s.runs.iter().filter(|r| r.is(RunStatus::Running)) {
+        running.push(vec![
+            r.key.clone(),
+            format!("{}/{} seed {}", r.task, r.variant, r.seed),
+            r.attempt.to_string(),
+            text(&r.worker),
+            text(&r.host),
+            text(&r.slurm_job),
+            seconds(r.lease_age_s),
+            seconds(r.lease_expires_in_s),
+            r.checkpoint_step.map_or("-".into(), |s| s.to_string()),
+        ]);
     }
-    if finished.is_empty() {
+    let mut finished = Table::left(&[
+        "key",
+        "task",
+        "variant",
+        "seed",
+        "sweep",
+        "status",
+        "device",
+        "time",
+        "final metrics",
+    ]);
+    let ended = [RunStatus::Done, RunStatus::Diverged, RunStatus::Failed];
+    for r in s.runs.iter().filter(|r| ended.iter().any(|&e| r.is(e))) {
+        let sweep = r.sweep.as_object().map_or(String::new(), |m| {
+            let values: Vec<String> = m.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            values.join(" ")
+        });
+        finished.push(vec![
+            r.key.clone(),
+            r.task.clone(),
+            r.variant.clone(),
+            r.seed.to_string(),
+            sweep,
+            r.status.clone(),
+            text(&r.device),
+            seconds(r.duration_s),
+            match r.is(RunStatus::Done) {
+                true => final_metrics(&r.results),
+                false => r.error.clone().unwrap_or_default(),
+            },
+        ]);
+    }
+    if !running.rows.is_empty() {
+        out.push('\n');
+        out.push_str(&running.text());
+    }
+    if finished.rows.is_empty() {
         out.push_str("no finished runs yet\n");
     } else {
         out.push('\n');
-        out.push_str(&table(
-            &[
-                "key",
-                "task",
-                "variant",
-                "seed",
-                "sweep",
-                "status",
-                "device",
-                "time",
-                "final metrics",
-            ],
-            &finished,
-        ));
+        out.push_str(&finished.text());
     }
     out
 }
 
-pub fn render_all_table(doc: &Value) -> String {
-    let rows: Vec<Vec<String>> = doc["experiments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e| {
-            vec![
-                e["name"].as_str().unwrap_or("").to_string(),
-                counts_line(&e["counts"]),
-            ]
-        })
-        .collect();
-    if rows.is_empty() {
+pub fn render_all_table(o: &Overview) -> String {
+    if o.experiments.is_empty() {
         return "no experiments in this database yet; `harness run SPEC` starts one\n".into();
     }
-    table(&["experiment", "runs"], &rows)
+    let mut t = Table::left(&["experiment", "runs"]);
+    for e in &o.experiments {
+        t.push(vec![e.name.clone(), e.counts.line()]);
+    }
+    t.text()
 }

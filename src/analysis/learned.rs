@@ -16,6 +16,17 @@ pub struct NotLearned {
     pub n: usize,
 }
 
+impl NotLearned {
+    /// The arm `variant` when `degenerate` of its `n` done runs mean it has not learned.
+    pub fn of(variant: &str, degenerate: Option<usize>, n: usize) -> Option<NotLearned> {
+        has_not_learned(degenerate, n).then(|| NotLearned {
+            variant: variant.to_string(),
+            degenerate: degenerate.unwrap_or(0),
+            n,
+        })
+    }
+}
+
 /// Whether `degenerate` of `n` done runs mean the arm has not learned: more than half are
 /// degenerate. Unknown (no majority baseline) counts as learned.
 pub fn has_not_learned(degenerate: Option<usize>, n: usize) -> bool {

@@ -19,7 +19,9 @@ pub enum Depth {
 pub enum ReadError {
     #[error("no results database at {}; `harness run SPEC` creates it (or pass --db PATH)", crate::store::display_db(.0))]
     NoDatabase(PathBuf),
-    #[error(transparent)]
+    /// Said as the store says it; the store error stays the cause, so that `exit::code_of`
+    /// finds an unknown experiment (exit code 2) through `anyhow`.
+    #[error("{0}")]
     Store(#[from] StoreError),
     #[error("could not start the async runtime: {0}")]
     Runtime(std::io::Error),

@@ -264,21 +264,57 @@ impl ExperimentData {
     }
 }
 
-/// How far the runs of one setting and variant have got.
+/// How far a set of runs has got: counts by status. The one run counter of the harness
+/// (`status`, the analysis and the report use it; fields in alphabetical order, the order of
+/// `harness status --format json`).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Progress {
-    pub total: usize,
-    pub done: usize,
     pub diverged: usize,
+    pub done: usize,
     pub failed: usize,
-    pub running: usize,
     pub queued: usize,
+    pub running: usize,
+    pub total: usize,
 }
 
 impl Progress {
+    /// The counts of runs with these statuses (`RunRow::status`).
+    pub fn of<'a>(statuses: impl IntoIterator<Item = &'a str>) -> Progress {
+        let mut p = Progress::default();
+        for s in statuses {
+            p.count(s);
+        }
+        p
+    }
+
+    /// Counts one more run with `status`; a status not known here counts as queued.
+    pub fn count(&mut self, status: &str) {
+        self.total += 1;
+        match RunStatus::parse(status) {
+            Some(RunStatus::Done) => self.done += 1,
+            Some(RunStatus::Diverged) => self.diverged += 1,
+            Some(RunStatus::Failed) => self.failed += 1,
+            Some(RunStatus::Running) => self.running += 1,
+            Some(RunStatus::Queued) | None => self.queued += 1,
+        }
+    }
+
     /// Runs that are not done (yet or ever).
     pub fn missing(&self) -> usize {
         self.total - self.done
+    }
+
+    /// Runs that ended: done, diverged or failed.
+    pub fn finished(&self) -> usize {
+        self.done + self.diverged + self.failed
+    }
+
+    /// `done 4, diverged 0, failed 1, running 0, queued 2, total 7`.
+    pub fn line(&self) -> String {
+        format!(
+            "done {}, diverged {}, failed {}, running {}, queued {}, total {}",
+            self.done, self.diverged, self.failed, self.running, self.queued, self.total
+        )
     }
 }
 
@@ -440,6 +476,42 @@ pub fn compare_samples(
     }
 }
 
+/// One arm of a comparison: its name (a variant, or `experiment:variant` across experiments),
+/// its sample and its degenerate runs (`None` without a majority-class baseline).
+#[derive(Debug, Clone, Copy)]
+pub struct Arm<'a> {
+    pub name: &'a str,
+    pub sample: &'a Sample,
+    pub degenerate: Option<usize>,
+}
+
+impl<'a> Arm<'a> {
+    /// A variant's statistics as an arm named `name`.
+    pub fn of(name: &'a str, stats: &'a VariantStats) -> Arm<'a> {
+        Arm {
+            name,
+            sample: &stats.sample,
+            degenerate: stats.degenerate,
+        }
+    }
+}
+
+/// `v` against `reference` (`compare_samples`), with the arms that have not learned the task
+/// (reference first).
+pub fn compare_arms(
+    v: Arm,
+    reference: Arm,
+    uncertainty: Option<(&Bootstrap, &PowerSettings)>,
+    power_cache: &mut HashMap<(usize, usize), Option<f64>>,
+) -> Comparison {
+    let mut c = compare_samples(v.sample, reference.sample, uncertainty, power_cache);
+    c.not_learned = [reference, v]
+        .iter()
+        .filter_map(|a| NotLearned::of(a.name, a.degenerate, a.sample.values.len()))
+        .collect();
+    c
+}
+
 /// Values at or below the majority score `m` (at or above it for lower-is-better metrics).
 pub fn count_degenerate(values: &[f64], m: f64, dir: Option<Direction>) -> usize {
     values
@@ -473,21 +545,12 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
     let mut progress = Vec::new();
     for s in &settings {
         for v in &variants {
-            let mut p = Progress::default();
-            for r in data
-                .runs
-                .iter()
-                .filter(|r| &Setting::of(r) == s && &r.variant == v)
-            {
-                p.total += 1;
-                match RunStatus::parse(&r.status) {
-                    Some(RunStatus::Done) => p.done += 1,
-                    Some(RunStatus::Diverged) => p.diverged += 1,
-                    Some(RunStatus::Failed) => p.failed += 1,
-                    Some(RunStatus::Running) => p.running += 1,
-                    Some(RunStatus::Queued) | None => p.queued += 1,
-                }
-            }
+            let p = Progress::of(
+                data.runs
+                    .iter()
+                    .filter(|r| &Setting::of(r) == s && &r.variant == v)
+                    .map(|r| r.status.as_str()),
+            );
             if p.total > 0 {
                 progress.push((s.clone(), v.clone(), p));
             }
@@ -561,39 +624,27 @@ pub fn analyse(data: &ExperimentData, options: &Options) -> Analysis {
             let Some(sample) = sample_of(v) else { continue };
             let degenerate = maj.map(|m| count_degenerate(&sample.values, m, dir));
             let vs_baseline = match &base_sample {
-                Some(b) if v != &data.baseline => Some(compare_samples(
-                    &sample,
-                    b,
-                    options
-                        .uncertainty
-                        .then_some((&options.bootstrap, &options.power)),
-                    &mut power_cache,
-                )),
+                Some(b) if v != &data.baseline => {
+                    let base_degenerate = maj.map(|m| count_degenerate(&b.values, m, dir));
+                    Some(compare_arms(
+                        Arm {
+                            name: v,
+                            sample: &sample,
+                            degenerate,
+                        },
+                        Arm {
+                            name: &b.variant,
+                            sample: b,
+                            degenerate: base_degenerate,
+                        },
+                        options
+                            .uncertainty
+                            .then_some((&options.bootstrap, &options.power)),
+                        &mut power_cache,
+                    ))
+                }
                 _ => None,
             };
-            let vs_baseline = vs_baseline.map(|mut c| {
-                let base_degenerate = match (maj, &base_sample) {
-                    (Some(m), Some(b)) => Some(count_degenerate(&b.values, m, dir)),
-                    _ => None,
-                };
-                if let Some(b) = &base_sample {
-                    if has_not_learned(base_degenerate, b.values.len()) {
-                        c.not_learned.push(NotLearned {
-                            variant: b.variant.clone(),
-                            degenerate: base_degenerate.unwrap_or(0),
-                            n: b.values.len(),
-                        });
-                    }
-                }
-                if has_not_learned(degenerate, sample.values.len()) {
-                    c.not_learned.push(NotLearned {
-                        variant: sample.variant.clone(),
-                        degenerate: degenerate.unwrap_or(0),
-                        n: sample.values.len(),
-                    });
-                }
-                c
-            });
             vstats.push(VariantStats {
                 summary: Summary::of(&sample.values),
                 std_interval: if options.uncertainty {

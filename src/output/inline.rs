@@ -43,6 +43,16 @@ pub fn csv_field(s: &str) -> String {
     }
 }
 
+/// A number in a CSV field: every digit needed to read it back (Rust's shortest round-trip
+/// form), empty when it is not finite.
+pub fn csv_number(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        String::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +70,8 @@ mod tests {
         assert_eq!(csv_field("plain"), "plain");
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_number(0.6174999999999999), "0.6174999999999999");
+        assert_eq!(csv_number(f64::NAN), "");
     }
 
     #[test]

@@ -6,3 +6,8 @@ pub mod inline;
 pub mod table;
 
 pub use table::{Align, Table};
+
+/// A JSON document as the commands print it: pretty, with a final line break.
+pub fn json<T: serde::Serialize>(doc: &T) -> serde_json::Result<String> {
+    Ok(format!("{}\n", serde_json::to_string_pretty(doc)?))
+}

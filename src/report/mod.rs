@@ -9,12 +9,13 @@ pub mod format;
 pub mod html;
 pub mod markdown;
 
+use crate::analysis::load::{self, Depth};
 use crate::analysis::{
     analyse, result_kind, Analysis, ExperimentData, MetricAnalysis, Options, ResultKind,
     PHASE_SPEED_RATIO,
 };
 use crate::plot::{self, CurveFigure, SeedsFigure, SpreadFigure};
-use crate::store::{RunStatus, Store};
+use crate::store::RunStatus;
 use anyhow::Context;
 use document::{Document, FigureRef, Table};
 use format::{p_value, percent, quantity_spread, sig, value, NA};
@@ -51,21 +52,7 @@ pub struct ReportFiles {
 /// `harness report EXPERIMENT [--db PATH] [--out DIR]`: reads the experiment from `db` and writes
 /// the report into `out` (default `reports/<experiment>`). Returns the path of `report.html`.
 pub fn report_command(db: &Path, experiment: &str, out: Option<&Path>) -> anyhow::Result<PathBuf> {
-    if !crate::store::exists(db) {
-        anyhow::bail!(
-            "no results database at {}; `harness run SPEC` creates it (or pass --db PATH)",
-            db.display()
-        );
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    let data = rt.block_on(async {
-        let store = Store::open_read_only(db).await?;
-        let data = ExperimentData::load(&store, experiment, true).await;
-        store.close().await;
-        anyhow::Ok(data?)
-    })?;
+    let data = load::experiment(db, experiment, Depth::Curves)?;
     let dir = out.map_or_else(|| default_out_dir(experiment), Path::to_path_buf);
     let analysis = analyse(&data, &Options::default());
     let files = write_report(&analysis, &data, &dir, db)?;

@@ -241,14 +241,10 @@ pub fn format_value(value: &serde_json::Value) -> String {
 /// parameter count (`?` when unknown, see [`super::params`]), sweep values as
 /// `train.lr=1e-05`.
 pub fn dry_run_table(plans: &[RunPlan]) -> String {
-    let mut rows: Vec<[String; 6]> = vec![[
-        "key".into(),
-        "task".into(),
-        "variant".into(),
-        "seed".into(),
-        "params".into(),
-        "sweep".into(),
-    ]];
+    let mut t = crate::output::Table::new(
+        &["key", "task", "variant", "seed", "params", "sweep"],
+        &[false, false, false, true, true, false],
+    );
     for plan in plans {
         let sweep: Vec<String> = plan
             .sweep
@@ -258,7 +254,7 @@ pub fn dry_run_table(plans: &[RunPlan]) -> String {
         let params = super::params::parameters(&plan.config)
             .counts
             .map_or_else(|| "?".to_string(), |c| super::params::format_count(c.total));
-        rows.push([
+        t.push(vec![
             plan.key.clone(),
             plan.task.clone(),
             plan.variant.clone(),
@@ -267,27 +263,5 @@ pub fn dry_run_table(plans: &[RunPlan]) -> String {
             sweep.join(" "),
         ]);
     }
-    let mut widths = [0usize; 6];
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for row in &rows {
-        let mut line = String::new();
-        for (i, cell) in row.iter().enumerate() {
-            if i > 0 {
-                line.push_str("  ");
-            }
-            if i == 3 || i == 4 {
-                line.push_str(&format!("{cell:>width$}", width = widths[i]));
-            } else {
-                line.push_str(&format!("{cell:<width$}", width = widths[i]));
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    t.text()
 }
