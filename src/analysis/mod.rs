@@ -849,6 +849,18 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn progress_counts_runs_by_status() {
+        let mut p = Progress::of(["done", "done", "failed", "running", "queued", "diverged"]);
+        assert_eq!(
+            p.line(),
+            "done 2, diverged 1, failed 1, running 1, queued 1, total 6"
+        );
+        assert_eq!((p.finished(), p.missing()), (4, 4));
+        p.count("lost"); // not a status: still to run
+        assert_eq!((p.queued, p.total), (2, 7));
+    }
+
+    #[test]
     fn majority_from_options_and_lower_is_better() {
         let mut runs = small_runs();
         runs[0].results.retain(|r| r.1 != "majority_acc");
