@@ -23,7 +23,7 @@ pub mod standin;
 
 use std::path::{Path, PathBuf};
 
-pub use glue::{is_glue, label_names, load_task, task_names};
+pub use glue::{is_glue, label_names, load_task};
 pub use metrics::Predictions;
 
 /// The gold label of one example.
