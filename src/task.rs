@@ -21,6 +21,10 @@ use crate::data::download::{HUTTER_BASE_URL, PTB_BASE_URL, WIKITEXT_BASE_URL};
 use crate::data::TaskKind;
 use crate::spec::ModelKind;
 use tsv::{f, FileSpec, Labels, TsvFiles};
+use tsv::{BINARY, KJV_NEXT_LABELS, KJV_TESTAMENT_LABELS, NLI2, NLI3};
+use CorpusFormat::{Bytes, Text8, Words};
+use Family::{Glue, Standin};
+use Labels::{Classes, Score};
 
 /// A fine-tuning or language-modelling task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -249,11 +253,6 @@ const fn wikitext(archive: &'static str) -> Source {
         archive: Some(archive),
     }
 }
-
-use tsv::{BINARY, KJV_NEXT_LABELS, KJV_TESTAMENT_LABELS, NLI2, NLI3};
-use CorpusFormat::{Bytes, Text8, Words};
-use Family::{Glue, Standin};
-use Labels::{Classes, Score};
 
 /// The registry, in [`Task`] order: GLUE, the stand-ins, then the corpora. The corpus
 /// vocabulary sizes are those `crate::data::lm` builds from the official files: enwik8 204
