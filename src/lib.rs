@@ -25,5 +25,6 @@ pub mod stats;
 pub mod status;
 pub mod store;
 pub mod synthetic;
+pub mod task;
 pub mod train;
 pub mod worker;

@@ -93,7 +93,7 @@ pub fn grid_rows(loaded: &LoadedSpec, plans: &[RunPlan]) -> Result<(ExperimentRo
             Ok(NewRun {
                 key: p.key.clone(),
                 ordinal: i as i64,
-                task: p.task.clone(),
+                task: p.task.to_string(),
                 variant: p.variant.clone(),
                 seed: p.seed,
                 sweep_json: serde_json::to_string(&p.sweep)?,

@@ -77,16 +77,10 @@ pub fn metric_bounds(metric: &str) -> Option<(f64, f64)> {
 }
 
 /// The metric a task is judged by (GLUE's official metric; accuracy for the stand-in tasks;
-/// bits per character or perplexity for language modelling). `None` for unknown tasks.
+/// bits per character or perplexity for language modelling), from the task registry, which
+/// also knows the aliases older stores use (`wt103`). `None` for unknown tasks.
 pub fn primary_metric(task: &str) -> Option<&'static str> {
-    if crate::data::task_names().contains(&task) {
-        return Some(crate::data::metrics::primary_metric(task));
-    }
-    match task {
-        "enwik8" | "text8" | "wikisample_bytes" | "wikisample_text" => Some("bpc"),
-        "wikitext2" | "wikitext103" | "wt2" | "wt103" | "ptb" => Some("ppl"),
-        _ => None,
-    }
+    crate::task::Task::from_name_or_alias(task).map(crate::task::Task::primary_metric)
 }
 
 /// A final metric, identified by the split it was measured on and its name.

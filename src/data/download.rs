@@ -29,15 +29,12 @@ use std::time::Duration;
 
 use super::glue::{self, glue_dir, is_glue};
 use super::{lm, DataError};
+use crate::task::{Family, Source, Task};
 
 /// Where the GLUE benchmark's download script fetches the task archives.
 pub const OFFICIAL_BASE_URL: &str = "https://dl.fbaipublicfiles.com/glue/data";
 /// Where the GLUE benchmark's download script fetches the MSR Paraphrase Corpus files.
 pub const OFFICIAL_MRPC_URL: &str = "https://dl.fbaipublicfiles.com/senteval/senteval_data";
-
-const GLUE_TASKS: &[&str] = &[
-    "cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli",
-];
 
 /// Base URLs of the archives and of the MRPC source files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,19 +67,17 @@ impl GlueSource {
     }
 }
 
-/// The archive a GLUE task is distributed in; `None` for MRPC (see the module doc).
+/// The archive a GLUE task is distributed in; `None` for MRPC (see the module doc) and for
+/// names that are not GLUE tasks.
 pub fn archive_name(task: &str) -> Option<&'static str> {
-    Some(match task {
-        "cola" => "CoLA.zip",
-        "sst2" => "SST-2.zip",
-        "stsb" => "STS-B.zip",
-        "qqp" => "QQP-clean.zip",
-        "mnli" => "MNLI.zip",
-        "qnli" => "QNLIv2.zip",
-        "rte" => "RTE.zip",
-        "wnli" => "WNLI.zip",
-        _ => return None,
-    })
+    match Task::from_name(task)?.facts().source {
+        Source::GlueArchive(zip) => Some(zip),
+        _ => None,
+    }
+}
+
+fn glue_tasks() -> impl Iterator<Item = Task> {
+    Task::of_family(Family::Glue)
 }
 
 /// What happened to one task.
@@ -107,7 +102,7 @@ pub fn glue_from(
     source: &GlueSource,
 ) -> Result<Vec<Fetched>, DataError> {
     let names: Vec<String> = if tasks.is_empty() {
-        GLUE_TASKS.iter().map(|s| s.to_string()).collect()
+        glue_tasks().map(|t| t.to_string()).collect()
     } else {
         tasks.to_vec()
     };
@@ -115,7 +110,7 @@ pub fn glue_from(
         if !is_glue(t) {
             return Err(DataError::UnknownTask {
                 name: t.clone(),
-                known: GLUE_TASKS.join(" "),
+                known: Task::names(glue_tasks()),
             });
         }
     }
@@ -400,14 +395,10 @@ pub const PTB_BASE_URL: &str = "https://raw.githubusercontent.com/tomsercu/lstm/
 /// How a language-modelling corpus is distributed: `(base URL, zip archive name)`; the
 /// archive is `None` for PTB, whose files are fetched one by one.
 fn lm_source(corpus: &str) -> Option<(&'static str, Option<&'static str>)> {
-    Some(match corpus {
-        "enwik8" => (HUTTER_BASE_URL, Some("enwik8.zip")),
-        "text8" => (HUTTER_BASE_URL, Some("text8.zip")),
-        "wikitext2" => (WIKITEXT_BASE_URL, Some("wikitext-2-v1.zip")),
-        "wikitext103" => (WIKITEXT_BASE_URL, Some("wikitext-103-v1.zip")),
-        "ptb" => (PTB_BASE_URL, None),
-        _ => return None,
-    })
+    match Task::from_name(corpus)?.facts().source {
+        Source::Corpus { base_url, archive } => Some((base_url, archive)),
+        _ => None,
+    }
 }
 
 /// The URLs [`lm`] fetches for `corpus`, from the official location or `base_url_override`.
@@ -759,8 +750,8 @@ mod tests {
         let m = GlueSource::from_base("http://mirror.example/glue/");
         assert_eq!(m.archives, "http://mirror.example/glue");
         assert_eq!(m.mrpc, "http://mirror.example/glue");
-        for t in GLUE_TASKS {
-            assert_eq!(archive_name(t).is_none(), *t == "mrpc");
+        for t in glue_tasks() {
+            assert_eq!(archive_name(t.as_str()).is_none(), t == Task::Mrpc);
         }
     }
 

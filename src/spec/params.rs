@@ -16,20 +16,10 @@ use super::types::{ModelKind, Task};
 use crate::model::transformer_xl::ParamCounts;
 use crate::model::BertConfig;
 
-/// Vocabulary size of a language-modelling corpus as `harness` builds it (`src/data/lm.rs`):
-/// enwik8 204 distinct bytes, text8 27 symbols, WikiText-2 33,278 and WikiText-103 267,735
-/// words (with `<eos>`), PTB 10,000, and the stand-ins of the Wikipedia XML sample (201 bytes,
-/// 27 symbols). `None` for classification tasks.
+/// Vocabulary size of a language-modelling corpus as `harness` builds it (the task
+/// registry's, see `crate::task`); `None` for classification tasks.
 pub fn corpus_vocab_size(task: Task) -> Option<usize> {
-    Some(match task {
-        Task::Enwik8 => 204,
-        Task::Text8 | Task::WikisampleText => 27,
-        Task::Wikitext2 => 33_278,
-        Task::Wikitext103 => 267_735,
-        Task::Ptb => 10_000,
-        Task::WikisampleBytes => 201,
-        _ => return None,
-    })
+    task.vocab_size()
 }
 
 /// The parameter counts of one run, or why they cannot be known before it runs.

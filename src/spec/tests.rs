@@ -870,7 +870,7 @@ fn keys_by_run(spec: &Spec) -> std::collections::HashMap<(String, String, u64, S
         .into_iter()
         .map(|p| {
             let sweep = serde_json::to_string(&p.sweep).unwrap();
-            ((p.task, p.variant, p.seed, sweep), p.key)
+            ((p.task.to_string(), p.variant, p.seed, sweep), p.key)
         })
         .collect()
 }

@@ -7,6 +7,7 @@ use super::grid::{apply_sweep_value, sweep_paths};
 use super::limits::{MAX_SEED, MAX_THREADS};
 use super::locate::FieldPath;
 use super::types::{ModelKind, ModelSpec, Seeds, SkipScheduleName, Spec, TrainSpec};
+use crate::model::transformer_xl::TxlConfigError;
 
 /// One validation problem.
 #[derive(Clone, Debug, PartialEq)]
@@ -162,32 +163,20 @@ fn check_seeds(seeds: &Seeds) -> Result<(), Issue> {
 fn check_model(model: &ModelSpec) -> Result<(), Issue> {
     let path = FieldPath::of(&["model"]);
     let kind = model.kind;
-    let present = [
-        ("pretrained", model.pretrained.is_some()),
-        ("layers", model.layers.is_some()),
-        ("dropout", model.dropout.is_some()),
-        ("n_layer", model.n_layer.is_some()),
-        ("d_model", model.d_model.is_some()),
-        ("n_head", model.n_head.is_some()),
-        ("d_head", model.d_head.is_some()),
-        ("d_inner", model.d_inner.is_some()),
-        ("d_embed", model.d_embed.is_some()),
-        ("dropatt", model.dropatt.is_some()),
-        ("emb_dropout", model.emb_dropout.is_some()),
-        ("pos_dropout", model.pos_dropout.is_some()),
-        ("out_dropout", model.out_dropout.is_some()),
-        ("tgt_len", model.tgt_len.is_some()),
-        ("mem_len", model.mem_len.is_some()),
-        ("clamp_len", model.clamp_len.is_some()),
-        ("same_length", model.same_length.is_some()),
-        ("eval_tgt_len", model.eval_tgt_len.is_some()),
-        ("eval_mem_len", model.eval_mem_len.is_some()),
-        ("eval_clamp_len", model.eval_clamp_len.is_some()),
-        ("eval_same_length", model.eval_same_length.is_some()),
-        ("adaptive", model.adaptive.is_some()),
-        ("tie_weights", model.tie_weights.is_some()),
-    ];
-    for (field, is_set) in present {
+    // Which fields are set, read from the serialized form (every field of `ModelSpec` but
+    // `kind` is optional), in the order of the kinds' field lists.
+    let json = serde_json::to_value(model).expect("a model spec serializes");
+    let mut fields: Vec<&str> = ModelKind::Bert.allowed_fields().to_vec();
+    for field in ModelKind::TransformerXl.allowed_fields() {
+        if !fields.contains(field) {
+            fields.push(field);
+        }
+    }
+    let present: Vec<(&str, bool)> = fields
+        .into_iter()
+        .map(|f| (f, json.get(f).is_some_and(|v| !v.is_null())))
+        .collect();
+    for &(field, is_set) in &present {
         if is_set && !kind.allowed_fields().contains(&field) {
             return Err(Issue::key(
                 path.key(field),
@@ -238,18 +227,18 @@ fn check_model(model: &ModelSpec) -> Result<(), Issue> {
     check_transformer_xl(model)
 }
 
-/// Ranges of the Transformer-XL fields (only set for that kind, see [`check_model`]).
+/// Ranges of the Transformer-XL fields (only set for that kind, see [`check_model`]): those of
+/// the model, checked by
+/// [`TxlConfig::validate`](crate::model::transformer_xl::TxlConfig::validate) (the one place they are written) and reported
+/// at the field's location, then those of evaluation, which the model does not hold.
 fn check_transformer_xl(model: &ModelSpec) -> Result<(), Issue> {
     let path = FieldPath::of(&["model"]);
+    // The vocabulary is not known before the corpus is read; the cutoffs are checked against
+    // it when the model is built.
+    if let Some(config) = model.txl_config(usize::MAX) {
+        config.validate().map_err(|e| txl_issue(&path, e))?;
+    }
     for (field, value) in [
-        ("n_layer", model.n_layer),
-        ("d_model", model.d_model),
-        ("n_head", model.n_head),
-        ("d_head", model.d_head),
-        ("d_inner", model.d_inner),
-        ("d_embed", model.d_embed),
-        ("tgt_len", model.tgt_len),
-        ("clamp_len", model.clamp_len),
         ("eval_tgt_len", model.eval_tgt_len),
         ("eval_clamp_len", model.eval_clamp_len),
     ] {
@@ -257,63 +246,54 @@ fn check_transformer_xl(model: &ModelSpec) -> Result<(), Issue> {
             return Err(Issue::value(path.key(field), "must be at least 1, got 0"));
         }
     }
-    if let Some(d) = model.d_model {
-        if d % 2 == 1 {
-            return Err(Issue::value(
-                path.key("d_model"),
-                format!(
-                    "must be even (sinusoidal position embeddings pair sines and cosines), got {d}"
-                ),
-            ));
-        }
-    }
-    for (field, value) in [
-        ("dropatt", model.dropatt),
-        ("emb_dropout", model.emb_dropout),
-        ("pos_dropout", model.pos_dropout),
-        ("out_dropout", model.out_dropout),
-    ] {
-        if let Some(p) = value {
-            if !(0.0..1.0).contains(&p) {
-                return Err(Issue::value(
-                    path.key(field),
-                    format!("must be in [0, 1), got {}", num(p)),
-                ));
-            }
-        }
-    }
-    if let Some(a) = &model.adaptive {
-        let apath = path.key("adaptive");
-        let increasing = a.cutoffs.windows(2).all(|w| w[0] < w[1]);
-        if !increasing || a.cutoffs.first() == Some(&0) {
-            return Err(Issue::value(
-                apath.key("cutoffs"),
-                format!(
-                    "must be strictly increasing word ids above 0 (below the vocabulary size), got {:?}",
-                    a.cutoffs
-                ),
-            ));
-        }
-        if a.div_val == 0 {
-            return Err(Issue::value(
-                apath.key("div_val"),
-                "must be at least 1, got 0",
-            ));
-        }
-        if let Some(t) = &a.tie_projs {
-            if t.len() != a.cutoffs.len() + 1 {
-                return Err(Issue::value(
-                    apath.key("tie_projs"),
-                    format!(
-                        "has {} entries; it needs {} (the head cluster and one per cutoff)",
-                        t.len(),
-                        a.cutoffs.len() + 1
-                    ),
-                ));
-            }
-        }
-    }
     Ok(())
+}
+
+/// A Transformer-XL configuration error as an issue at the field it names.
+fn txl_issue(model: &FieldPath, e: TxlConfigError) -> Issue {
+    let adaptive = model.key("adaptive");
+    match e {
+        TxlConfigError::TooSmall { field, value, min } => {
+            let at = match field.strip_prefix("adaptive.") {
+                Some(sub) => adaptive.key(sub),
+                None => model.key(field),
+            };
+            Issue::value(at, format!("must be at least {min}, got {value}"))
+        }
+        TxlConfigError::OddModel(d) => Issue::value(
+            model.key("d_model"),
+            format!("must be even (sinusoidal position embeddings pair sines and cosines), got {d}"),
+        ),
+        TxlConfigError::Rate { field, value } => Issue::value(
+            model.key(field),
+            format!("must be in [0, 1), got {}", num(value)),
+        ),
+        TxlConfigError::Cutoffs { cutoffs, .. } => Issue::value(
+            adaptive.key("cutoffs"),
+            format!(
+                "must be strictly increasing word ids above 0 (below the vocabulary size), got {cutoffs:?}"
+            ),
+        ),
+        TxlConfigError::DivVal {
+            div_val,
+            cluster,
+            d_embed,
+        } => Issue::value(
+            adaptive.key("div_val"),
+            format!(
+                "{div_val} gives cluster {cluster} an embedding size of 0 (d_embed = {d_embed}); \
+                 lower div_val or use fewer cutoffs"
+            ),
+        ),
+        TxlConfigError::TieProjs { got, want } => Issue::value(
+            adaptive.key("tie_projs"),
+            format!("has {got} entries; it needs {want} (the head cluster and one per cutoff)"),
+        ),
+        // Neither can come from a spec: the vocabulary size is given above and `ext_len` is 0.
+        e @ (TxlConfigError::NoVocabulary | TxlConfigError::ExtLen { .. }) => {
+            Issue::value(model.clone(), e.to_string())
+        }
+    }
 }
 
 fn check_tasks(spec: &Spec) -> Result<(), Issue> {
