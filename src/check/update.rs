@@ -2,8 +2,8 @@
 //! tolerances, and the list of what changed.
 
 use super::expected::{
-    default_header, group_label, run_label, sweep_eq, sweep_of_json, ExpectedFile, GroupEntry,
-    GroupMetric, GroupSection, RunEntry, RunMetric, RunSection, Sweep,
+    default_header, group_label, run_label, sweep_of_json, ExpectedFile, GroupEntry, GroupMetric,
+    GroupSection, RunEntry, RunMetric, RunSection,
 };
 use super::is_done;
 use super::recorded::RecordedOn;
@@ -56,29 +56,18 @@ pub struct Update {
     pub warnings: Vec<String>,
 }
 
-/// The distinct (task, variant, seed or none, sweep point) of the stored runs, in grid order:
-/// with `seeds`, one per run entry; without, one per group.
-fn identities(runs: &[RunRow], seeds: bool) -> Vec<(String, String, i64, Sweep)> {
-    let mut out: Vec<(Setting, &str, i64, &RunRow)> = Vec::new();
-    for r in runs {
-        let id = (
-            Setting::of(r),
-            r.variant.as_str(),
-            if seeds { r.seed } else { 0 },
-            r,
-        );
-        if !out.iter().any(|o| (&o.0, o.1, o.2) == (&id.0, id.1, id.2)) {
-            out.push(id);
-        }
-    }
-    out.into_iter()
-        .map(|(_, variant, seed, r)| {
-            (
-                r.task.clone(),
-                variant.to_string(),
-                seed,
-                sweep_of_json(&r.sweep),
-            )
+/// The first run of each distinct (task, sweep point, variant, seed) in grid order, without the
+/// seed unless `seeds`: one run per run entry, or one per group.
+fn firsts(runs: &[RunRow], seeds: bool) -> Vec<&RunRow> {
+    let mut seen = Vec::new();
+    runs.iter()
+        .filter(|r| {
+            let id = (Setting::of(r), &r.variant, seeds.then_some(r.seed));
+            let first = !seen.contains(&id);
+            if first {
+                seen.push(id);
+            }
+            first
         })
         .collect()
 }
@@ -110,12 +99,14 @@ pub fn update(
     let runs_section = want_runs.then(|| {
         let old_section = old.and_then(|f| f.runs.as_ref());
         let mut entries = Vec::new();
-        for (task, variant, seed, sweep) in identities(runs, true) {
-            let label = run_label(&task, &variant, seed, &sweep);
+        for first in firsts(runs, true) {
+            let (task, variant, seed) = (&first.task, &first.variant, first.seed);
+            let sweep = sweep_of_json(&first.sweep);
+            let label = run_label(task, variant, seed, &sweep);
             let old_entry = old_section.and_then(|s| {
                 s.entries
                     .iter()
-                    .find(|e| e.same_run(&task, &variant, seed, &sweep))
+                    .find(|e| e.same_run(task, variant, seed, &sweep))
             });
             let probe = RunEntry {
                 task: task.clone(),
@@ -182,21 +173,19 @@ pub fn update(
             .and_then(|s| s.tolerance)
             .or(Some(DEFAULT_GROUP_TOLERANCE));
         let mut entries = Vec::new();
-        for (task, variant, _, sweep) in identities(runs, false) {
+        for first in firsts(runs, false) {
+            let (task, variant) = (first.task.clone(), first.variant.clone());
+            let sweep = sweep_of_json(&first.sweep);
             let label = group_label(&task, &variant, &sweep);
             let old_entry = old_section.and_then(|s| {
                 s.entries
                     .iter()
                     .find(|e| e.same_group(&task, &variant, &sweep))
             });
+            let setting = Setting::of(first);
             let done: Vec<&RunRow> = runs
                 .iter()
-                .filter(|r| {
-                    r.task == task
-                        && r.variant == variant
-                        && is_done(r)
-                        && sweep_eq(&sweep_of_json(&r.sweep), &sweep)
-                })
+                .filter(|r| is_done(r) && r.variant == variant && Setting::of(r) == setting)
                 .collect();
             if done.is_empty() {
                 match old_entry {
