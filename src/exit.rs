@@ -92,7 +92,9 @@ mod tests {
         let unknown = anyhow::Error::new(StoreError::UnknownExperiment("nope".into()));
         assert_eq!(code_of(&unknown), BAD_INPUT);
         assert_eq!(code_of(&anyhow::anyhow!("a run failed")), FAILURE);
-        let no_db = anyhow::Error::new(CheckError::NoDatabase("x.db".into()));
+        let no_db = anyhow::Error::new(CheckError::Store(
+            crate::analysis::load::ReadError::NoDatabase("x.db".into()),
+        ));
         assert_eq!(code_of(&no_db), FAILURE);
     }
 }

@@ -92,18 +92,19 @@ fn update_writes_expectations_that_pass() {
     );
     assert!(upd.contains("~ recorded_on: recorded on "), "{upd}");
     let file = std::fs::read_to_string(&r.expected).unwrap();
-    assert_eq!(file.matches("    - task: spam").count(), 4, "{file}");
+    assert_eq!(file.matches("\n  - task: spam\n").count(), 4, "{file}");
     assert!(!file.contains("majority"), "{file}");
     // Where it was recorded: libtorch's kernel level and version, the spec's thread count.
     assert!(file.contains("recorded_on:\n  cpu: "), "{file}");
-    assert!(file.contains("  libtorch: \"2.11.0"), "{file}");
-    assert!(file.contains("  threads: \"1\"\n"), "{file}");
+    assert!(file.contains("  libtorch: 2.11.0"), "{file}");
+    // Quoted: a string, not a number.
+    assert!(file.contains("  threads: '1'\n"), "{file}");
     let capability = file
         .lines()
         .find_map(|l| l.strip_prefix("  cpu_capability: "))
         .unwrap_or_else(|| panic!("no cpu_capability in {file}"));
     assert!(
-        ["\"AVX512\"", "\"AVX2\"", "\"DEFAULT\""].contains(&capability),
+        ["AVX512", "AVX2", "DEFAULT"].contains(&capability),
         "{capability}"
     );
 
@@ -301,9 +302,9 @@ fn another_seed_or_one_step_more_fails_naming_the_moved_metrics() {
     std::fs::write(
         &swapped,
         recorded_text
-            .replace("      seed: 1\n", "      seed: X\n")
-            .replace("      seed: 2\n", "      seed: 1\n")
-            .replace("      seed: X\n", "      seed: 2\n"),
+            .replace("    seed: 1\n", "    seed: X\n")
+            .replace("    seed: 2\n", "    seed: 1\n")
+            .replace("    seed: X\n", "    seed: 2\n"),
     )
     .unwrap();
     let (code, doc) = check_json(&r.db, &swapped, &[]);
@@ -411,15 +412,15 @@ fn bad_input_exits_2_with_file_and_line() {
     let bad = dir.path().join("bad.yaml");
     let good = std::fs::read_to_string(&r.expected).unwrap();
     // An unknown field inside the third entry.
-    let line = good.lines().position(|l| l == "      seed: 2").unwrap() + 1;
-    let text_bad = good.replacen("      seed: 2\n", "      seed: 2\n      seeds: 3\n", 1);
+    let line = good.lines().position(|l| l == "    seed: 2").unwrap() + 1;
+    let text_bad = good.replacen("    seed: 2\n", "    seed: 2\n    seeds: 3\n", 1);
     std::fs::write(&bad, text_bad).unwrap();
     let out = harness(&["check", "chk", "--expected", s(&bad), "--db", s(&r.db)]);
     let t = text(&out);
     assert_eq!(out.status.code(), Some(2), "{t}");
     assert!(
         t.contains(&format!(
-            "bad.yaml:{}:7: runs.entries[1]: unknown field `seeds`",
+            "bad.yaml:{}:5: runs.entries[1]: unknown field `seeds`",
             line + 1
         )),
         "{t}"
@@ -428,14 +429,14 @@ fn bad_input_exits_2_with_file_and_line() {
     // A negative tolerance, at its line; --update refuses to overwrite a bad file.
     std::fs::write(
         &bad,
-        good.replace("tolerance: {abs: 1e-7,", "tolerance: {abs: -1,"),
+        good.replacen(
+            "  tolerance:\n    abs: 1e-7\n",
+            "  tolerance:\n    abs: -1\n",
+            1,
+        ),
     )
     .unwrap();
-    let tolerance_line = good
-        .lines()
-        .position(|l| l.starts_with("  tolerance: "))
-        .unwrap()
-        + 1;
+    let tolerance_line = good.lines().position(|l| l == "  tolerance:").unwrap() + 2;
     let before = std::fs::read_to_string(&bad).unwrap();
     for extra in [&[][..], &["--update"][..]] {
         let mut args = vec!["check", "chk", "--expected", s(&bad), "--db", s(&r.db)];
@@ -444,7 +445,7 @@ fn bad_input_exits_2_with_file_and_line() {
         assert_eq!(out.status.code(), Some(2), "{}", text(&out));
         assert!(
             text(&out).contains(&format!(
-                "bad.yaml:{tolerance_line}:20: runs.tolerance.abs: `abs` must be a finite number >= 0"
+                "bad.yaml:{tolerance_line}:10: runs.tolerance.abs: `abs` must be a finite number >= 0"
             )),
             "{}",
             text(&out)

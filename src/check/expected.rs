@@ -1,13 +1,15 @@
-//! The expected-results file: its types, parsing with file:line errors, validation, and the
-//! canonical YAML text `--update` writes (the format is documented in the parent module).
+//! The expected-results file: its types, parsing with `FILE:LINE:COLUMN` errors, validation,
+//! and the YAML text `--update` writes (the format is described in README.md, "Regression
+//! checks").
 
 use super::recorded::RecordedOn;
-use super::tolerance::{number, Tolerance, ToleranceError};
+use super::tolerance::{Tolerance, ToleranceError};
 use crate::analysis::is_discrete;
-use crate::spec::error::{humanize, split_path};
-use crate::spec::locate::{FieldPath, Locator, Pos};
+use crate::spec::error::yaml_error;
+use crate::spec::locate::{FieldPath, Locator};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
+use serde::ser::{SerializeStruct, Serializer};
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -15,54 +17,54 @@ use std::fmt;
 pub type Sweep = BTreeMap<String, serde_json::Value>;
 
 /// The whole file.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExpectedFile {
     /// The experiment these results were recorded from (informational).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub experiment: Option<String>,
     /// Where the expectations were recorded (CPU, kernels, libtorch, threads, device): shown
     /// next to a failure when the runs checked ran elsewhere. Rewritten by `--update`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recorded_on: Option<RecordedOn>,
     /// Expectations per run.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runs: Option<RunSection>,
     /// Expectations per (task, variant, sweep point), across seeds.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<GroupSection>,
     /// The comment lines the file starts with, kept by `--update`.
     #[serde(skip)]
     pub header: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunSection {
     /// Tolerance of every float result below (losses, bpc, correlations) that has none of its
     /// own.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<Tolerance>,
     /// Tolerance of every discrete result below (accuracy, F1, MCC, counts) that has none of
     /// its own; without one they are exact.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub discrete_tolerance: Option<Tolerance>,
     #[serde(default)]
     pub entries: Vec<RunEntry>,
 }
 
 /// One run, identified by task, variant, seed and sweep point.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunEntry {
     pub task: String,
     pub variant: String,
     pub seed: i64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Sweep::is_empty")]
     pub sweep: Sweep,
     /// The run key when the expectations were recorded (a different key means the run's
     /// settings changed; it is reported, not failed).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
     /// Final metrics by label: `acc` (dev split) or `split/name` (`dev_matched/acc`).
     pub metrics: BTreeMap<String, RunMetric>,
@@ -75,43 +77,43 @@ pub struct RunMetric {
     pub tolerance: Option<Tolerance>,
 }
 
-#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupSection {
     /// Tolerance of every group mean below that has none of its own.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<Tolerance>,
     /// Tolerance of every group standard deviation below that has none of its own; without
     /// one, standard deviations are recorded but not checked.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std_tolerance: Option<Tolerance>,
     #[serde(default)]
     pub entries: Vec<GroupEntry>,
 }
 
 /// The seeds of one task and variant at one sweep point.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupEntry {
     pub task: String,
     pub variant: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Sweep::is_empty")]
     pub sweep: Sweep,
     pub metrics: BTreeMap<String, GroupMetric>,
 }
 
 /// Mean and standard deviation (ddof = 1) of a metric over the group's `n` done runs.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GroupMetric {
     pub mean: f64,
     /// Absent when n = 1.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std: Option<f64>,
     pub n: usize,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tolerance: Option<Tolerance>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub std_tolerance: Option<Tolerance>,
 }
 
@@ -151,6 +153,21 @@ impl<'de> Deserialize<'de> for RunMetric {
             }
         }
         deserializer.deserialize_any(MetricVisitor)
+    }
+}
+
+impl Serialize for RunMetric {
+    /// The bare value, or `{value, tolerance}` when the metric has its own tolerance.
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match &self.tolerance {
+            None => serializer.serialize_f64(self.value),
+            Some(t) => {
+                let mut map = serializer.serialize_struct("RunMetric", 2)?;
+                map.serialize_field("value", &self.value)?;
+                map.serialize_field("tolerance", t)?;
+                map.end()
+            }
+        }
     }
 }
 
@@ -203,16 +220,19 @@ pub fn sweep_suffix(sweep: &Sweep) -> String {
     format!(" [{}]", parts.join(", "))
 }
 
+/// `spam/baseline seed 1`, with the sweep point when there is one.
+pub fn run_label(task: &str, variant: &str, seed: i64, sweep: &Sweep) -> String {
+    format!("{task}/{variant} seed {seed}{}", sweep_suffix(sweep))
+}
+
+/// `spam/baseline`, with the sweep point when there is one.
+pub fn group_label(task: &str, variant: &str, sweep: &Sweep) -> String {
+    format!("{task}/{variant}{}", sweep_suffix(sweep))
+}
+
 impl RunEntry {
-    /// `spam/baseline seed 1`, with the sweep point when there is one.
     pub fn label(&self) -> String {
-        format!(
-            "{}/{} seed {}{}",
-            self.task,
-            self.variant,
-            self.seed,
-            sweep_suffix(&self.sweep)
-        )
+        run_label(&self.task, &self.variant, self.seed, &self.sweep)
     }
 
     pub fn same_run(&self, task: &str, variant: &str, seed: i64, sweep: &Sweep) -> bool {
@@ -224,14 +244,8 @@ impl RunEntry {
 }
 
 impl GroupEntry {
-    /// `spam/baseline`, with the sweep point when there is one.
     pub fn label(&self) -> String {
-        format!(
-            "{}/{}{}",
-            self.task,
-            self.variant,
-            sweep_suffix(&self.sweep)
-        )
+        group_label(&self.task, &self.variant, &self.sweep)
     }
 
     pub fn same_group(&self, task: &str, variant: &str, sweep: &Sweep) -> bool {
@@ -243,7 +257,7 @@ impl GroupEntry {
 pub fn parse(text: &str, origin: &str) -> Result<ExpectedFile, FileError> {
     let locator = Locator::new(text);
     let mut file: ExpectedFile =
-        serde_yaml::from_str(text).map_err(|e| serde_error(&e, origin, &locator))?;
+        serde_yaml::from_str(text).map_err(|e| yaml_error(&e, origin, text))?;
     file.header = text
         .lines()
         .take_while(|l| l.trim_start().starts_with('#'))
@@ -255,40 +269,6 @@ pub fn parse(text: &str, origin: &str) -> Result<ExpectedFile, FileError> {
     }
     .file(&file)?;
     Ok(file)
-}
-
-fn serde_error(e: &serde_yaml::Error, origin: &str, locator: &Locator) -> FileError {
-    let mut text = e.to_string();
-    let pos = e.location().map(|l| Pos {
-        line: l.line(),
-        column: l.column(),
-    });
-    if let Some(p) = pos {
-        if let Some(stripped) =
-            text.strip_suffix(&format!(" at line {} column {}", p.line, p.column))
-        {
-            text = stripped.to_string();
-        }
-    }
-    let (path_text, raw) = split_path(&text);
-    let path = FieldPath::parse(&path_text).unwrap_or_default();
-    // Unknown fields at their key, missing fields at their mapping, the rest where serde_yaml says.
-    let unknown = raw
-        .strip_prefix("unknown field `")
-        .and_then(|r| r.split_once('`'))
-        .map(|(name, _)| name.to_string());
-    let pos = match &unknown {
-        Some(name) => locator.key_pos(&path.key(name)).or(pos),
-        None if raw.starts_with("missing field ") => locator.value_pos(&path).or(pos),
-        None => pos.or_else(|| locator.value_pos(&path)),
-    };
-    FileError {
-        origin: origin.to_string(),
-        line: pos.map(|p| p.line),
-        column: pos.map(|p| p.column),
-        field: path.to_string(),
-        message: humanize(&raw, path.0.is_empty()),
-    }
 }
 
 struct Validator<'a> {
@@ -495,179 +475,13 @@ pub fn default_header(experiment: &str) -> Vec<String> {
     ]
 }
 
-fn yaml_string(s: &str) -> String {
-    let plain = !s.is_empty()
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
-        && s.chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && !matches!(
-            s.to_ascii_lowercase().as_str(),
-            "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n"
-        );
-    if plain {
-        s.to_string()
-    } else {
-        serde_json::Value::String(s.to_string()).to_string()
-    }
-}
-
-/// A string in double quotes (JSON escaping is valid YAML), so that values like `1` or `AVX2`
-/// read back as strings.
-fn yaml_quoted(s: &str) -> String {
-    serde_json::Value::String(s.to_string()).to_string()
-}
-
-/// A value in Rust's shortest round-trip form (`0.8125`, `1.0`, `3e-5`), which YAML reads back
-/// as the same f64.
-fn yaml_float(x: f64) -> String {
-    format!("{x:?}")
-}
-
-fn yaml_json(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
-            (Some(i), _, _) => i.to_string(),
-            (_, Some(u), _) => u.to_string(),
-            (_, _, Some(f)) => yaml_float(f),
-            _ => n.to_string(),
-        },
-        serde_json::Value::String(s) => serde_json::Value::String(s.clone()).to_string(),
-        serde_json::Value::Array(items) => {
-            format!(
-                "[{}]",
-                items.iter().map(yaml_json).collect::<Vec<_>>().join(", ")
-            )
-        }
-        serde_json::Value::Object(map) => format!(
-            "{{{}}}",
-            map.iter()
-                .map(|(k, v)| format!("{}: {}", yaml_string(k), yaml_json(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        other => other.to_string(),
-    }
-}
-
-fn yaml_sweep(sweep: &Sweep) -> String {
-    format!(
-        "{{{}}}",
-        sweep
-            .iter()
-            .map(|(k, v)| format!("{}: {}", yaml_string(k), yaml_json(v)))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
-}
-
-fn yaml_tolerance(t: &Tolerance) -> String {
-    let mut parts = Vec::new();
-    if let Some(a) = t.abs {
-        parts.push(format!("abs: {}", yaml_float(a)));
-    }
-    if let Some(r) = t.rel {
-        parts.push(format!("rel: {}", yaml_float(r)));
-    }
-    if let Some(k) = t.std_errors {
-        parts.push(format!("std_errors: {}", number(k)));
-    }
-    format!("{{{}}}", parts.join(", "))
-}
-
 impl ExpectedFile {
-    /// The canonical text of the file (what `--update` writes); [`parse`] reads it back equal.
+    /// The text `--update` writes: the header comment lines, then the file as YAML, which
+    /// [`parse`] reads back equal (floats in their shortest round-trip form).
     pub fn to_yaml(&self) -> String {
-        let mut out = String::new();
-        for line in &self.header {
-            out.push_str(line);
-            out.push('\n');
-        }
-        if let Some(name) = &self.experiment {
-            out.push_str(&format!("experiment: {}\n", yaml_string(name)));
-        }
-        if let Some(env) = &self.recorded_on {
-            let fields = env.fields();
-            if !fields.is_empty() {
-                out.push_str("recorded_on:\n");
-                for (name, value) in fields {
-                    out.push_str(&format!("  {name}: {}\n", yaml_quoted(&value)));
-                }
-            }
-        }
-        if let Some(section) = &self.runs {
-            out.push_str("runs:\n");
-            if let Some(t) = &section.tolerance {
-                out.push_str(&format!("  tolerance: {}\n", yaml_tolerance(t)));
-            }
-            if let Some(t) = &section.discrete_tolerance {
-                out.push_str(&format!("  discrete_tolerance: {}\n", yaml_tolerance(t)));
-            }
-            out.push_str("  entries:\n");
-            for e in &section.entries {
-                out.push_str(&format!("    - task: {}\n", yaml_string(&e.task)));
-                out.push_str(&format!("      variant: {}\n", yaml_string(&e.variant)));
-                out.push_str(&format!("      seed: {}\n", e.seed));
-                if !e.sweep.is_empty() {
-                    out.push_str(&format!("      sweep: {}\n", yaml_sweep(&e.sweep)));
-                }
-                if let Some(key) = &e.key {
-                    out.push_str(&format!(
-                        "      key: {}\n",
-                        serde_json::Value::String(key.clone())
-                    ));
-                }
-                out.push_str("      metrics:\n");
-                for (label, m) in &e.metrics {
-                    let value = match &m.tolerance {
-                        None => yaml_float(m.value),
-                        Some(t) => format!(
-                            "{{value: {}, tolerance: {}}}",
-                            yaml_float(m.value),
-                            yaml_tolerance(t)
-                        ),
-                    };
-                    out.push_str(&format!("        {}: {value}\n", yaml_string(label)));
-                }
-            }
-        }
-        if let Some(section) = &self.groups {
-            out.push_str("groups:\n");
-            if let Some(t) = &section.tolerance {
-                out.push_str(&format!("  tolerance: {}\n", yaml_tolerance(t)));
-            }
-            if let Some(t) = &section.std_tolerance {
-                out.push_str(&format!("  std_tolerance: {}\n", yaml_tolerance(t)));
-            }
-            out.push_str("  entries:\n");
-            for e in &section.entries {
-                out.push_str(&format!("    - task: {}\n", yaml_string(&e.task)));
-                out.push_str(&format!("      variant: {}\n", yaml_string(&e.variant)));
-                if !e.sweep.is_empty() {
-                    out.push_str(&format!("      sweep: {}\n", yaml_sweep(&e.sweep)));
-                }
-                out.push_str("      metrics:\n");
-                for (label, m) in &e.metrics {
-                    let mut parts = vec![format!("mean: {}", yaml_float(m.mean))];
-                    if let Some(s) = m.std {
-                        parts.push(format!("std: {}", yaml_float(s)));
-                    }
-                    parts.push(format!("n: {}", m.n));
-                    if let Some(t) = &m.tolerance {
-                        parts.push(format!("tolerance: {}", yaml_tolerance(t)));
-                    }
-                    if let Some(t) = &m.std_tolerance {
-                        parts.push(format!("std_tolerance: {}", yaml_tolerance(t)));
-                    }
-                    out.push_str(&format!(
-                        "        {}: {{{}}}\n",
-                        yaml_string(label),
-                        parts.join(", ")
-                    ));
-                }
-            }
-        }
+        let body = serde_yaml::to_string(self).expect("YAML of plain data");
+        let mut out: String = self.header.iter().map(|line| format!("{line}\n")).collect();
+        out.push_str(&body);
         out
     }
 }
@@ -761,6 +575,46 @@ groups:
             let got = back.runs.unwrap().entries[0].metrics["acc"].value;
             assert_eq!(got.to_bits(), v.to_bits(), "{v} → {got}");
         }
+    }
+
+    #[test]
+    fn written_text_keeps_the_header_and_every_value() {
+        let mut f = parse(GOOD, "e.yaml").unwrap();
+        f.header = vec!["# one".into(), "#two: not a field".into()];
+        f.recorded_on = Some(RecordedOn {
+            cpu: Some("AMD EPYC 7B13".into()),
+            cpu_capability: Some("AVX512".into()),
+            threads: Some("1".into()),
+            kernel_env: Some("MKL_CBWR=AVX2, ATEN_CPU_CAPABILITY=default".into()),
+            ..RecordedOn::default()
+        });
+        let runs = f.runs.as_mut().unwrap();
+        runs.discrete_tolerance = Some(Tolerance::absolute(0.0));
+        // Strings that would read as numbers, booleans or null unless quoted.
+        let e = &mut runs.entries[0];
+        e.key = Some("1234567890123456".into());
+        e.variant = "true".into();
+        e.sweep = [
+            ("model.kind".to_string(), serde_json::json!("1e-5")),
+            ("train.lr".to_string(), serde_json::json!(3e-5)),
+            ("train.max_steps".to_string(), serde_json::json!(10)),
+            ("x".to_string(), serde_json::json!(null)),
+        ]
+        .into();
+        let text = f.to_yaml();
+        assert!(
+            text.starts_with("# one\n#two: not a field\nexperiment: demo\n"),
+            "{text}"
+        );
+        let back = parse(&text, "back.yaml").unwrap();
+        assert_eq!(back, f, "{text}");
+        assert_eq!(back.to_yaml(), text);
+        // The metric with its own tolerance stays a mapping, the others bare numbers.
+        assert!(text.contains("      acc: 0.8125\n"), "{text}");
+        assert!(
+            text.contains("      loss:\n        value: 0.6931471805599453\n"),
+            "{text}"
+        );
     }
 
     fn err(text: &str) -> FileError {

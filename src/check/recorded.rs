@@ -81,21 +81,6 @@ impl RecordedOn {
         }
     }
 
-    /// (field, value) of the fields that are known, in file order.
-    pub fn fields(&self) -> Vec<(&'static str, String)> {
-        [
-            ("cpu", &self.cpu),
-            ("cpu_capability", &self.cpu_capability),
-            ("libtorch", &self.libtorch),
-            ("threads", &self.threads),
-            ("device", &self.device),
-            ("kernel_env", &self.kernel_env),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.clone().map(|v| (k, v)))
-        .collect()
-    }
-
     /// `cpu_capability AVX512 → AVX2` for every field that differs (unknown on either side is
     /// not a difference, except for kernel variables, which are absent when none was set).
     pub fn differences(&self, now: &RecordedOn) -> Vec<String> {

@@ -1,50 +1,10 @@
 //! The outputs of `harness check`: the text table and the JSON document.
 
+use super::show::{show, show_diff};
 use super::tolerance::Verdict;
 use super::verify::{Outcome, Statistic};
+use crate::output::Table;
 use serde_json::{json, Value};
-
-/// A value with up to 10 significant digits (all of them when its shortest form is short).
-pub fn show(x: f64) -> String {
-    if !x.is_finite() {
-        return format!("{x}");
-    }
-    if x == 0.0 {
-        return "0".into();
-    }
-    let shortest = format!("{x:?}");
-    if shortest.len() <= 12 {
-        return shortest;
-    }
-    let magnitude = x.abs().log10().floor() as i32;
-    if (-4..10).contains(&magnitude) {
-        let decimals = (9 - magnitude).max(0) as usize;
-        let s = format!("{x:.decimals$}");
-        let s = s.trim_end_matches('0');
-        s.strip_suffix('.').unwrap_or(s).to_string()
-    } else {
-        format!("{x:.9e}")
-    }
-}
-
-/// A signed difference with four significant digits: `+0.0625`, `-0.05412`, `-1.234e-12`.
-pub fn show_diff(d: f64) -> String {
-    if d == 0.0 {
-        return "0".into();
-    }
-    let s = crate::report::format::sig(d);
-    let s = if s.contains('e') || !s.contains('.') {
-        s
-    } else {
-        let t = s.trim_end_matches('0');
-        t.strip_suffix('.').unwrap_or(t).to_string()
-    };
-    if d > 0.0 {
-        format!("+{s}")
-    } else {
-        s
-    }
-}
 
 fn verdict_cell(v: Verdict) -> &'static str {
     match v {
@@ -86,7 +46,10 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
         "tolerance",
         "result",
     ];
-    let mut rows: Vec<[String; 8]> = Vec::new();
+    let mut table = Table::new(
+        &header,
+        &[false, false, false, true, true, true, false, false],
+    );
     for c in &outcome.checks {
         let tolerance = match (c.tolerance, c.allowed) {
             (Some(t), Some(a)) if t.std_errors.is_some() => format!("{t} (= {})", show(a)),
@@ -97,7 +60,7 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
             (Verdict::Better, false) => "better (allowed)".to_string(),
             (v, _) => verdict_cell(v).to_string(),
         };
-        rows.push([
+        table.push(vec![
             c.entry.clone(),
             c.metric.clone(),
             statistic_cell(c.statistic).to_string(),
@@ -108,40 +71,11 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
             result,
         ]);
     }
-    let mut widths = header.map(|h| h.chars().count());
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| -> String {
-        let mut s = String::new();
-        for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-            let pad = w - cell.chars().count();
-            // Numbers right-aligned, text left-aligned.
-            if (3..6).contains(&i) {
-                s.push_str(&" ".repeat(pad));
-                s.push_str(cell);
-            } else {
-                s.push_str(cell);
-                if i + 1 < cells.len() {
-                    s.push_str(&" ".repeat(pad));
-                }
-            }
-            if i + 1 < cells.len() {
-                s.push_str("  ");
-            }
-        }
-        s.trim_end().to_string() + "\n"
-    };
     let mut out = format!(
         "harness check: experiment {} against {} (database {})\n\n",
         ctx.experiment, ctx.expected_file, ctx.db
     );
-    out.push_str(&line(&header.map(String::from)));
-    for row in &rows {
-        out.push_str(&line(row));
-    }
+    out.push_str(&table.text());
     out.push('\n');
     let counts = outcome.counts();
     let total = outcome.checks.len();
@@ -225,27 +159,4 @@ pub fn json(outcome: &Outcome, ctx: &Context) -> Value {
         "machine_differences": outcome.machine_differences,
         "machine": machine_sentence(outcome),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn numbers() {
-        assert_eq!(show(0.5), "0.5");
-        assert_eq!(show(0.6614072471857071), "0.6614072472");
-        assert_eq!(show(1234.5678901234), "1234.56789");
-        assert_eq!(show(1.0), "1.0");
-        assert_eq!(show(0.0), "0");
-        assert_eq!(show(f64::NAN), "NaN");
-        assert_eq!(show_diff(-0.0625), "-0.0625");
-        assert_eq!(show_diff(0.0625), "+0.0625");
-        assert_eq!(show_diff(1.2344e-12), "+1.234e-12");
-        assert_eq!(show_diff(-3e-5), "-3.000e-5");
-        assert_eq!(show_diff(0.0), "0");
-        assert_eq!(show_diff(-0.05411814153), "-0.05412");
-        assert_eq!(show_diff(0.0001155287027), "+0.0001155");
-        assert_eq!(show_diff(12.0), "+12");
-    }
 }

@@ -179,16 +179,6 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Better => "better",
-            Verdict::Worse => "worse",
-            Verdict::Changed => "changed",
-            Verdict::Missing => "missing",
-        }
-    }
-
     /// Whether this verdict fails the check (`better` only unless `allow_better`).
     pub fn fails(self, allow_better: bool) -> bool {
         match self {

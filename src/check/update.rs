@@ -2,15 +2,17 @@
 //! tolerances, and the list of what changed.
 
 use super::expected::{
-    default_header, sweep_of_json, sweep_suffix, ExpectedFile, GroupEntry, GroupMetric,
-    GroupSection, RunEntry, RunMetric, RunSection, Sweep,
+    default_header, group_label, run_label, sweep_of_json, ExpectedFile, GroupEntry, GroupMetric,
+    GroupSection, RunEntry, RunMetric, RunSection,
 };
+use super::is_done;
 use super::recorded::RecordedOn;
-use super::render::{show, show_diff};
+use super::show::{show, show_diff};
 use super::tolerance::Tolerance;
 use super::verify::{find_run, run_metrics};
+use crate::analysis::Setting;
 use crate::stats::summary::{mean, std_dev};
-use crate::store::{ResultRow, RunRow, RunStatus};
+use crate::store::{ResultRow, RunRow};
 use std::collections::{BTreeMap, HashMap};
 
 /// Which sections `--update` writes.
@@ -54,26 +56,20 @@ pub struct Update {
     pub warnings: Vec<String>,
 }
 
-fn is_done(run: &RunRow) -> bool {
-    run.status == RunStatus::Done.as_str()
-}
-
-fn run_label(task: &str, variant: &str, seed: i64, sweep: &Sweep) -> String {
-    format!("{task}/{variant} seed {seed}{}", sweep_suffix(sweep))
-}
-
-/// Distinct (task, variant, seed, sweep) of the stored runs, in grid order.
-fn identities(runs: &[RunRow]) -> Vec<(String, String, i64, Sweep)> {
-    let mut out: Vec<(String, String, i64, Sweep)> = Vec::new();
-    for r in runs {
-        let sweep = sweep_of_json(&r.sweep);
-        if !out.iter().any(|(t, v, s, sw)| {
-            t == &r.task && v == &r.variant && *s == r.seed && super::expected::sweep_eq(sw, &sweep)
-        }) {
-            out.push((r.task.clone(), r.variant.clone(), r.seed, sweep));
-        }
-    }
-    out
+/// The first run of each distinct (task, sweep point, variant, seed) in grid order, without the
+/// seed unless `seeds`: one run per run entry, or one per group.
+fn firsts(runs: &[RunRow], seeds: bool) -> Vec<&RunRow> {
+    let mut seen = Vec::new();
+    runs.iter()
+        .filter(|r| {
+            let id = (Setting::of(r), &r.variant, seeds.then_some(r.seed));
+            let first = !seen.contains(&id);
+            if first {
+                seen.push(id);
+            }
+            first
+        })
+        .collect()
 }
 
 /// Builds the new file from the runs and results of `experiment`; `old` is the current file,
@@ -103,12 +99,14 @@ pub fn update(
     let runs_section = want_runs.then(|| {
         let old_section = old.and_then(|f| f.runs.as_ref());
         let mut entries = Vec::new();
-        for (task, variant, seed, sweep) in identities(runs) {
-            let label = run_label(&task, &variant, seed, &sweep);
+        for first in firsts(runs, true) {
+            let (task, variant, seed) = (&first.task, &first.variant, first.seed);
+            let sweep = sweep_of_json(&first.sweep);
+            let label = run_label(task, variant, seed, &sweep);
             let old_entry = old_section.and_then(|s| {
                 s.entries
                     .iter()
-                    .find(|e| e.same_run(&task, &variant, seed, &sweep))
+                    .find(|e| e.same_run(task, variant, seed, &sweep))
             });
             let probe = RunEntry {
                 task: task.clone(),
@@ -174,31 +172,20 @@ pub fn update(
         let tolerance = old_section
             .and_then(|s| s.tolerance)
             .or(Some(DEFAULT_GROUP_TOLERANCE));
-        let mut keys: Vec<(String, String, Sweep)> = Vec::new();
-        for r in runs {
-            let sweep = sweep_of_json(&r.sweep);
-            if !keys.iter().any(|(t, v, sw)| {
-                t == &r.task && v == &r.variant && super::expected::sweep_eq(sw, &sweep)
-            }) {
-                keys.push((r.task.clone(), r.variant.clone(), sweep));
-            }
-        }
         let mut entries = Vec::new();
-        for (task, variant, sweep) in keys {
-            let label = format!("{task}/{variant}{}", sweep_suffix(&sweep));
+        for first in firsts(runs, false) {
+            let (task, variant) = (first.task.clone(), first.variant.clone());
+            let sweep = sweep_of_json(&first.sweep);
+            let label = group_label(&task, &variant, &sweep);
             let old_entry = old_section.and_then(|s| {
                 s.entries
                     .iter()
                     .find(|e| e.same_group(&task, &variant, &sweep))
             });
+            let setting = Setting::of(first);
             let done: Vec<&RunRow> = runs
                 .iter()
-                .filter(|r| {
-                    r.task == task
-                        && r.variant == variant
-                        && is_done(r)
-                        && super::expected::sweep_eq(&sweep_of_json(&r.sweep), &sweep)
-                })
+                .filter(|r| is_done(r) && r.variant == variant && Setting::of(r) == setting)
                 .collect();
             if done.is_empty() {
                 match old_entry {
@@ -339,112 +326,122 @@ fn metric_changes<T>(
     }
 }
 
+/// An entry of either section, as [`changes`] compares them.
+trait Entry {
+    type Metric;
+    /// Why an old entry is no longer written.
+    const GONE: &'static str;
+    fn label(&self) -> String;
+    fn same(&self, other: &Self) -> bool;
+    fn metrics(&self) -> &BTreeMap<String, Self::Metric>;
+    /// The recorded numbers of a metric, each with its prefix in the change lines.
+    fn numbers(m: &Self::Metric) -> Vec<(&'static str, f64)>;
+    /// A change of the entry itself (not of its metrics).
+    fn changed(&self, _old: &Self) -> Option<String> {
+        None
+    }
+}
+
+impl Entry for RunEntry {
+    type Metric = RunMetric;
+    const GONE: &'static str = "no such run in the experiment";
+    fn label(&self) -> String {
+        RunEntry::label(self)
+    }
+    fn same(&self, o: &Self) -> bool {
+        self.same_run(&o.task, &o.variant, o.seed, &o.sweep)
+    }
+    fn metrics(&self) -> &BTreeMap<String, RunMetric> {
+        &self.metrics
+    }
+    fn numbers(m: &RunMetric) -> Vec<(&'static str, f64)> {
+        vec![("", m.value)]
+    }
+    fn changed(&self, old: &Self) -> Option<String> {
+        (old.key != self.key).then(|| {
+            format!(
+                "{}: run key {} → {}",
+                self.label(),
+                old.key.as_deref().unwrap_or("none"),
+                self.key.as_deref().unwrap_or("none")
+            )
+        })
+    }
+}
+
+impl Entry for GroupEntry {
+    type Metric = GroupMetric;
+    const GONE: &'static str = "no done runs in the experiment";
+    fn label(&self) -> String {
+        GroupEntry::label(self)
+    }
+    fn same(&self, o: &Self) -> bool {
+        self.same_group(&o.task, &o.variant, &o.sweep)
+    }
+    fn metrics(&self) -> &BTreeMap<String, GroupMetric> {
+        &self.metrics
+    }
+    fn numbers(m: &GroupMetric) -> Vec<(&'static str, f64)> {
+        let mut v = vec![("mean ", m.mean)];
+        if let Some(s) = m.std {
+            v.push(("std ", s));
+        }
+        v.push(("n ", m.n as f64));
+        v
+    }
+}
+
+/// The change lines of one section (`name`), given as its entries and tolerance before and
+/// after.
+fn section_changes<E: Entry>(
+    name: &str,
+    old: Option<(&[E], Option<Tolerance>)>,
+    new: Option<(&[E], Option<Tolerance>)>,
+    out: &mut Vec<String>,
+) {
+    let Some((new, tolerance)) = new else {
+        if old.is_some() {
+            out.push(format!("- {name} section"));
+        }
+        return;
+    };
+    if old.is_none() {
+        let tolerance = tolerance.map_or("none".into(), |t| t.to_string());
+        out.push(format!("+ {name} section (tolerance {tolerance})"));
+    }
+    let old = old.map_or(&[][..], |(entries, _)| entries);
+    for e in new {
+        match old.iter().find(|o| o.same(e)) {
+            None => out.push(format!(
+                "+ {} ({})",
+                e.label(),
+                e.metrics().keys().cloned().collect::<Vec<_>>().join(", ")
+            )),
+            Some(o) => {
+                out.extend(e.changed(o).map(|c| format!("~ {c}")));
+                metric_changes(&e.label(), o.metrics(), e.metrics(), E::numbers, out);
+            }
+        }
+    }
+    for o in old.iter().filter(|o| !new.iter().any(|e| e.same(o))) {
+        out.push(format!("- {} ({})", o.label(), E::GONE));
+    }
+}
+
 /// What differs between `old` and `new`, one line per change.
 pub fn changes(old: Option<&ExpectedFile>, new: &ExpectedFile) -> Vec<String> {
     let mut out = Vec::new();
-    let empty_runs = RunSection::default();
-    let empty_groups = GroupSection::default();
-    let old_runs = old.and_then(|f| f.runs.as_ref());
-    if let Some(new_runs) = &new.runs {
-        if old_runs.is_none() {
-            out.push(format!(
-                "+ runs section (tolerance {})",
-                new_runs.tolerance.map_or("none".into(), |t| t.to_string())
-            ));
-        }
-        let old_runs = old_runs.unwrap_or(&empty_runs);
-        for e in &new_runs.entries {
-            let label = e.label();
-            match old_runs
-                .entries
-                .iter()
-                .find(|o| o.same_run(&e.task, &e.variant, e.seed, &e.sweep))
-            {
-                None => out.push(format!(
-                    "+ {label} ({})",
-                    e.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
-                )),
-                Some(o) => {
-                    if o.key != e.key {
-                        out.push(format!(
-                            "~ {label}: run key {} → {}",
-                            o.key.as_deref().unwrap_or("none"),
-                            e.key.as_deref().unwrap_or("none")
-                        ));
-                    }
-                    metric_changes(
-                        &label,
-                        &o.metrics,
-                        &e.metrics,
-                        |m| vec![("", m.value)],
-                        &mut out,
-                    );
-                }
-            }
-        }
-        for o in &old_runs.entries {
-            if !new_runs
-                .entries
-                .iter()
-                .any(|e| e.same_run(&o.task, &o.variant, o.seed, &o.sweep))
-            {
-                out.push(format!("- {} (no such run in the experiment)", o.label()));
-            }
-        }
-    } else if old_runs.is_some() {
-        out.push("- runs section".into());
-    }
-    let old_groups = old.and_then(|f| f.groups.as_ref());
-    if let Some(new_groups) = &new.groups {
-        if old_groups.is_none() {
-            out.push(format!(
-                "+ groups section (tolerance {})",
-                new_groups
-                    .tolerance
-                    .map_or("none".into(), |t| t.to_string())
-            ));
-        }
-        let old_groups = old_groups.unwrap_or(&empty_groups);
-        for e in &new_groups.entries {
-            let label = e.label();
-            match old_groups
-                .entries
-                .iter()
-                .find(|o| o.same_group(&e.task, &e.variant, &e.sweep))
-            {
-                None => out.push(format!(
-                    "+ {label} ({})",
-                    e.metrics.keys().cloned().collect::<Vec<_>>().join(", ")
-                )),
-                Some(o) => metric_changes(
-                    &label,
-                    &o.metrics,
-                    &e.metrics,
-                    |m| {
-                        let mut v = vec![("mean ", m.mean)];
-                        if let Some(s) = m.std {
-                            v.push(("std ", s));
-                        }
-                        v.push(("n ", m.n as f64));
-                        v
-                    },
-                    &mut out,
-                ),
-            }
-        }
-        for o in &old_groups.entries {
-            if !new_groups
-                .entries
-                .iter()
-                .any(|e| e.same_group(&o.task, &o.variant, &o.sweep))
-            {
-                out.push(format!("- {} (no done runs in the experiment)", o.label()));
-            }
-        }
-    } else if old_groups.is_some() {
-        out.push("- groups section".into());
-    }
+    section_changes("runs", old.and_then(runs_of), runs_of(new), &mut out);
+    section_changes("groups", old.and_then(groups_of), groups_of(new), &mut out);
     out
+}
+
+fn runs_of(f: &ExpectedFile) -> Option<(&[RunEntry], Option<Tolerance>)> {
+    f.runs.as_ref().map(|s| (&s.entries[..], s.tolerance))
+}
+
+fn groups_of(f: &ExpectedFile) -> Option<(&[GroupEntry], Option<Tolerance>)> {
+    f.groups.as_ref().map(|s| (&s.entries[..], s.tolerance))
 }
 
 #[cfg(test)]
@@ -506,8 +503,13 @@ mod tests {
             text.starts_with("# Expected final results of experiment `demo`"),
             "{text}"
         );
+        assert_eq!(
+            file.groups.as_ref().and_then(|g| g.tolerance),
+            Some(DEFAULT_GROUP_TOLERANCE),
+            "{text}"
+        );
         assert!(
-            text.contains("  tolerance: {abs: 1e-9, std_errors: 3}\n"),
+            text.contains("  tolerance:\n    abs: 1e-9\n    std_errors: 3.0\n"),
             "{text}"
         );
 

@@ -1,14 +1,18 @@
 //! Compares the store's results of an experiment with an expected file (pure: no I/O).
 
-use super::expected::{split_label, sweep_of_json, ExpectedFile, GroupEntry, RunEntry, Sweep};
+use super::expected::{
+    group_label, run_label, split_label, sweep_of_json, ExpectedFile, GroupEntry, GroupSection,
+    RunEntry, RunSection, Sweep,
+};
+use super::is_done;
 use super::recorded::RecordedOn;
-use super::render::{show, show_diff};
+use super::show::{show, show_diff};
 use super::tolerance::{judge, standard_error, Tolerance, Verdict};
 use crate::analysis::{
     direction, is_discrete, result_kind, Direction, ResultKind, MAJORITY_PREFIX,
 };
 use crate::stats::summary::{mean, std_dev};
-use crate::store::{ResultRow, RunRow, RunStatus};
+use crate::store::{ResultRow, RunRow};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -135,10 +139,6 @@ pub fn run_metrics(rows: &[ResultRow]) -> BTreeMap<String, f64> {
         .collect()
 }
 
-fn is_done(run: &RunRow) -> bool {
-    run.status == RunStatus::Done.as_str()
-}
-
 /// The stored run an entry stands for: the one with the recorded key, else the done run that
 /// finished last among those with the entry's task, variant, seed and sweep point, else any of
 /// them. Also says how many runs had that identity.
@@ -161,8 +161,6 @@ pub fn find_run<'a>(entry: &RunEntry, runs: &'a [RunRow]) -> (Option<&'a RunRow>
     (chosen, same.len())
 }
 
-/// Which way is better: the metric's own direction for values and means, lower for spreads,
-/// none for counts.
 /// Why a discrete result moved, in terms of predictions: `3 of 64 dev predictions flipped
 /// (net, from right to wrong)`. `values` are the run's results by label.
 fn flip_sentence(
@@ -203,6 +201,8 @@ fn flip_sentence(
     }
 }
 
+/// Which way is better: the metric's own direction for values and means, lower for spreads,
+/// none for counts.
 fn direction_of(label: &str, statistic: Statistic) -> Option<Direction> {
     match statistic {
         Statistic::Value | Statistic::Mean => {
@@ -242,6 +242,28 @@ fn moved_sentence(c: &Check) -> String {
     )
 }
 
+/// The check of `metric`'s `statistic` of `template`'s entry, not yet compared.
+fn unmet(
+    template: &Check,
+    metric: &str,
+    statistic: Statistic,
+    expected: f64,
+    tolerance: Option<Tolerance>,
+) -> Check {
+    Check {
+        metric: metric.to_string(),
+        statistic,
+        expected,
+        tolerance,
+        direction: direction_of(metric, statistic),
+        ..template.clone()
+    }
+}
+
+fn is_discrete_label(label: &str) -> bool {
+    split_label(label).is_some_and(|(_, name)| is_discrete(name))
+}
+
 struct Builder<'a> {
     runs: &'a [RunRow],
     results: &'a HashMap<String, Vec<ResultRow>>,
@@ -251,92 +273,64 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn push(
-        &mut self,
-        template: &Check,
-        metric: &str,
-        statistic: Statistic,
-        expected: f64,
-        actual: Option<f64>,
-        tolerance: Option<Tolerance>,
-        se: Option<f64>,
-    ) -> Verdict {
-        let direction = direction_of(metric, statistic);
-        let mut c = Check {
-            metric: metric.to_string(),
-            statistic,
-            expected,
-            actual: actual.filter(|a| a.is_finite()),
-            difference: None,
-            allowed: None,
-            tolerance,
-            direction,
-            verdict: Verdict::Missing,
-            note: None,
-            ..template.clone()
+    /// Compares `actual` with `c.expected` under `c.tolerance` (`se`: the standard error for
+    /// `std_errors`), records the check and a problem sentence when it fails.
+    fn compare(&mut self, mut c: Check, actual: f64, se: Option<f64>) -> Verdict {
+        let allowed = match c.tolerance {
+            Some(t) => t.allowed(c.expected, se).ok(),
+            None => Some(0.0),
         };
-        if let Some(a) = actual {
-            let allowed = match tolerance {
-                Some(t) => t.allowed(expected, se).ok(),
-                None => Some(0.0),
-            };
-            c.allowed = allowed;
-            c.difference = a.is_finite().then_some(a - expected);
-            c.verdict = match allowed {
-                Some(allowed) => judge(expected, a, allowed, direction),
-                None => {
-                    c.note = Some("no standard error: the group has a single done run".into());
-                    Verdict::Changed
-                }
-            };
-            if !a.is_finite() {
-                c.note = Some("not a finite number".into());
+        c.actual = actual.is_finite().then_some(actual);
+        c.allowed = allowed;
+        c.difference = actual.is_finite().then_some(actual - c.expected);
+        c.verdict = match allowed {
+            Some(allowed) => judge(c.expected, actual, allowed, c.direction),
+            None => {
+                c.note = Some("no standard error: the group has a single done run".into());
+                Verdict::Changed
             }
-            if c.verdict != Verdict::Pass {
-                self.out.problems.push(moved_sentence(&c));
-            }
+        };
+        if !actual.is_finite() {
+            c.note = Some("not a finite number".into());
+        }
+        if c.verdict != Verdict::Pass {
+            self.out.problems.push(moved_sentence(&c));
         }
         let verdict = c.verdict;
         self.out.checks.push(c);
         verdict
     }
 
+    fn missing(&mut self, mut c: Check, note: &str) {
+        c.note = Some(note.to_string());
+        self.out.checks.push(c);
+    }
+
     fn run_entry(
         &mut self,
         entry: &RunEntry,
-        default: Option<Tolerance>,
-        discrete_default: Option<Tolerance>,
+        section: &RunSection,
         matched: &mut BTreeSet<String>,
     ) {
         // Float results take the section's tolerance; discrete ones are exact unless told.
         let tolerance_of = |label: &str, own: Option<Tolerance>| {
-            let discrete = split_label(label).is_some_and(|(_, name)| is_discrete(name));
-            own.or(if discrete {
-                discrete_default.or(Some(Tolerance::EXACT))
+            own.or(if is_discrete_label(label) {
+                section.discrete_tolerance.or(Some(Tolerance::EXACT))
             } else {
-                default
+                section.tolerance
             })
         };
         let (run, same) = find_run(entry, self.runs);
         let template = Check {
-            kind: EntryKind::Run,
-            entry: entry.label(),
-            task: entry.task.clone(),
-            variant: entry.variant.clone(),
             seed: Some(entry.seed),
-            sweep: entry.sweep.clone(),
             run_key: run.map(|r| r.run_key.clone()),
-            metric: String::new(),
-            statistic: Statistic::Value,
-            expected: f64::NAN,
-            actual: None,
-            difference: None,
-            allowed: None,
-            tolerance: None,
-            direction: None,
-            verdict: Verdict::Missing,
-            note: None,
+            ..template(
+                EntryKind::Run,
+                entry.label(),
+                &entry.task,
+                &entry.variant,
+                &entry.sweep,
+            )
         };
         let missing_note = match run {
             None => Some("no such run in the experiment".to_string()),
@@ -348,22 +342,21 @@ impl Builder<'_> {
             }
             Some(_) => None,
         };
-        if let Some(note) = missing_note {
-            self.out
-                .problems
-                .push(format!("{}: missing: {note}", entry.label()));
-            for (label, m) in &entry.metrics {
-                let mut c = template.clone();
-                c.metric = label.clone();
-                c.expected = m.value;
-                c.tolerance = tolerance_of(label, m.tolerance);
-                c.direction = direction_of(label, Statistic::Value);
-                c.note = Some(note.clone());
-                self.out.checks.push(c);
+        let run = match (run, missing_note) {
+            (Some(run), None) => run,
+            (_, note) => {
+                let note = note.expect("a run that is not done");
+                self.out
+                    .problems
+                    .push(format!("{}: missing: {note}", entry.label()));
+                for (label, m) in &entry.metrics {
+                    let tolerance = tolerance_of(label, m.tolerance);
+                    let c = unmet(&template, label, Statistic::Value, m.value, tolerance);
+                    self.missing(c, &note);
+                }
+                return;
             }
-            return;
-        }
-        let run = run.expect("a done run");
+        };
         matched.insert(run.run_key.clone());
         if let Some(key) = entry.key.as_ref().filter(|k| *k != &run.run_key) {
             self.key_changes
@@ -379,101 +372,64 @@ impl Builder<'_> {
         let values = run_metrics(self.results.get(&run.run_key).map_or(&[][..], |v| v));
         for (label, m) in &entry.metrics {
             let tolerance = tolerance_of(label, m.tolerance);
-            match values.get(label) {
-                Some(&actual) => {
-                    let verdict = self.push(
-                        &template,
-                        label,
-                        Statistic::Value,
-                        m.value,
-                        Some(actual),
-                        tolerance,
-                        None,
-                    );
-                    let discrete = split_label(label).is_some_and(|(_, name)| is_discrete(name));
-                    if verdict != Verdict::Pass && discrete && actual.is_finite() {
-                        let why = flip_sentence(label, m.value, actual, &values);
-                        if let Some(p) = self.out.problems.last_mut() {
-                            p.push_str(&format!(": {why}"));
-                        }
-                        if let Some(c) = self.out.checks.last_mut() {
-                            c.note = Some(why);
-                        }
-                    }
+            let c = unmet(&template, label, Statistic::Value, m.value, tolerance);
+            let Some(&actual) = values.get(label) else {
+                self.out.problems.push(format!(
+                    "{}: expected metric {label} = {}, but the run recorded no such metric (it has: {})",
+                    entry.label(),
+                    show(m.value),
+                    values.keys().cloned().collect::<Vec<_>>().join(", ")
+                ));
+                self.missing(c, "the run recorded no such metric");
+                continue;
+            };
+            let verdict = self.compare(c, actual, None);
+            if verdict != Verdict::Pass && is_discrete_label(label) && actual.is_finite() {
+                let why = flip_sentence(label, m.value, actual, &values);
+                if let Some(p) = self.out.problems.last_mut() {
+                    p.push_str(&format!(": {why}"));
                 }
-                None => {
-                    let mut c = template.clone();
-                    c.metric = label.clone();
-                    c.expected = m.value;
-                    c.tolerance = tolerance;
-                    c.direction = direction_of(label, Statistic::Value);
-                    c.note = Some("the run recorded no such metric".into());
-                    self.out.problems.push(format!(
-                        "{}: expected metric {label} = {}, but the run recorded no such metric (it has: {})",
-                        entry.label(),
-                        show(m.value),
-                        values.keys().cloned().collect::<Vec<_>>().join(", ")
-                    ));
-                    self.out.checks.push(c);
+                if let Some(c) = self.out.checks.last_mut() {
+                    c.note = Some(why);
                 }
             }
         }
-        let extra: Vec<&String> = values
+        let extra: Vec<&str> = values
             .keys()
             .filter(|k| !entry.metrics.contains_key(*k))
+            .map(String::as_str)
             .collect();
         if !extra.is_empty() {
             self.out.notes.push(format!(
                 "{}: not checked (not in the expected file): {}",
                 entry.label(),
-                extra
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                extra.join(", ")
             ));
         }
     }
 
-    fn group_entry(
-        &mut self,
-        entry: &GroupEntry,
-        default: Option<Tolerance>,
-        default_std: Option<Tolerance>,
-    ) {
+    fn group_entry(&mut self, entry: &GroupEntry, section: &GroupSection) {
         let members: Vec<&RunRow> = self
             .runs
             .iter()
             .filter(|r| entry.same_group(&r.task, &r.variant, &sweep_of_json(&r.sweep)))
             .collect();
-        let done: Vec<&RunRow> = members.iter().copied().filter(|r| is_done(r)).collect();
         let not_done: Vec<String> = members
             .iter()
             .filter(|r| !is_done(r))
             .map(|r| format!("seed {} is {}", r.seed, r.status))
             .collect();
-        let template = Check {
-            kind: EntryKind::Group,
-            entry: entry.label(),
-            task: entry.task.clone(),
-            variant: entry.variant.clone(),
-            seed: None,
-            sweep: entry.sweep.clone(),
-            run_key: None,
-            metric: String::new(),
-            statistic: Statistic::Mean,
-            expected: f64::NAN,
-            actual: None,
-            difference: None,
-            allowed: None,
-            tolerance: None,
-            direction: None,
-            verdict: Verdict::Missing,
-            note: None,
-        };
+        let template = template(
+            EntryKind::Group,
+            entry.label(),
+            &entry.task,
+            &entry.variant,
+            &entry.sweep,
+        );
         for (label, m) in &entry.metrics {
-            let values: Vec<f64> = done
+            let values: Vec<f64> = members
                 .iter()
+                .filter(|r| is_done(r))
                 .filter_map(|r| {
                     run_metrics(self.results.get(&r.run_key).map_or(&[][..], |v| v))
                         .get(label)
@@ -482,14 +438,11 @@ impl Builder<'_> {
                 .collect();
             let n = values.len();
             // n: fewer done runs than recorded is missing, more is a change.
-            let mut c = template.clone();
-            c.metric = label.clone();
-            c.statistic = Statistic::N;
-            c.expected = m.n as f64;
+            let exact = Some(Tolerance::EXACT);
+            let mut c = unmet(&template, label, Statistic::N, m.n as f64, exact);
             c.actual = Some(n as f64);
             c.difference = Some(n as f64 - m.n as f64);
             c.allowed = Some(0.0);
-            c.tolerance = Some(Tolerance::EXACT);
             c.verdict = match n.cmp(&m.n) {
                 std::cmp::Ordering::Equal => Verdict::Pass,
                 std::cmp::Ordering::Less => Verdict::Missing,
@@ -509,39 +462,42 @@ impl Builder<'_> {
                 ));
             }
             self.out.checks.push(c);
-            let tolerance = m.tolerance.or(default);
+            let tolerance = m.tolerance.or(section.tolerance);
+            let c = unmet(&template, label, Statistic::Mean, m.mean, tolerance);
             if n == 0 {
-                let mut c = template.clone();
-                c.metric = label.clone();
-                c.expected = m.mean;
-                c.tolerance = tolerance;
-                c.direction = direction_of(label, Statistic::Mean);
-                c.note = Some("no done run has this metric".into());
-                self.out.checks.push(c);
+                self.missing(c, "no done run has this metric");
                 continue;
             }
             let se = m.std.and_then(|s| standard_error(s, m.n, n));
-            self.push(
-                &template,
-                label,
-                Statistic::Mean,
-                m.mean,
-                Some(mean(&values)),
-                tolerance,
-                se,
-            );
-            if let (Some(std), Some(t)) = (m.std, m.std_tolerance.or(default_std)) {
-                self.push(
-                    &template,
-                    label,
-                    Statistic::Std,
-                    std,
-                    Some(std_dev(&values)),
-                    Some(t),
-                    None,
-                );
+            self.compare(c, mean(&values), se);
+            if let (Some(std), Some(t)) = (m.std, m.std_tolerance.or(section.std_tolerance)) {
+                let c = unmet(&template, label, Statistic::Std, std, Some(t));
+                self.compare(c, std_dev(&values), None);
             }
         }
+    }
+}
+
+/// A check of `entry` (its label, task, variant and sweep point) before it says what it checks.
+fn template(kind: EntryKind, entry: String, task: &str, variant: &str, sweep: &Sweep) -> Check {
+    Check {
+        kind,
+        entry,
+        task: task.to_string(),
+        variant: variant.to_string(),
+        seed: None,
+        sweep: sweep.clone(),
+        run_key: None,
+        metric: String::new(),
+        statistic: Statistic::Value,
+        expected: f64::NAN,
+        actual: None,
+        difference: None,
+        allowed: None,
+        tolerance: None,
+        direction: None,
+        verdict: Verdict::Missing,
+        note: None,
     }
 }
 
@@ -568,22 +524,16 @@ pub fn verify(
         },
         key_changes: Vec::new(),
     };
-    if let Some(name) = &file.experiment {
-        if name != experiment {
-            b.out.notes.push(format!(
-                "the expected file was recorded from experiment `{name}`; checking `{experiment}` against it"
-            ));
-        }
+    if let Some(name) = file.experiment.as_ref().filter(|name| *name != experiment) {
+        b.out.notes.push(format!(
+            "the expected file was recorded from experiment `{name}`; checking `{experiment}` against it"
+        ));
     }
+    let done = || runs.iter().filter(|r| is_done(r));
     if let Some(section) = &file.runs {
         let mut matched = BTreeSet::new();
         for entry in &section.entries {
-            b.run_entry(
-                entry,
-                section.tolerance,
-                section.discrete_tolerance,
-                &mut matched,
-            );
+            b.run_entry(entry, section, &mut matched);
         }
         if !b.key_changes.is_empty() {
             let note = format!(
@@ -593,19 +543,9 @@ pub fn verify(
             );
             b.out.notes.push(note);
         }
-        let unchecked: Vec<String> = runs
-            .iter()
-            .filter(|r| is_done(r) && !matched.contains(&r.run_key))
-            .map(|r| {
-                let sweep = sweep_of_json(&r.sweep);
-                format!(
-                    "{}/{} seed {}{}",
-                    r.task,
-                    r.variant,
-                    r.seed,
-                    super::expected::sweep_suffix(&sweep)
-                )
-            })
+        let unchecked: Vec<String> = done()
+            .filter(|r| !matched.contains(&r.run_key))
+            .map(|r| run_label(&r.task, &r.variant, r.seed, &sweep_of_json(&r.sweep)))
             .collect();
         if !unchecked.is_empty() {
             b.out.notes.push(format!(
@@ -617,25 +557,18 @@ pub fn verify(
     }
     if let Some(section) = &file.groups {
         for entry in &section.entries {
-            b.group_entry(entry, section.tolerance, section.std_tolerance);
+            b.group_entry(entry, section);
         }
         let mut unchecked: Vec<String> = Vec::new();
-        for r in runs.iter().filter(|r| is_done(r)) {
+        for r in done() {
             let sweep = sweep_of_json(&r.sweep);
-            if !section
+            let label = group_label(&r.task, &r.variant, &sweep);
+            let expected = section
                 .entries
                 .iter()
-                .any(|e| e.same_group(&r.task, &r.variant, &sweep))
-            {
-                let label = format!(
-                    "{}/{}{}",
-                    r.task,
-                    r.variant,
-                    super::expected::sweep_suffix(&sweep)
-                );
-                if !unchecked.contains(&label) {
-                    unchecked.push(label);
-                }
+                .any(|e| e.same_group(&r.task, &r.variant, &sweep));
+            if !expected && !unchecked.contains(&label) {
+                unchecked.push(label);
             }
         }
         if !unchecked.is_empty() {

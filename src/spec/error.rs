@@ -39,6 +39,18 @@ impl fmt::Display for SpecError {
     }
 }
 
+/// A serde_yaml error of deserializing `text` (read from `origin`), located and reworded as a
+/// spec's own are: unknown fields at their key, missing fields at their mapping, the rest where
+/// serde_yaml says. For other files that share the spec's `FILE:LINE:COLUMN: field: message`.
+pub fn yaml_error(e: &serde_yaml::Error, origin: &str, text: &str) -> SpecError {
+    super::Context {
+        origin,
+        text,
+        locator: super::locate::Locator::new(text),
+    }
+    .serde_error(e)
+}
+
 /// Splits a serde error's text (location already removed) into its path prefix and message.
 /// serde_yaml writes `path: message` except at the top level.
 pub(crate) fn split_path(text: &str) -> (String, String) {
