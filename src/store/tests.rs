@@ -3,6 +3,7 @@
 
 use super::open::sqlite_url;
 use super::*;
+use sqlx::any::AnyPoolOptions;
 use std::future::Future;
 use std::time::Duration;
 

@@ -59,7 +59,7 @@ pub struct EvalSettings {
 /// Where and how often a run writes checkpoints.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CheckpointPlan {
-    /// The run's folder ([`checkpoint::run_dir`]).
+    /// The run's folder ([`super::checkpoint::run_dir`]).
     pub dir: PathBuf,
     /// Steps between rolling checkpoints; none = only at the end of phase 1 and on interrupt.
     pub every: Option<usize>,
@@ -369,6 +369,7 @@ pub fn cuda_memory_in_use() -> Option<i64> {
 mod tests {
     use super::*;
     use crate::train::lm_fixture::{corpus, settings, skip_cross_head, Recorder};
+    use tch::nn::VarStore;
 
     fn result(o: &LmOutcome, split: &str, name: &str) -> f64 {
         o.results
