@@ -24,6 +24,7 @@ pub mod spec;
 pub mod stats;
 pub mod status;
 pub mod store;
+#[cfg(any(test, feature = "test-support"))]
 pub mod synthetic;
 pub mod task;
 pub mod train;

@@ -6,14 +6,14 @@ use crate::environment;
 use crate::spec::{LoadedSpec, RunPlan};
 use crate::store::{self, ExperimentRow, NewRun, RunStatus, Store};
 use crate::worker::{self, DataCache, WorkerOptions};
-use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::BufRead;
+use anyhow::Result;
+use processes::run_worker_processes;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::runtime::Runtime;
+
+mod processes;
 
 pub use crate::worker::{finetune_settings, pretrained};
 
@@ -120,8 +120,36 @@ pub fn enqueue(
 
 /// Runs every run of the grid that is not done yet.
 pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<GridSummary> {
+    let (mut data, requested_device, device) = prepare(loaded, plans, opts)?;
+    let grid = register(loaded, plans, opts, device)?;
+    worker::defer_signals();
+    let summary = GridSummary {
+        total: plans.len(),
+        ..Default::default()
+    };
+    if opts.workers.max(1) > 1 {
+        drop(data);
+        return with_worker_processes(loaded, plans, opts, grid, summary);
+    }
+    in_this_process(
+        loaded,
+        plans,
+        opts,
+        grid,
+        summary,
+        requested_device,
+        &mut data,
+    )
+}
+
+/// Before anything is written: the model and every task's data are there, the device is
+/// resolved and the threads are set. Returns the data, the device asked for and the one used.
+fn prepare(
+    loaded: &LoadedSpec,
+    plans: &[RunPlan],
+    opts: &RunOptions,
+) -> Result<(DataCache, String, tch::Device)> {
     let spec = &loaded.spec;
-    // Before anything is written: the model and every task's data are there.
     let mut data = DataCache::default();
     for plan in plans {
         data.load_for(&plan.config)?;
@@ -138,6 +166,35 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         tch::set_num_threads(threads as i32);
     }
 
+    Ok((data, requested_device, device))
+}
+
+/// The grid as the store holds it once registered: the store, the runtime driving it, the
+/// run keys of the plans, and how many of them had finished before this `harness run`.
+struct Registered {
+    rt: Runtime,
+    store: Arc<Store>,
+    names: Vec<String>,
+    keys: Vec<String>,
+    finished: usize,
+}
+
+/// How many of the runs `keys` that `rows` holds are in status `st`.
+fn count_status(rows: &[crate::store::RunRow], keys: &[String], st: RunStatus) -> usize {
+    rows.iter()
+        .filter(|r| r.status == st.as_str() && keys.contains(&r.run_key))
+        .count()
+}
+
+/// Registers the grid, reaps runs of workers that are gone, requeues failed runs when asked,
+/// and says what is there to run.
+fn register(
+    loaded: &LoadedSpec,
+    plans: &[RunPlan],
+    opts: &RunOptions,
+    device: tch::Device,
+) -> Result<Registered> {
+    let spec = &loaded.spec;
     let rt = runtime()?;
     let store = Arc::new(rt.block_on(Store::open(&opts.db))?);
     let (experiment, new_runs) = grid_rows(loaded, plans)?;
@@ -153,11 +210,7 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
     }
 
     let keys: Vec<String> = plans.iter().map(|p| p.key.clone()).collect();
-    let count = |rows: &[crate::store::RunRow], st: RunStatus| {
-        rows.iter()
-            .filter(|r| r.status == st.as_str() && keys.contains(&r.run_key))
-            .count()
-    };
+    let count = |rows: &[crate::store::RunRow], st| count_status(rows, &keys, st);
     let rows = rt.block_on(store.runs(&spec.name))?;
     let finished = count(&rows, RunStatus::Done)
         + count(&rows, RunStatus::Diverged)
@@ -187,36 +240,75 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         store::display_db(&opts.db)
     );
 
-    worker::defer_signals();
-    let mut summary = GridSummary {
-        total: plans.len(),
-        ..Default::default()
-    };
-    if workers > 1 {
-        drop(data);
-        let status = run_worker_processes(&rt, &store, loaded, plans, opts, finished)?;
-        let rows = rt.block_on(store.runs(&spec.name))?;
-        let after = |st| count(&rows, st);
-        summary.done = after(RunStatus::Done);
-        summary.diverged = after(RunStatus::Diverged);
-        summary.failed = after(RunStatus::Failed);
-        summary.ran = (summary.done + summary.diverged + summary.failed).saturating_sub(finished);
-        summary.interrupted = status.interrupted;
-        summary.queued = after(RunStatus::Queued) + after(RunStatus::Running);
-        if status.worker_failed && summary.failed == 0 && summary.queued > 0 {
-            anyhow::bail!(
-                "a worker process failed (its messages are above); {} runs are left",
-                summary.queued
-            );
-        }
-        rt.block_on(
-            Arc::try_unwrap(store)
-                .map_err(|_| anyhow::anyhow!("store in use"))?
-                .close(),
-        );
-        return Ok(summary);
-    }
+    Ok(Registered {
+        rt,
+        store,
+        names,
+        keys,
+        finished,
+    })
+}
 
+/// `--workers N` (N > 1): the runs are left to N `harness worker` processes; the summary is
+/// read back from the store.
+fn with_worker_processes(
+    loaded: &LoadedSpec,
+    plans: &[RunPlan],
+    opts: &RunOptions,
+    grid: Registered,
+    mut summary: GridSummary,
+) -> Result<GridSummary> {
+    let spec = &loaded.spec;
+    let Registered {
+        rt,
+        store,
+        keys,
+        finished,
+        ..
+    } = grid;
+    let count = |rows: &[crate::store::RunRow], st| count_status(rows, &keys, st);
+    let status = run_worker_processes(&rt, &store, loaded, plans, opts, finished)?;
+    let rows = rt.block_on(store.runs(&spec.name))?;
+    let after = |st| count(&rows, st);
+    summary.done = after(RunStatus::Done);
+    summary.diverged = after(RunStatus::Diverged);
+    summary.failed = after(RunStatus::Failed);
+    summary.ran = (summary.done + summary.diverged + summary.failed).saturating_sub(finished);
+    summary.interrupted = status.interrupted;
+    summary.queued = after(RunStatus::Queued) + after(RunStatus::Running);
+    if status.worker_failed && summary.failed == 0 && summary.queued > 0 {
+        anyhow::bail!(
+            "a worker process failed (its messages are above); {} runs are left",
+            summary.queued
+        );
+    }
+    rt.block_on(
+        Arc::try_unwrap(store)
+            .map_err(|_| anyhow::anyhow!("store in use"))?
+            .close(),
+    );
+    Ok(summary)
+}
+
+/// One worker, in this process, on the grid's runs.
+fn in_this_process(
+    loaded: &LoadedSpec,
+    plans: &[RunPlan],
+    opts: &RunOptions,
+    grid: Registered,
+    mut summary: GridSummary,
+    requested_device: String,
+    data: &mut DataCache,
+) -> Result<GridSummary> {
+    let spec = &loaded.spec;
+    let Registered {
+        rt,
+        store,
+        names,
+        keys,
+        finished,
+    } = grid;
+    let count = |rows: &[crate::store::RunRow], st| count_status(rows, &keys, st);
     let mut wopts = WorkerOptions::new(opts.db.clone());
     wopts.experiments = names;
     wopts.only_keys = Some(keys.clone());
@@ -229,7 +321,7 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
     wopts.checkpoint_dir = opts.checkpoint_dir.clone();
     wopts.quiet = opts.quiet;
     wopts.grid = Some((plans.len() as u64, finished as u64));
-    let w = worker::work(&rt, store.clone(), &wopts, &mut data)?;
+    let w = worker::work(&rt, store.clone(), &wopts, data)?;
     summary.ran = w.ran;
     summary.done = w.done;
     summary.failed = w.failed;
@@ -241,145 +333,4 @@ pub fn run(loaded: &LoadedSpec, plans: &[RunPlan], opts: &RunOptions) -> Result<
         rt.block_on(store.close());
     }
     Ok(summary)
-}
-
-struct ProcessesEnd {
-    interrupted: bool,
-    worker_failed: bool,
-}
-
-/// Starts `opts.workers` `harness worker` processes for the experiment, relays their messages
-/// (prefixed `wN:`), shows one progress bar polled from the store, and waits for them. A stop
-/// signal is passed on to every worker (they checkpoint, release their leases and exit 130).
-fn run_worker_processes(
-    rt: &Runtime,
-    store: &Store,
-    loaded: &LoadedSpec,
-    plans: &[RunPlan],
-    opts: &RunOptions,
-    finished: usize,
-) -> Result<ProcessesEnd> {
-    let spec = &loaded.spec;
-    let n = opts.workers;
-    let exe = std::env::current_exe().context("locating the harness binary")?;
-    // On CPU the threads are split between the workers; one worker per listed device otherwise.
-    let total_threads = spec
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    let per_worker = (total_threads / n).max(1);
-    let bar = ProgressBar::with_draw_target(
-        Some(plans.len() as u64),
-        if opts.quiet {
-            ProgressDrawTarget::hidden()
-        } else {
-            ProgressDrawTarget::stderr()
-        },
-    );
-    bar.set_style(
-        ProgressStyle::with_template(
-            "grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_position(finished as u64);
-    let mut children = Vec::new();
-    let mut relays = Vec::new();
-    for i in 0..n {
-        let mut cmd = Command::new(&exe);
-        cmd.arg("worker")
-            .arg(&spec.name)
-            .arg("--db")
-            .arg(&opts.db)
-            .arg("--lease")
-            .arg(format!("{}ms", opts.lease.as_millis()))
-            .arg("--max-attempts")
-            .arg(opts.max_attempts.to_string())
-            .arg("--quiet");
-        let device = if opts.devices.is_empty() {
-            opts.device.clone()
-        } else {
-            Some(opts.devices[i % opts.devices.len()].clone())
-        };
-        if let Some(d) = &device {
-            cmd.arg("--device").arg(d);
-        }
-        if device.as_deref().is_none_or(|d| d == "cpu") {
-            cmd.arg("--threads").arg(per_worker.to_string());
-        }
-        if let Some(dir) = &opts.checkpoint_dir {
-            cmd.arg("--checkpoint-dir").arg(dir);
-        }
-        if let Some(m) = opts.max_runs {
-            // Each worker stops after its share.
-            cmd.arg("--max-runs").arg(m.div_ceil(n).to_string());
-        }
-        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .with_context(|| format!("starting worker {i} ({})", exe.display()))?;
-        let stderr = child.stderr.take().expect("piped stderr");
-        let bar = bar.clone();
-        relays.push(std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(|l| l.ok())
-            {
-                bar.suspend(|| eprintln!("w{i}: {line}"));
-            }
-        }));
-        children.push(child);
-    }
-    let mut forwarded = false;
-    let mut codes: Vec<Option<i32>> = vec![None; n];
-    loop {
-        if worker::stop_requested() && !forwarded {
-            for c in &children {
-                unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            }
-            forwarded = true;
-        }
-        for (i, c) in children.iter_mut().enumerate() {
-            if codes[i].is_none() {
-                if let Some(st) = c.try_wait()? {
-                    codes[i] = Some(st.code().unwrap_or(137));
-                }
-            }
-        }
-        if let Ok(rows) = rt.block_on(store.runs(&spec.name)) {
-            let keys: Vec<&str> = plans.iter().map(|p| p.key.as_str()).collect();
-            let mine = rows.iter().filter(|r| keys.contains(&r.run_key.as_str()));
-            let (mut fin, mut running) = (0, 0);
-            for r in mine {
-                match r.status.as_str() {
-                    "done" | "failed" | "diverged" => fin += 1,
-                    "running" => running += 1,
-                    _ => {}
-                }
-            }
-            bar.set_position(fin);
-            let alive = codes.iter().filter(|c| c.is_none()).count();
-            bar.set_message(format!("{running} running, {alive}/{n} workers alive"));
-        }
-        if codes.iter().all(|c| c.is_some()) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    }
-    for r in relays {
-        let _ = r.join();
-    }
-    bar.finish_and_clear();
-    let interrupted = forwarded || codes.contains(&Some(130));
-    let worker_failed = codes
-        .iter()
-        .any(|c| !matches!(c, Some(0) | Some(1) | Some(130)));
-    for (i, c) in codes.iter().enumerate() {
-        if !matches!(c, Some(0) | Some(130)) {
-            eprintln!("worker w{i} exited with status {}", c.unwrap_or(-1));
-        }
-    }
-    Ok(ProcessesEnd {
-        interrupted,
-        worker_failed,
-    })
 }

@@ -7,13 +7,22 @@
 //! Biases and LayerNorm parameters are created in optimizer group [`NO_DECAY_GROUP`], every other
 //! weight in [`DECAY_GROUP`] (weight decay "not on biases/LayerNorm", METHODS.md §6).
 
-use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
+
+mod checkpoint;
+#[cfg(any(test, feature = "test-support"))]
+mod random_checkpoint;
+
+pub use checkpoint::{pytorch_only_message, verify_checkpoint};
+#[cfg(any(test, feature = "test-support"))]
+pub use random_checkpoint::write_random_checkpoint;
+
+use checkpoint::{Checkpoint, Weights};
 
 use super::cross_head::CrossHead;
 use super::tokenizer::Batch;
@@ -202,177 +211,6 @@ pub fn loss(logits: &Tensor, labels: &Tensor, head: Head) -> Tensor {
         Head::Regression => logits
             .squeeze_dim(-1)
             .mse_loss(&labels.to_kind(logits.kind()), tch::Reduction::Mean),
-    }
-}
-
-/// Tensors of a `model.safetensors` file, read once. Hugging Face BERT checkpoints exist with
-/// and without the `bert.` prefix and with either LayerNorm naming (`weight`/`bias`, or the
-/// original TensorFlow port's `gamma`/`beta`); every combination is accepted.
-struct Checkpoint {
-    file: PathBuf,
-    tensors: HashMap<String, Tensor>,
-    prefix: &'static str,
-}
-
-/// The other name a LayerNorm parameter may have: `….LayerNorm.weight` ↔ `….LayerNorm.gamma`,
-/// `….LayerNorm.bias` ↔ `….LayerNorm.beta`.
-fn legacy_layer_norm_name(name: &str) -> Option<String> {
-    let (stem, leaf) = name.rsplit_once('.')?;
-    if stem.rsplit('.').next() != Some("LayerNorm") {
-        return None;
-    }
-    let other = match leaf {
-        "weight" => "gamma",
-        "bias" => "beta",
-        "gamma" => "weight",
-        "beta" => "bias",
-        _ => return None,
-    };
-    Some(format!("{stem}.{other}"))
-}
-
-/// Checks what loading `dir` with `layers` would need, without reading a tensor: `config.json`
-/// parses and is supported, `layers` is within the checkpoint's, and `model.safetensors` is
-/// whole ([`super::safetensors::check_file`]).
-pub fn verify_checkpoint(dir: &Path, layers: Option<usize>) -> Result<(), ModelError> {
-    let config_file = dir.join("config.json");
-    let config = BertConfig::from_file(&config_file)?;
-    if let Some(n) = layers.filter(|&n| n == 0 || n > config.num_hidden_layers) {
-        return Err(ModelError::Layers {
-            file: config_file,
-            requested: n,
-            available: config.num_hidden_layers,
-        });
-    }
-    let weights = dir.join("model.safetensors");
-    if !weights.is_file() {
-        if dir.join("pytorch_model.bin").is_file() {
-            return Err(ModelError::PytorchOnly(pytorch_only_message(dir)));
-        }
-        return Err(ModelError::Missing {
-            file: weights,
-            what: "model.safetensors of the checkpoint",
-        });
-    }
-    super::safetensors::check_file(&weights).map(|_| ())
-}
-
-/// The message for a checkpoint directory that holds only `pytorch_model.bin`.
-pub fn pytorch_only_message(dir: &Path) -> String {
-    let d = dir.display();
-    format!(
-        "{d} holds pytorch_model.bin but no model.safetensors; harness reads only safetensors (a pickle \
-         cannot be read safely). Convert it once with Python (torch and safetensors installed):\n\
-         python3 -c \"import torch; from safetensors.torch import save_file\n\
-         sd = torch.load('{d}/pytorch_model.bin', map_location='cpu', weights_only=True)\n\
-         save_file({{k: v.clone().contiguous() for k, v in sd.items()}}, '{d}/model.safetensors')\"\n\
-         or download the safetensors form with `harness data model NAME` where the hub has one"
-    )
-}
-
-impl Checkpoint {
-    fn read(file: &Path) -> Result<Self, ModelError> {
-        if !file.is_file() {
-            if let Some(dir) = file.parent() {
-                if dir.join("pytorch_model.bin").is_file() {
-                    return Err(ModelError::PytorchOnly(pytorch_only_message(dir)));
-                }
-            }
-            return Err(ModelError::Missing {
-                file: file.to_path_buf(),
-                what: "model.safetensors of the checkpoint",
-            });
-        }
-        let tensors: HashMap<String, Tensor> = Tensor::read_safetensors(file)
-            .map_err(|e| ModelError::Safetensors {
-                file: file.to_path_buf(),
-                message: e.to_string(),
-            })?
-            .into_iter()
-            .collect();
-        let prefix = if tensors.contains_key("bert.embeddings.word_embeddings.weight") {
-            "bert."
-        } else {
-            ""
-        };
-        Ok(Checkpoint {
-            file: file.to_path_buf(),
-            tensors,
-            prefix,
-        })
-    }
-
-    /// The stored name of the body tensor `name`, if the checkpoint has it under any accepted
-    /// spelling.
-    fn key_of(&self, name: &str) -> Option<String> {
-        let key = format!("{}{name}", self.prefix);
-        if self.tensors.contains_key(&key) {
-            return Some(key);
-        }
-        legacy_layer_norm_name(&key).filter(|k| self.tensors.contains_key(k))
-    }
-
-    /// Whether the checkpoint holds the pooler (`pooler.dense.{weight,bias}`).
-    fn has_pooler(&self) -> bool {
-        self.key_of("pooler.dense.weight").is_some() && self.key_of("pooler.dense.bias").is_some()
-    }
-
-    /// The tensor `name` (of the BERT body), checked against `shape`.
-    fn get(&self, name: &str, shape: &[i64]) -> Result<&Tensor, ModelError> {
-        let key = self.key_of(name).ok_or_else(|| ModelError::MissingTensor {
-            file: self.file.clone(),
-            name: name.to_string(),
-            tried: match legacy_layer_norm_name(name) {
-                Some(old) => format!("`{name}`, `bert.{name}`, `{old}` and `bert.{old}`"),
-                None => format!("`{name}` and `bert.{name}`"),
-            },
-        })?;
-        let t = &self.tensors[&key];
-        if t.size() != shape {
-            return Err(ModelError::Shape {
-                file: self.file.clone(),
-                name: key,
-                expected: shape.to_vec(),
-                got: t.size(),
-            });
-        }
-        Ok(t)
-    }
-}
-
-/// Copies checkpoint tensors into VarStore variables of the same name (a path in both).
-struct Weights<'a> {
-    ckpt: &'a Checkpoint,
-    vs: nn::Path<'a>,
-    name: String,
-}
-
-impl<'a> Weights<'a> {
-    fn sub(&self, s: &str) -> Weights<'a> {
-        Weights {
-            ckpt: self.ckpt,
-            vs: self.vs.sub(s),
-            name: join(&self.name, s),
-        }
-    }
-
-    fn var(&self, leaf: &str, shape: &[i64]) -> Result<Tensor, ModelError> {
-        let name = join(&self.name, leaf);
-        let src = self.ckpt.get(&name, shape)?;
-        let group = if no_decay(&name) {
-            NO_DECAY_GROUP
-        } else {
-            DECAY_GROUP
-        };
-        Ok(self.vs.set_group(group).f_var_copy(leaf, src)?)
-    }
-}
-
-fn join(a: &str, b: &str) -> String {
-    if a.is_empty() {
-        b.to_string()
-    } else {
-        format!("{a}.{b}")
     }
 }
 
@@ -920,85 +758,6 @@ pub fn normal_values(rng: &mut ChaCha20Rng, n: usize, std: f64) -> Vec<f32> {
     }
     out.truncate(n);
     out
-}
-
-/// Writes a randomly initialised checkpoint in Hugging Face layout (`config.json`,
-/// `model.safetensors` with `prefix` before every name, e.g. "" or "bert.") for tests and smoke
-/// runs that need no download. Values come from a ChaCha stream seeded with `seed`.
-pub fn write_random_checkpoint(
-    dir: &Path,
-    config: &BertConfig,
-    prefix: &str,
-    seed: u64,
-) -> Result<(), ModelError> {
-    use rand_chacha::rand_core::SeedableRng;
-    let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let c = config;
-    let (h, f) = (c.hidden_size, c.intermediate_size);
-    let mut shapes: Vec<(String, Vec<i64>)> = vec![
-        (
-            "embeddings.word_embeddings.weight".into(),
-            vec![c.vocab_size, h],
-        ),
-        (
-            "embeddings.position_embeddings.weight".into(),
-            vec![c.max_position_embeddings, h],
-        ),
-        (
-            "embeddings.token_type_embeddings.weight".into(),
-            vec![c.type_vocab_size, h],
-        ),
-        ("embeddings.LayerNorm.weight".into(), vec![h]),
-        ("embeddings.LayerNorm.bias".into(), vec![h]),
-    ];
-    for i in 0..c.num_hidden_layers {
-        let l = format!("encoder.layer.{i}");
-        for (name, shape) in [
-            ("attention.self.query.weight", vec![h, h]),
-            ("attention.self.query.bias", vec![h]),
-            ("attention.self.key.weight", vec![h, h]),
-            ("attention.self.key.bias", vec![h]),
-            ("attention.self.value.weight", vec![h, h]),
-            ("attention.self.value.bias", vec![h]),
-            ("attention.output.dense.weight", vec![h, h]),
-            ("attention.output.dense.bias", vec![h]),
-            ("attention.output.LayerNorm.weight", vec![h]),
-            ("attention.output.LayerNorm.bias", vec![h]),
-            ("intermediate.dense.weight", vec![f, h]),
-            ("intermediate.dense.bias", vec![f]),
-            ("output.dense.weight", vec![h, f]),
-            ("output.dense.bias", vec![h]),
-            ("output.LayerNorm.weight", vec![h]),
-            ("output.LayerNorm.bias", vec![h]),
-        ] {
-            shapes.push((format!("{l}.{name}"), shape));
-        }
-    }
-    shapes.push(("pooler.dense.weight".into(), vec![h, h]));
-    shapes.push(("pooler.dense.bias".into(), vec![h]));
-    let tensors: Vec<(String, Tensor)> = shapes
-        .into_iter()
-        .map(|(name, shape)| {
-            let n = shape.iter().product::<i64>() as usize;
-            let mut t = Tensor::from_slice(&normal_values(&mut rng, n, 0.2)).view(shape.as_slice());
-            if name.ends_with("LayerNorm.weight") {
-                t += 1.0;
-            }
-            (format!("{prefix}{name}"), t)
-        })
-        .collect();
-    std::fs::create_dir_all(dir).map_err(|source| ModelError::Io {
-        file: dir.to_path_buf(),
-        source,
-    })?;
-    let config_file = dir.join("config.json");
-    let json = serde_json::to_string_pretty(config).expect("BertConfig serialises");
-    std::fs::write(&config_file, json).map_err(|source| ModelError::Io {
-        file: config_file,
-        source,
-    })?;
-    Tensor::write_safetensors(&tensors, dir.join("model.safetensors"))?;
-    Ok(())
 }
 
 #[cfg(test)]

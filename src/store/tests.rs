@@ -1,8 +1,11 @@
 //! Every test of the store runs against both backends: SQLite in a temporary folder and a fresh
 //! database on the throwaway PostgreSQL server (scripts/postgres-local.sh).
 
+use super::open::sqlite_url;
 use super::*;
+use sqlx::any::AnyPoolOptions;
 use std::future::Future;
+use std::time::Duration;
 
 /// Runs `body` on a fresh SQLite store and on a fresh PostgreSQL store.
 fn both<F, Fut>(label: &str, body: F)

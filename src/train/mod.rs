@@ -5,6 +5,7 @@
 pub mod checkpoint;
 pub mod finetune;
 pub mod language_model;
+#[cfg(any(test, feature = "test-support"))]
 pub mod lm_fixture;
 pub mod optim;
 pub mod schedule;
