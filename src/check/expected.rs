@@ -210,14 +210,7 @@ pub fn sweep_suffix(sweep: &Sweep) -> String {
     if sweep.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = sweep
-        .iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        })
-        .collect();
-    format!(" [{}]", parts.join(", "))
+    format!(" [{}]", crate::analysis::sweep_text(sweep))
 }
 
 /// `spam/baseline seed 1`, with the sweep point when there is one.
