@@ -160,25 +160,22 @@ impl fmt::Display for Setting {
 }
 
 fn sweep_label(json: &str) -> String {
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_str::<serde_json::Value>(json) else {
-        return String::new();
-    };
-    let mut parts: Vec<(String, String)> = map
-        .into_iter()
-        .map(|(k, v)| {
-            let v = match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            };
-            (k, v)
+    match serde_json::from_str::<serde_json::Value>(json) {
+        Ok(serde_json::Value::Object(map)) => sweep_text(&map.into_iter().collect()),
+        _ => String::new(),
+    }
+}
+
+/// A sweep point as `kind=x, lr=0.00002`: in key order, strings without their quotes.
+pub fn sweep_text(sweep: &BTreeMap<String, serde_json::Value>) -> String {
+    let parts: Vec<String> = sweep
+        .iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
         })
         .collect();
-    parts.sort();
-    parts
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    parts.join(", ")
 }
 
 /// Majority-class baselines, keyed by (task, split, metric name).

@@ -210,14 +210,7 @@ pub fn sweep_suffix(sweep: &Sweep) -> String {
     if sweep.is_empty() {
         return String::new();
     }
-    let parts: Vec<String> = sweep
-        .iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        })
-        .collect();
-    format!(" [{}]", parts.join(", "))
+    format!(" [{}]", crate::analysis::sweep_text(sweep))
 }
 
 /// `spam/baseline seed 1`, with the sweep point when there is one.
@@ -304,6 +297,27 @@ impl Validator<'_> {
         })
     }
 
+    /// Checks what every entry of a section needs (no `earlier` entry of the same run or group,
+    /// at least one metric) and returns where the entry is.
+    fn entry<M>(
+        &self,
+        section: &str,
+        i: usize,
+        earlier: Option<usize>,
+        label: &str,
+        metrics: &BTreeMap<String, M>,
+    ) -> Result<FieldPath, FileError> {
+        let at = FieldPath::of(&[section]).key("entries").index(i);
+        if let Some(j) = earlier {
+            let message = format!("{label} is already expected at {section}.entries[{j}]");
+            return Err(self.err(&at, message));
+        }
+        if metrics.is_empty() {
+            return Err(self.err(&at.key("metrics"), "give at least one metric"));
+        }
+        Ok(at)
+    }
+
     fn label(&self, label: &str, path: &FieldPath) -> Result<(), FileError> {
         match split_label(label) {
             Some(_) => Ok(()),
@@ -356,19 +370,10 @@ impl Validator<'_> {
             self.tolerance(t, &base.key("discrete_tolerance"), false)?;
         }
         for (i, entry) in section.entries.iter().enumerate() {
-            let at = base.key("entries").index(i);
-            if let Some(j) = section.entries[..i]
+            let earlier = section.entries[..i]
                 .iter()
-                .position(|e| e.same_run(&entry.task, &entry.variant, entry.seed, &entry.sweep))
-            {
-                return Err(self.err(
-                    &at,
-                    format!("{} is already expected at runs.entries[{j}]", entry.label()),
-                ));
-            }
-            if entry.metrics.is_empty() {
-                return Err(self.err(&at.key("metrics"), "give at least one metric"));
-            }
+                .position(|e| e.same_run(&entry.task, &entry.variant, entry.seed, &entry.sweep));
+            let at = self.entry("runs", i, earlier, &entry.label(), &entry.metrics)?;
             for (label, metric) in &entry.metrics {
                 let mp = at.key("metrics").key(label);
                 self.label(label, &mp)?;
@@ -399,22 +404,10 @@ impl Validator<'_> {
             self.tolerance(t, &base.key("std_tolerance"), false)?;
         }
         for (i, entry) in section.entries.iter().enumerate() {
-            let at = base.key("entries").index(i);
-            if let Some(j) = section.entries[..i]
+            let earlier = section.entries[..i]
                 .iter()
-                .position(|e| e.same_group(&entry.task, &entry.variant, &entry.sweep))
-            {
-                return Err(self.err(
-                    &at,
-                    format!(
-                        "{} is already expected at groups.entries[{j}]",
-                        entry.label()
-                    ),
-                ));
-            }
-            if entry.metrics.is_empty() {
-                return Err(self.err(&at.key("metrics"), "give at least one metric"));
-            }
+                .position(|e| e.same_group(&entry.task, &entry.variant, &entry.sweep));
+            let at = self.entry("groups", i, earlier, &entry.label(), &entry.metrics)?;
             for (label, metric) in &entry.metrics {
                 let mp = at.key("metrics").key(label);
                 self.label(label, &mp)?;

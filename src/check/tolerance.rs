@@ -163,7 +163,7 @@ pub fn standard_error(std: f64, n_expected: usize, n_actual: usize) -> Option<f6
 }
 
 /// The outcome of comparing one value with its expectation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Verdict {
     /// Within tolerance.
@@ -175,6 +175,7 @@ pub enum Verdict {
     /// Beyond tolerance, for a metric whose better direction is not known.
     Changed,
     /// Expected but absent: the run is missing or not done, or it has no such metric.
+    #[default]
     Missing,
 }
 

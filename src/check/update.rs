@@ -72,6 +72,23 @@ fn firsts(runs: &[RunRow], seeds: bool) -> Vec<&RunRow> {
         .collect()
 }
 
+/// For an entry that cannot be recorded now (`why`, after its label): keeps its old
+/// expectations when there are some, and says so.
+fn keep_old<E: Clone>(
+    old: Option<&E>,
+    why: &str,
+    entries: &mut Vec<E>,
+    warnings: &mut Vec<String>,
+) {
+    match old {
+        Some(e) => {
+            warnings.push(format!("{why}; kept its old expectations"));
+            entries.push(e.clone());
+        }
+        None => warnings.push(format!("{why}; not recorded")),
+    }
+}
+
 /// Builds the new file from the runs and results of `experiment`; `old` is the current file,
 /// `record` overrides which sections to write (else the old file's, else runs only);
 /// `recorded_on` is where the done runs ran, written into the new file.
@@ -119,18 +136,8 @@ pub fn update(
             let (run, _) = find_run(&probe, runs);
             let run = run.expect("an identity comes from a run");
             if !is_done(run) {
-                match old_entry {
-                    Some(e) => {
-                        warnings.push(format!(
-                            "{label}: the run is {}; kept its old expectations",
-                            run.status
-                        ));
-                        entries.push(e.clone());
-                    }
-                    None => {
-                        warnings.push(format!("{label}: the run is {}; not recorded", run.status))
-                    }
-                }
+                let why = format!("{label}: the run is {}", run.status);
+                keep_old(old_entry, &why, &mut entries, &mut warnings);
                 continue;
             }
             let mut metrics = BTreeMap::new();
@@ -188,13 +195,8 @@ pub fn update(
                 .filter(|r| is_done(r) && r.variant == variant && Setting::of(r) == setting)
                 .collect();
             if done.is_empty() {
-                match old_entry {
-                    Some(e) => {
-                        warnings.push(format!("{label}: no done runs; kept its old expectations"));
-                        entries.push(e.clone());
-                    }
-                    None => warnings.push(format!("{label}: no done runs; not recorded")),
-                }
+                let why = format!("{label}: no done runs");
+                keep_old(old_entry, &why, &mut entries, &mut warnings);
                 continue;
             }
             let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();

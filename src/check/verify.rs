@@ -17,18 +17,20 @@ use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Whether a check concerns one run or a group of seeds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EntryKind {
+    #[default]
     Run,
     Group,
 }
 
 /// Which number of an entry is checked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Statistic {
     /// A run's final value.
+    #[default]
     Value,
     /// A group's mean over its done runs.
     Mean,
@@ -39,7 +41,7 @@ pub enum Statistic {
 }
 
 /// One expected number against the current one.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Check {
     pub kind: EntryKind,
     /// `spam/baseline seed 1` or `spam/baseline`, with ` [sweep]` when there is one.
@@ -172,15 +174,12 @@ fn flip_sentence(
     let Some((split, name)) = split_label(label) else {
         return String::new();
     };
-    let prefix = if split == "dev" {
-        String::new()
-    } else {
-        format!("{split}/")
+    // The value of another result of the same split.
+    let of = |other: &str| match split {
+        "dev" => values.get(other).copied(),
+        _ => values.get(&format!("{split}/{other}")).copied(),
     };
-    let examples = values
-        .get(&format!("{prefix}{}", crate::train::finetune::EXAMPLES))
-        .copied();
-    match (name, examples) {
+    match (name, of(crate::train::finetune::EXAMPLES)) {
         ("acc", Some(n)) => {
             let flipped = ((actual - expected).abs() * n).round();
             let way = if actual < expected {
@@ -190,13 +189,10 @@ fn flip_sentence(
             };
             format!("{flipped} of {n} {split} predictions flipped (net, {way})")
         }
-        ("acc", None) => "predictions flipped".into(),
-        ("f1" | "mcc", _) => match (values.get(&format!("{prefix}acc")), examples) {
-            (Some(_), Some(n)) => format!(
-                "predictions flipped (accuracy over the {n} {split} examples is checked separately)"
-            ),
-            _ => "predictions flipped".into(),
-        },
+        ("f1" | "mcc", Some(n)) if of("acc").is_some() => format!(
+            "predictions flipped (accuracy over the {n} {split} examples is checked separately)"
+        ),
+        ("acc" | "f1" | "mcc", _) => "predictions flipped".into(),
         _ => "a count of the run changed".into(),
     }
 }
@@ -332,20 +328,15 @@ impl Builder<'_> {
                 &entry.sweep,
             )
         };
-        let missing_note = match run {
-            None => Some("no such run in the experiment".to_string()),
-            Some(r) if !is_done(r) => {
-                Some(match r.error.as_deref().and_then(|e| e.lines().next()) {
-                    Some(err) => format!("the run is {}: {err}", r.status),
-                    None => format!("the run is {}", r.status),
-                })
-            }
-            Some(_) => None,
-        };
-        let run = match (run, missing_note) {
-            (Some(run), None) => run,
-            (_, note) => {
-                let note = note.expect("a run that is not done");
+        let run = match run {
+            Some(r) if is_done(r) => r,
+            _ => {
+                let note = match run.map(|r| (r, r.error.as_deref().and_then(|e| e.lines().next())))
+                {
+                    None => "no such run in the experiment".to_string(),
+                    Some((r, Some(err))) => format!("the run is {}: {err}", r.status),
+                    Some((r, None)) => format!("the run is {}", r.status),
+                };
                 self.out
                     .problems
                     .push(format!("{}: missing: {note}", entry.label()));
@@ -485,19 +476,8 @@ fn template(kind: EntryKind, entry: String, task: &str, variant: &str, sweep: &S
         entry,
         task: task.to_string(),
         variant: variant.to_string(),
-        seed: None,
         sweep: sweep.clone(),
-        run_key: None,
-        metric: String::new(),
-        statistic: Statistic::Value,
-        expected: f64::NAN,
-        actual: None,
-        difference: None,
-        allowed: None,
-        tolerance: None,
-        direction: None,
-        verdict: Verdict::Missing,
-        note: None,
+        ..Check::default()
     }
 }
 
