@@ -2,6 +2,7 @@
 //! this process or in `--workers N` local worker processes (`harness worker`), and shows one
 //! progress view. See `worker` for claiming, leases, checkpoints and signals.
 
+use crate::analysis::Progress;
 use crate::environment;
 use crate::spec::{LoadedSpec, RunPlan};
 use crate::store::{self, ExperimentRow, NewRun, RunStatus, Store};
@@ -179,11 +180,13 @@ struct Registered {
     finished: usize,
 }
 
-/// How many of the runs `keys` that `rows` holds are in status `st`.
-fn count_status(rows: &[crate::store::RunRow], keys: &[String], st: RunStatus) -> usize {
-    rows.iter()
-        .filter(|r| r.status == st.as_str() && keys.contains(&r.run_key))
-        .count()
+/// The statuses of the runs `keys` that `rows` holds, counted.
+fn progress(rows: &[crate::store::RunRow], keys: &[String]) -> Progress {
+    Progress::of(
+        rows.iter()
+            .filter(|r| keys.contains(&r.run_key))
+            .map(|r| r.status.as_str()),
+    )
 }
 
 /// Registers the grid, reaps runs of workers that are gone, requeues failed runs when asked,
@@ -210,11 +213,8 @@ fn register(
     }
 
     let keys: Vec<String> = plans.iter().map(|p| p.key.clone()).collect();
-    let count = |rows: &[crate::store::RunRow], st| count_status(rows, &keys, st);
-    let rows = rt.block_on(store.runs(&spec.name))?;
-    let finished = count(&rows, RunStatus::Done)
-        + count(&rows, RunStatus::Diverged)
-        + count(&rows, RunStatus::Failed);
+    let before = progress(&rt.block_on(store.runs(&spec.name))?, &keys);
+    let finished = before.finished();
     let workers = opts.workers.max(1);
     let how = if workers > 1 {
         format!("{workers} worker processes")
@@ -231,7 +231,7 @@ fn register(
         plans.len(),
         added,
         finished,
-        count(&rows, RunStatus::Queued),
+        before.queued,
         if requeued == 0 {
             String::new()
         } else {
@@ -266,16 +266,14 @@ fn with_worker_processes(
         finished,
         ..
     } = grid;
-    let count = |rows: &[crate::store::RunRow], st| count_status(rows, &keys, st);
     let status = run_worker_processes(&rt, &store, loaded, plans, opts, finished)?;
-    let rows = rt.block_on(store.runs(&spec.name))?;
-    let after = |st| count(&rows, st);
-    summary.done = after(RunStatus::Done);
-    summary.diverged = after(RunStatus::Diverged);
-    summary.failed = after(RunStatus::Failed);
-    summary.ran = (summary.done + summary.diverged + summary.failed).saturating_sub(finished);
+    let after = progress(&rt.block_on(store.runs(&spec.name))?, &keys);
+    summary.done = after.done;
+    summary.diverged = after.diverged;
+    summary.failed = after.failed;
+    summary.ran = after.finished().saturating_sub(finished);
     summary.interrupted = status.interrupted;
-    summary.queued = after(RunStatus::Queued) + after(RunStatus::Running);
+    summary.queued = after.queued + after.running;
     if status.worker_failed && summary.failed == 0 && summary.queued > 0 {
         anyhow::bail!(
             "a worker process failed (its messages are above); {} runs are left",
@@ -308,7 +306,6 @@ fn in_this_process(
         keys,
         finished,
     } = grid;
-    let count = |rows: &[crate::store::RunRow], st| count_status(rows, &keys, st);
     let mut wopts = WorkerOptions::new(opts.db.clone());
     wopts.experiments = names;
     wopts.only_keys = Some(keys.clone());
@@ -328,7 +325,8 @@ fn in_this_process(
     summary.diverged = w.diverged;
     summary.interrupted = w.interrupted;
     let rows = rt.block_on(store.runs(&spec.name))?;
-    summary.queued = count(&rows, RunStatus::Queued) + count(&rows, RunStatus::Running);
+    let after = progress(&rows, &keys);
+    summary.queued = after.queued + after.running;
     if let Ok(store) = Arc::try_unwrap(store) {
         rt.block_on(store.close());
     }

@@ -176,16 +176,13 @@ fn show_progress(
     let n = codes.len();
     if let Ok(rows) = rt.block_on(store.runs(name)) {
         let keys: Vec<&str> = plans.iter().map(|p| p.key.as_str()).collect();
-        let mine = rows.iter().filter(|r| keys.contains(&r.run_key.as_str()));
-        let (mut fin, mut running) = (0, 0);
-        for r in mine {
-            match r.status.as_str() {
-                "done" | "failed" | "diverged" => fin += 1,
-                "running" => running += 1,
-                _ => {}
-            }
-        }
-        bar.set_position(fin);
+        let p = crate::analysis::Progress::of(
+            rows.iter()
+                .filter(|r| keys.contains(&r.run_key.as_str()))
+                .map(|r| r.status.as_str()),
+        );
+        let running = p.running;
+        bar.set_position(p.finished() as u64);
         let alive = codes.iter().filter(|c| c.is_none()).count();
         bar.set_message(format!("{running} running, {alive}/{n} workers alive"));
     }
