@@ -3,7 +3,7 @@
 use super::{Block, Cell, ColumnSummary, CompareFormat};
 use crate::analysis::Direction;
 use crate::output::{inline::csv_number, Table};
-use crate::report::format::{p_value, percent, sig, value};
+use crate::report::format::{p_value, percent, sig, value, NA};
 use serde::Serialize;
 
 /// Renders blocks in `format`.
@@ -55,24 +55,33 @@ fn table(b: &Block) -> Table {
         ));
     }
     let opt = |o: Option<f64>, f: fn(f64) -> String| o.map_or(String::new(), f);
-    let mut line = |label: &str, f: &dyn Fn(&ColumnSummary) -> String| {
-        t.push(row(label, b.summary.iter().map(f)));
-    };
-    line("n", &|s| s.n.to_string());
-    line("mean", &|s| value(s.mean));
-    line("std", &|s| sig(s.std));
+    let line =
+        |label: &str, f: &dyn Fn(&ColumnSummary) -> String| row(label, b.summary.iter().map(f));
+    t.push(line("n", &|s| s.n.to_string()));
+    t.push(line("mean", &|s| value(s.mean)));
+    t.push(line("std", &|s| sig(s.std)));
     if b.summary.iter().any(|s| s.not_interpretable.is_some()) {
-        line("degenerate", &|s| {
+        t.push(line("degenerate", &|s| {
             s.degenerate
                 .map_or(String::new(), |d| format!("{d} of {}", s.n))
-        });
+        }));
     }
-    line("std reduction", &|s| match &s.not_interpretable {
-        Some(_) => "not interpretable".to_string(),
-        None => opt(s.std_reduction, percent),
-    });
-    line("p Brown–Forsythe", &|s| opt(s.p_brown_forsythe, p_value));
-    line("p Welch", &|s| opt(s.p_welch, p_value));
+    // Without a std reduction, a column other than the reference: its reference has no done runs.
+    let reduction =
+        b.summary
+            .iter()
+            .enumerate()
+            .map(|(i, s)| match (&s.not_interpretable, s.std_reduction) {
+                (Some(_), _) => "not interpretable".to_string(),
+                (None, Some(r)) => percent(r),
+                (None, None) if i == b.reference => String::new(),
+                (None, None) => NA.to_string(),
+            });
+    t.push(row("std reduction", reduction));
+    t.push(line("p Brown–Forsythe", &|s| {
+        opt(s.p_brown_forsythe, p_value)
+    }));
+    t.push(line("p Welch", &|s| opt(s.p_welch, p_value)));
     t
 }
 
