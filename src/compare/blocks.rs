@@ -3,10 +3,10 @@
 
 use super::CompareError;
 use crate::analysis::{
-    analyse, compare_arms, not_interpretable, primary_metric, Analysis, Arm, Comparison, Direction,
-    ExperimentData, MetricAnalysis, MetricKey, Options, Sample, Setting, VariantStats,
+    analyse, compare_arms, not_interpretable, Analysis, Arm, Comparison, Direction, ExperimentData,
+    MetricAnalysis, MetricKey, Options, Sample, Setting, VariantStats,
 };
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 /// A cell of a seed row.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,7 +72,8 @@ fn quick_analysis(data: &ExperimentData) -> Analysis {
     )
 }
 
-/// The metrics of `a` to show for `selection`, in analysis order.
+/// The metrics of `a` to show for `selection`, in analysis order: without a metric named, each
+/// setting's primary metric, or all of its metrics when it has not recorded its primary one.
 fn selected<'a>(
     a: &'a Analysis,
     selection: &Selection,
@@ -82,60 +83,50 @@ fn selected<'a>(
         .iter()
         .filter(|m| selection.task.is_none_or(|t| m.setting.task == t))
         .collect();
-    let chosen: Vec<_> = match selection.metric {
-        Some(sel) => in_task
-            .iter()
-            .copied()
-            .filter(|m| m.metric.matches(sel))
-            .collect(),
-        None => in_task
-            .iter()
-            .copied()
-            .filter(|m| {
-                let has_primary = primary_metric(&m.setting.task).is_some_and(|p| {
-                    in_task
-                        .iter()
-                        .any(|o| o.setting == m.setting && o.metric.name == p)
-                });
-                !has_primary || m.primary
-            })
-            .collect(),
-    };
+    let has_primary =
+        |m: &MetricAnalysis| in_task.iter().any(|o| o.setting == m.setting && o.primary);
+    let chosen: Vec<_> = in_task
+        .iter()
+        .copied()
+        .filter(|m| match selection.metric {
+            Some(sel) => m.metric.matches(sel),
+            None => m.primary || !has_primary(m),
+        })
+        .collect();
     if chosen.is_empty() {
-        let present: Vec<String> = {
-            let mut v: Vec<String> = in_task
-                .iter()
-                .map(|m| format!("{} {}", m.setting, m.metric))
-                .collect();
-            v.dedup();
-            v
-        };
-        let what = match (selection.task, selection.metric) {
-            (Some(t), Some(m)) => format!("no done results for task `{t}`, metric `{m}`"),
-            (Some(t), None) => format!("no done results for task `{t}`"),
-            (None, Some(m)) => format!("no done results for metric `{m}`"),
-            (None, None) => "no done runs with final results yet".to_string(),
-        };
-        let hint = if present.is_empty() {
-            format!(
-                " (tasks with results: {})",
-                a.metrics
-                    .iter()
-                    .map(|m| m.setting.task.clone())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else {
-            format!(" (present: {})", present.join(", "))
-        };
-        return Err(CompareError::Empty {
-            experiments: a.experiment.clone(),
-            what: format!("{what}{hint}"),
-        });
+        return Err(nothing_selected(a, selection, &in_task));
     }
     Ok(chosen)
+}
+
+/// What `selection` asked for, then what `a` has: the metrics of the task asked for, or the tasks.
+fn nothing_selected(
+    a: &Analysis,
+    selection: &Selection,
+    in_task: &[&MetricAnalysis],
+) -> CompareError {
+    let what = match (selection.task, selection.metric) {
+        (Some(t), Some(m)) => format!("no done results for task `{t}`, metric `{m}`"),
+        (Some(t), None) => format!("no done results for task `{t}`"),
+        (None, Some(m)) => format!("no done results for metric `{m}`"),
+        (None, None) => "no done runs with final results yet".to_string(),
+    };
+    let hint = if in_task.is_empty() {
+        let tasks: BTreeSet<&str> = a.metrics.iter().map(|m| m.setting.task.as_str()).collect();
+        let tasks: Vec<&str> = tasks.into_iter().collect();
+        format!("tasks with results: {}", tasks.join(", "))
+    } else {
+        let mut present: Vec<String> = in_task
+            .iter()
+            .map(|m| format!("{} {}", m.setting, m.metric))
+            .collect();
+        present.dedup();
+        format!("present: {}", present.join(", "))
+    };
+    CompareError::Empty {
+        experiments: a.experiment.clone(),
+        what: format!("{what} ({hint})"),
+    }
 }
 
 impl ColumnSummary {
