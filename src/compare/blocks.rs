@@ -3,57 +3,12 @@
 
 use super::CompareError;
 use crate::analysis::{
-    analyse, compare_arms, not_interpretable, primary_metric, Analysis, Arm, Comparison, Direction,
-    ExperimentData, MetricAnalysis, MetricKey, Options, Sample, Setting, VariantStats,
+    analyse, compare_arms, not_interpretable, Analysis, Arm, Comparison, Direction, ExperimentData,
+    MetricAnalysis, MetricKey, Options, Setting,
 };
-use std::collections::HashMap;
-
-/// A cell of a seed row.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Cell {
-    Value(f64),
-    /// The run exists but has no final value: its status (`diverged`, `queued`, ...).
-    Status(String),
-    /// No such run.
-    Absent,
-}
-
-/// One column of a block: a variant of an experiment.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Column {
-    pub name: String,
-    pub experiment: String,
-    pub variant: String,
-}
-
-/// Per-column statistics; the reference column has no reduction or p-values.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ColumnSummary {
-    pub n: usize,
-    pub mean: f64,
-    pub std: f64,
-    pub std_reduction: Option<f64>,
-    pub p_brown_forsythe: Option<f64>,
-    pub p_welch: Option<f64>,
-    /// Done runs at or below the majority-class score; `None` without a majority baseline.
-    pub degenerate: Option<usize>,
-    /// For a column compared with the reference when either has not learned the task: why the
-    /// comparison is not interpretable (its std reduction is then `None`).
-    pub not_interpretable: Option<String>,
-}
-
-/// One setting and metric: seeds as rows, columns side by side, then summaries.
-#[derive(Debug, Clone)]
-pub struct Block {
-    pub setting: Setting,
-    pub metric: MetricKey,
-    pub direction: Option<Direction>,
-    pub columns: Vec<Column>,
-    /// Index of the reference column.
-    pub reference: usize,
-    pub rows: Vec<(i64, Vec<Cell>)>,
-    pub summary: Vec<ColumnSummary>,
-}
+use crate::store::RunRow;
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
 
 /// What to compare.
 #[derive(Debug, Clone, Default)]
@@ -72,7 +27,8 @@ fn quick_analysis(data: &ExperimentData) -> Analysis {
     )
 }
 
-/// The metrics of `a` to show for `selection`, in analysis order.
+/// The metrics of `a` to show for `selection`, in analysis order: without a metric named, each
+/// setting's primary metric, or all of its metrics when it has not recorded its primary one.
 fn selected<'a>(
     a: &'a Analysis,
     selection: &Selection,
@@ -82,141 +38,173 @@ fn selected<'a>(
         .iter()
         .filter(|m| selection.task.is_none_or(|t| m.setting.task == t))
         .collect();
-    let chosen: Vec<_> = match selection.metric {
-        Some(sel) => in_task
-            .iter()
-            .copied()
-            .filter(|m| m.metric.matches(sel))
-            .collect(),
-        None => in_task
-            .iter()
-            .copied()
-            .filter(|m| {
-                let has_primary = primary_metric(&m.setting.task).is_some_and(|p| {
-                    in_task
-                        .iter()
-                        .any(|o| o.setting == m.setting && o.metric.name == p)
-                });
-                !has_primary || m.primary
-            })
-            .collect(),
-    };
+    let has_primary =
+        |m: &MetricAnalysis| in_task.iter().any(|o| o.setting == m.setting && o.primary);
+    let chosen: Vec<_> = in_task
+        .iter()
+        .copied()
+        .filter(|m| match selection.metric {
+            Some(sel) => m.metric.matches(sel),
+            None => m.primary || !has_primary(m),
+        })
+        .collect();
     if chosen.is_empty() {
-        let present: Vec<String> = {
-            let mut v: Vec<String> = in_task
-                .iter()
-                .map(|m| format!("{} {}", m.setting, m.metric))
-                .collect();
-            v.dedup();
-            v
-        };
-        let what = match (selection.task, selection.metric) {
-            (Some(t), Some(m)) => format!("no done results for task `{t}`, metric `{m}`"),
-            (Some(t), None) => format!("no done results for task `{t}`"),
-            (None, Some(m)) => format!("no done results for metric `{m}`"),
-            (None, None) => "no done runs with final results yet".to_string(),
-        };
-        let hint = if present.is_empty() {
-            format!(
-                " (tasks with results: {})",
-                a.metrics
-                    .iter()
-                    .map(|m| m.setting.task.clone())
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        } else {
-            format!(" (present: {})", present.join(", "))
-        };
-        return Err(CompareError::Empty {
-            experiments: a.experiment.clone(),
-            what: format!("{what}{hint}"),
-        });
+        return Err(nothing_selected(a, selection, &in_task));
     }
     Ok(chosen)
 }
 
-impl ColumnSummary {
-    /// A column's statistics as the analysis computed them: its variant's (`None` when it has
-    /// no done runs) and its comparison with the reference column (`None` for the reference).
-    fn of(
-        stats: Option<&VariantStats>,
-        vs_reference: Option<&Comparison>,
-        majority: Option<f64>,
-        direction: Option<Direction>,
-    ) -> ColumnSummary {
-        let summary = stats.and_then(|s| s.summary.as_ref());
-        ColumnSummary {
-            n: stats.map_or(0, |s| s.sample.values.len()),
-            mean: summary.map_or(f64::NAN, |s| s.mean),
-            std: summary.map_or(f64::NAN, |s| s.std),
-            std_reduction: vs_reference
-                .filter(|c| c.interpretable())
-                .map(|c| c.std_reduction),
-            p_brown_forsythe: vs_reference
-                .and_then(|c| c.brown_forsythe.as_ref())
-                .map(|b| b.p_value),
-            p_welch: vs_reference
-                .and_then(|c| c.welch.as_ref())
-                .map(|w| w.p_value),
-            degenerate: stats.map_or(majority.map(|_| 0), |s| s.degenerate),
-            not_interpretable: vs_reference
-                .and_then(|c| not_interpretable(&c.not_learned, direction)),
-        }
+/// What `selection` asked for, then what `a` has: the metrics of the task asked for, or the tasks.
+fn nothing_selected(
+    a: &Analysis,
+    selection: &Selection,
+    in_task: &[&MetricAnalysis],
+) -> CompareError {
+    let what = match (selection.task, selection.metric) {
+        (Some(t), Some(m)) => format!("no done results for task `{t}`, metric `{m}`"),
+        (Some(t), None) => format!("no done results for task `{t}`"),
+        (None, Some(m)) => format!("no done results for metric `{m}`"),
+        (None, None) => "no done runs with final results yet".to_string(),
+    };
+    let hint = if in_task.is_empty() {
+        let tasks: BTreeSet<&str> = a.metrics.iter().map(|m| m.setting.task.as_str()).collect();
+        let tasks: Vec<&str> = tasks.into_iter().collect();
+        format!("tasks with results: {}", tasks.join(", "))
+    } else {
+        let mut present: Vec<String> = in_task
+            .iter()
+            .map(|m| format!("{} {}", m.setting, m.metric))
+            .collect();
+        present.dedup();
+        format!("present: {}", present.join(", "))
+    };
+    CompareError::Empty {
+        experiments: a.experiment.clone(),
+        what: format!("{what} ({hint})"),
     }
 }
 
-/// One column on its way into a block: its sample, the (seed, status) of each of its runs (done
-/// or not) and its statistics.
-struct Source<'a> {
-    column: Column,
-    sample: Option<&'a Sample>,
-    runs: Vec<(i64, &'a str)>,
-    summary: ColumnSummary,
+/// One setting and metric: seeds as rows, columns side by side (the first is the reference),
+/// then summaries. In JSON, a block of the document (module docs).
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub setting: Setting,
+    pub metric: MetricKey,
+    pub direction: Option<Direction>,
+    /// Column names: variants, or `experiment:variant` across experiments.
+    pub columns: Vec<String>,
+    /// One row per seed of any run, in seed order.
+    pub rows: Vec<Row>,
+    pub summary: Summary,
 }
 
-fn runs_of<'a>(data: &'a ExperimentData, setting: &Setting, variant: &str) -> Vec<(i64, &'a str)> {
-    data.runs
-        .iter()
-        .filter(|r| r.variant == variant && &Setting::of(r) == setting)
-        .map(|r| (r.seed, r.status.as_str()))
-        .collect()
+/// One seed: per column, the status of its run and its final value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    pub seed: i64,
+    /// `done` for a value, the run's status without one (`diverged`, `queued`, ...), `None`
+    /// without a run.
+    pub status: Vec<Option<String>>,
+    pub values: Vec<Option<f64>>,
 }
 
-/// Lays the columns (the first is the reference) side by side: one row per seed of any run.
-fn block(m: &MetricAnalysis, sources: Vec<Source>) -> Block {
-    let mut seeds: Vec<i64> = sources
-        .iter()
-        .flat_map(|s| s.sample.into_iter().flat_map(|x| x.seeds.iter().copied()))
-        .chain(sources.iter().flat_map(|s| s.runs.iter().map(|r| r.0)))
-        .collect();
-    seeds.sort();
-    seeds.dedup();
-    let cell = |s: &Source, seed: i64| {
-        let value = s
-            .sample
-            .and_then(|x| x.seeds.iter().position(|&y| y == seed).map(|i| x.values[i]));
-        match (value, s.runs.iter().find(|r| r.0 == seed)) {
-            (Some(v), _) => Cell::Value(v),
-            (None, Some((_, status))) => Cell::Status(status.to_string()),
-            (None, None) => Cell::Absent,
+/// The summary rows, one entry per column; the reference column has no reduction or p-values.
+/// Fields in alphabetical order, as JSON has always printed them (non-finite numbers as `null`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Summary {
+    /// Done runs at or below the majority-class score; `None` without a majority baseline.
+    pub degenerate: Vec<Option<usize>>,
+    /// Whether the comparison with the reference is interpretable; `None` for the reference.
+    pub interpretable: Vec<Option<bool>>,
+    pub mean: Vec<f64>,
+    pub n: Vec<usize>,
+    /// Why the comparison with the reference is not interpretable (either column has not
+    /// learned the task); its std reduction is then `None`.
+    pub not_interpretable: Vec<Option<String>>,
+    pub p_brown_forsythe: Vec<Option<f64>>,
+    pub p_welch: Vec<Option<f64>>,
+    pub std: Vec<f64>,
+    pub std_reduction: Vec<Option<f64>>,
+}
+
+impl Block {
+    fn new(m: &MetricAnalysis) -> Block {
+        Block {
+            setting: m.setting.clone(),
+            metric: m.metric.clone(),
+            direction: m.direction,
+            columns: Vec::new(),
+            rows: Vec::new(),
+            summary: Summary::default(),
         }
-    };
-    let rows = seeds
-        .iter()
-        .map(|&seed| (seed, sources.iter().map(|s| cell(s, seed)).collect()))
-        .collect();
-    let (columns, summary) = sources.into_iter().map(|s| (s.column, s.summary)).unzip();
-    Block {
-        setting: m.setting.clone(),
-        metric: m.metric.clone(),
-        direction: m.direction,
-        columns,
-        reference: 0,
-        rows,
-        summary,
+    }
+
+    /// Adds the column `name`: the runs of `variant` in `data` (done or not), its statistics in
+    /// `m` (the analysis of `data`) and its comparison with the reference column (`None` for
+    /// the reference itself, the first column).
+    fn push(
+        &mut self,
+        name: String,
+        data: &ExperimentData,
+        m: &MetricAnalysis,
+        variant: &str,
+        vs_reference: Option<&Comparison>,
+    ) {
+        let runs: Vec<&RunRow> = data
+            .runs
+            .iter()
+            .filter(|r| r.variant == variant && Setting::of(r) == m.setting)
+            .collect();
+        let before = self.columns.len();
+        for r in &runs {
+            let at = self.rows.partition_point(|row| row.seed < r.seed);
+            if self.rows.get(at).is_none_or(|row| row.seed != r.seed) {
+                let (status, values) = (vec![None; before], vec![None; before]);
+                let seed = r.seed;
+                self.rows.insert(
+                    at,
+                    Row {
+                        seed,
+                        status,
+                        values,
+                    },
+                );
+            }
+        }
+        let stats = m.variant(variant);
+        for row in &mut self.rows {
+            let value = stats.and_then(|s| {
+                let i = s.sample.seeds.iter().position(|&seed| seed == row.seed)?;
+                Some(s.sample.values[i])
+            });
+            let status = match value {
+                Some(_) => Some("done".to_string()),
+                None => runs
+                    .iter()
+                    .find(|r| r.seed == row.seed)
+                    .map(|r| r.status.clone()),
+            };
+            row.status.push(status);
+            row.values.push(value);
+        }
+        self.columns.push(name);
+
+        let summary = stats.and_then(|s| s.summary.as_ref());
+        let why = vs_reference.and_then(|c| not_interpretable(&c.not_learned, m.direction));
+        let s = &mut self.summary;
+        s.n.push(stats.map_or(0, |s| s.sample.values.len()));
+        s.mean.push(summary.map_or(f64::NAN, |s| s.mean));
+        s.std.push(summary.map_or(f64::NAN, |s| s.std));
+        let interpretable = vs_reference.filter(|c| c.interpretable());
+        s.std_reduction.push(interpretable.map(|c| c.std_reduction));
+        let bf = vs_reference.and_then(|c| c.brown_forsythe.as_ref());
+        s.p_brown_forsythe.push(bf.map(|b| b.p_value));
+        let welch = vs_reference.and_then(|c| c.welch.as_ref());
+        s.p_welch.push(welch.map(|w| w.p_value));
+        s.degenerate
+            .push(stats.map_or(m.majority.map(|_| 0), |s| s.degenerate));
+        s.interpretable.push((before > 0).then_some(why.is_none()));
+        s.not_interpretable.push(why);
     }
 }
 
@@ -226,26 +214,15 @@ pub fn single(data: &ExperimentData, selection: &Selection) -> Result<Vec<Block>
     let mut blocks = Vec::new();
     for m in selected(&a, selection)? {
         // The baseline first (the reference), then the other variants with a sample.
-        let sources = a
-            .variants
-            .iter()
-            .filter(|v| *v == &a.baseline || m.variant(v).is_some())
-            .map(|v| {
-                let stats = m.variant(v);
+        let mut block = Block::new(m);
+        for v in &a.variants {
+            let stats = m.variant(v);
+            if v == &a.baseline || stats.is_some() {
                 let vs = stats.and_then(|s| s.vs_baseline.as_ref());
-                Source {
-                    column: Column {
-                        name: v.clone(),
-                        experiment: a.experiment.clone(),
-                        variant: v.clone(),
-                    },
-                    sample: stats.map(|s| &s.sample),
-                    runs: runs_of(data, &m.setting, v),
-                    summary: ColumnSummary::of(stats, vs, m.majority, m.direction),
-                }
-            })
-            .collect();
-        blocks.push(block(m, sources));
+                block.push(v.clone(), data, m, v, vs);
+            }
+        }
+        blocks.push(block);
     }
     Ok(blocks)
 }
@@ -266,33 +243,20 @@ pub fn pair(
             let (Some(va), Some(vb)) = (m.variant(v), mb.variant(v)) else {
                 continue;
             };
-            let column = |experiment: &str| Column {
-                name: format!("{experiment}:{v}"),
-                experiment: experiment.to_string(),
-                variant: v.clone(),
-            };
-            let (ca, cb) = (column(&a.experiment), column(&b.experiment));
+            let (na, nb) = (
+                format!("{}:{v}", a.experiment),
+                format!("{}:{v}", b.experiment),
+            );
             let vs = compare_arms(
-                Arm::of(&cb.name, vb),
-                Arm::of(&ca.name, va),
+                Arm::of(&nb, vb),
+                Arm::of(&na, va),
                 None,
                 &mut HashMap::new(),
             );
-            let sources = vec![
-                Source {
-                    summary: ColumnSummary::of(Some(va), None, m.majority, m.direction),
-                    column: ca,
-                    sample: Some(&va.sample),
-                    runs: runs_of(first, &m.setting, v),
-                },
-                Source {
-                    summary: ColumnSummary::of(Some(vb), Some(&vs), mb.majority, m.direction),
-                    column: cb,
-                    sample: Some(&vb.sample),
-                    runs: runs_of(second, &m.setting, v),
-                },
-            ];
-            blocks.push(block(m, sources));
+            let mut block = Block::new(m);
+            block.push(na, first, m, v, None);
+            block.push(nb, second, mb, v, Some(&vs));
+            blocks.push(block);
         }
     }
     if blocks.is_empty() {

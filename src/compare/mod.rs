@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 
 mod blocks;
 mod render;
-pub use blocks::{pair, single, Block, Cell, Column, ColumnSummary, Selection};
+pub use blocks::{pair, single, Block, Row, Selection, Summary};
 pub use render::render;
 
 /// Output format of `harness compare`.

@@ -1,10 +1,9 @@
 //! The comparison laid out: aligned text and Markdown tables, one CSV table, JSON.
 
-use super::{Block, Cell, ColumnSummary, CompareFormat};
-use crate::analysis::Direction;
+use super::{Block, CompareFormat};
 use crate::output::{inline::csv_number, Table};
-use crate::report::format::{p_value, percent, sig, value};
-use serde::Serialize;
+use crate::report::format::{p_value, percent, sig, value, NA};
+use serde::ser::{Serialize, SerializeStruct, Serializer};
 
 /// Renders blocks in `format`.
 pub fn render(experiments: &[String], blocks: &[Block], format: CompareFormat) -> String {
@@ -13,12 +12,36 @@ pub fn render(experiments: &[String], blocks: &[Block], format: CompareFormat) -
         CompareFormat::Md => text(blocks, true),
         CompareFormat::Csv => csv(blocks),
         CompareFormat::Json => {
-            let doc = Document {
-                blocks: blocks.iter().map(BlockJson::of).collect(),
+            #[derive(serde::Serialize)]
+            struct Document<'a> {
+                blocks: &'a [Block],
+                experiments: &'a [String],
+            }
+            crate::output::json(&Document {
+                blocks,
                 experiments,
-            };
-            crate::output::json(&doc).unwrap_or_default()
+            })
+            .unwrap_or_default()
         }
+    }
+}
+
+/// A block of the JSON document (module docs); fields in alphabetical order, as it has always
+/// printed them.
+impl Serialize for Block {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut s = serializer.serialize_struct("Block", 10)?;
+        s.serialize_field("columns", &self.columns)?;
+        s.serialize_field("direction", &self.direction)?;
+        s.serialize_field("metric", &self.metric.label())?;
+        s.serialize_field("name", &self.metric.name)?;
+        s.serialize_field("reference", &self.columns[0])?;
+        s.serialize_field("rows", &self.rows)?;
+        s.serialize_field("split", &self.metric.split)?;
+        s.serialize_field("summary", &self.summary)?;
+        s.serialize_field("sweep", &self.setting.sweep)?;
+        s.serialize_field("task", &self.setting.task)?;
+        s.end()
     }
 }
 
@@ -30,49 +53,53 @@ fn title(b: &Block) -> String {
         "{} {}{dir}, reference: {}",
         b.setting,
         b.metric.label(),
-        b.columns[b.reference].name
+        b.columns[0]
     )
 }
 
-/// One row per column value (a label, then the columns).
-fn row(label: &str, cells: impl Iterator<Item = String>) -> Vec<String> {
+/// A label, then a cell per column.
+fn row(label: &str, cells: impl IntoIterator<Item = String>) -> Vec<String> {
     std::iter::once(label.to_string()).chain(cells).collect()
+}
+
+/// Each of `values` formatted by `f`, empty for `None`.
+fn opt<T: Copy>(values: &[Option<T>], f: impl Fn(T) -> String) -> Vec<String> {
+    values.iter().map(|v| v.map_or(String::new(), &f)).collect()
 }
 
 /// A block's table: seed rows, then summary rows.
 fn table(b: &Block) -> Table {
-    let mut header = vec!["seed"];
-    header.extend(b.columns.iter().map(|c| c.name.as_str()));
+    let header: Vec<&str> = std::iter::once("seed")
+        .chain(b.columns.iter().map(String::as_str))
+        .collect();
     let mut t = Table::first_left(&header);
-    for (seed, cells) in &b.rows {
-        t.push(row(
-            &seed.to_string(),
-            cells.iter().map(|c| match c {
-                Cell::Value(v) => value(*v),
-                Cell::Status(s) => s.clone(),
-                Cell::Absent => String::new(),
-            }),
-        ));
-    }
-    let opt = |o: Option<f64>, f: fn(f64) -> String| o.map_or(String::new(), f);
-    let mut line = |label: &str, f: &dyn Fn(&ColumnSummary) -> String| {
-        t.push(row(label, b.summary.iter().map(f)));
-    };
-    line("n", &|s| s.n.to_string());
-    line("mean", &|s| value(s.mean));
-    line("std", &|s| sig(s.std));
-    if b.summary.iter().any(|s| s.not_interpretable.is_some()) {
-        line("degenerate", &|s| {
-            s.degenerate
-                .map_or(String::new(), |d| format!("{d} of {}", s.n))
+    for r in &b.rows {
+        let cells = r.values.iter().zip(&r.status).map(|(v, status)| match v {
+            Some(v) => value(*v),
+            None => status.clone().unwrap_or_default(),
         });
+        t.push(row(&r.seed.to_string(), cells));
     }
-    line("std reduction", &|s| match &s.not_interpretable {
-        Some(_) => "not interpretable".to_string(),
-        None => opt(s.std_reduction, percent),
-    });
-    line("p Brown–Forsythe", &|s| opt(s.p_brown_forsythe, p_value));
-    line("p Welch", &|s| opt(s.p_welch, p_value));
+    let s = &b.summary;
+    t.push(row("n", s.n.iter().map(usize::to_string)));
+    t.push(row("mean", s.mean.iter().map(|&x| value(x))));
+    t.push(row("std", s.std.iter().map(|&x| sig(x))));
+    if s.not_interpretable.iter().any(Option::is_some) {
+        let of_n =
+            |(d, n): (&Option<usize>, &usize)| d.map_or(String::new(), |d| format!("{d} of {n}"));
+        t.push(row("degenerate", s.degenerate.iter().zip(&s.n).map(of_n)));
+    }
+    let reduction =
+        (0..b.columns.len()).map(|i| match (&s.not_interpretable[i], s.std_reduction[i]) {
+            (Some(_), _) => "not interpretable".to_string(),
+            (None, Some(r)) => percent(r),
+            (None, None) if i == 0 => String::new(),
+            // Not the reference: the reference has no done runs.
+            (None, None) => NA.to_string(),
+        });
+    t.push(row("std reduction", reduction));
+    t.push(row("p Brown–Forsythe", opt(&s.p_brown_forsythe, p_value)));
+    t.push(row("p Welch", opt(&s.p_welch, p_value)));
     t
 }
 
@@ -84,10 +111,10 @@ fn text(blocks: &[Block], markdown: bool) -> String {
         } else {
             format!("{}\n{}", title(b), table(b).text())
         };
-        for (c, s) in b.columns.iter().zip(&b.summary) {
-            if let Some(why) = &s.not_interpretable {
+        for (c, why) in b.columns.iter().zip(&b.summary.not_interpretable) {
+            if let Some(why) = why {
                 let gap = if markdown { "\n" } else { "" };
-                out.push_str(&format!("{gap}{}: {why}\n", c.name));
+                out.push_str(&format!("{gap}{c}: {why}\n"));
             }
         }
         out
@@ -100,145 +127,34 @@ fn text(blocks: &[Block], markdown: bool) -> String {
 fn csv(blocks: &[Block]) -> String {
     let mut names: Vec<&str> = Vec::new();
     for c in blocks.iter().flat_map(|b| &b.columns) {
-        if !names.contains(&c.name.as_str()) {
-            names.push(&c.name);
+        if !names.contains(&c.as_str()) {
+            names.push(c);
         }
     }
     let mut t = Table::left(&[&["task", "metric", "row"], names.as_slice()].concat());
     for b in blocks {
         let mut emit = |label: &str, cells: Vec<String>| {
             let mut line = vec![b.setting.label(), b.metric.label(), label.to_string()];
-            let mut values = vec![String::new(); names.len()];
+            line.resize(3 + names.len(), String::new());
             for (c, v) in b.columns.iter().zip(cells) {
-                if let Some(i) = names.iter().position(|n| *n == c.name) {
-                    values[i] = v;
+                if let Some(i) = names.iter().position(|n| n == c) {
+                    line[3 + i] = v;
                 }
             }
-            line.extend(values);
             t.push(line);
         };
-        for (seed, cells) in &b.rows {
-            let values = cells.iter().map(|c| match c {
-                Cell::Value(v) => csv_number(*v),
-                _ => String::new(),
-            });
-            emit(&seed.to_string(), values.collect());
+        for r in &b.rows {
+            emit(&r.seed.to_string(), opt(&r.values, csv_number));
         }
-        let col = |f: &dyn Fn(&ColumnSummary) -> String| b.summary.iter().map(f).collect();
-        let opt = |o: Option<f64>| o.map_or(String::new(), csv_number);
-        emit("n", col(&|s| s.n.to_string()));
-        emit("mean", col(&|s| csv_number(s.mean)));
-        emit("std", col(&|s| csv_number(s.std)));
-        emit("std_reduction", col(&|s| opt(s.std_reduction)));
-        emit("p_brown_forsythe", col(&|s| opt(s.p_brown_forsythe)));
-        emit("p_welch", col(&|s| opt(s.p_welch)));
-        emit(
-            "degenerate",
-            col(&|s| s.degenerate.map_or(String::new(), |d| d.to_string())),
-        );
-        let interpretable = interpretable(b)
-            .into_iter()
-            .map(|i| i.map_or(String::new(), |i| i.to_string()));
-        emit("interpretable", interpretable.collect());
+        let s = &b.summary;
+        emit("n", s.n.iter().map(usize::to_string).collect());
+        emit("mean", s.mean.iter().map(|&x| csv_number(x)).collect());
+        emit("std", s.std.iter().map(|&x| csv_number(x)).collect());
+        emit("std_reduction", opt(&s.std_reduction, csv_number));
+        emit("p_brown_forsythe", opt(&s.p_brown_forsythe, csv_number));
+        emit("p_welch", opt(&s.p_welch, csv_number));
+        emit("degenerate", opt(&s.degenerate, |d| d.to_string()));
+        emit("interpretable", opt(&s.interpretable, |i| i.to_string()));
     }
     t.csv()
-}
-
-/// Per column: whether its comparison with the reference is interpretable (`None` for the
-/// reference itself).
-fn interpretable(b: &Block) -> Vec<Option<bool>> {
-    let of = |(i, s): (usize, &ColumnSummary)| {
-        (i != b.reference).then_some(s.not_interpretable.is_none())
-    };
-    b.summary.iter().enumerate().map(of).collect()
-}
-
-// The JSON document (module docs); fields in alphabetical order, as it has always printed them.
-
-#[derive(Serialize)]
-struct Document<'a> {
-    blocks: Vec<BlockJson<'a>>,
-    experiments: &'a [String],
-}
-
-#[derive(Serialize)]
-struct BlockJson<'a> {
-    columns: Vec<&'a str>,
-    direction: Option<Direction>,
-    metric: String,
-    name: &'a str,
-    reference: &'a str,
-    rows: Vec<RowJson<'a>>,
-    split: &'a str,
-    summary: SummaryJson<'a>,
-    sweep: &'a str,
-    task: &'a str,
-}
-
-#[derive(Serialize)]
-struct RowJson<'a> {
-    seed: i64,
-    /// `done` for a value, the run's status without one, `null` without a run.
-    status: Vec<Option<&'a str>>,
-    values: Vec<Option<f64>>,
-}
-
-/// Per summary row, one entry per column; serde_json writes non-finite numbers as `null`.
-#[derive(Serialize)]
-struct SummaryJson<'a> {
-    degenerate: Vec<Option<usize>>,
-    interpretable: Vec<Option<bool>>,
-    mean: Vec<f64>,
-    n: Vec<usize>,
-    not_interpretable: Vec<Option<&'a str>>,
-    p_brown_forsythe: Vec<Option<f64>>,
-    p_welch: Vec<Option<f64>>,
-    std: Vec<f64>,
-    std_reduction: Vec<Option<f64>>,
-}
-
-impl<'a> BlockJson<'a> {
-    fn of(b: &'a Block) -> BlockJson<'a> {
-        let s = &b.summary;
-        let rows = b.rows.iter().map(|(seed, cells)| RowJson {
-            seed: *seed,
-            status: cells
-                .iter()
-                .map(|c| match c {
-                    Cell::Value(_) => Some("done"),
-                    Cell::Status(s) => Some(s.as_str()),
-                    Cell::Absent => None,
-                })
-                .collect(),
-            values: cells
-                .iter()
-                .map(|c| match c {
-                    Cell::Value(v) => Some(*v),
-                    _ => None,
-                })
-                .collect(),
-        });
-        BlockJson {
-            columns: b.columns.iter().map(|c| c.name.as_str()).collect(),
-            direction: b.direction,
-            metric: b.metric.label(),
-            name: &b.metric.name,
-            reference: &b.columns[b.reference].name,
-            rows: rows.collect(),
-            split: &b.metric.split,
-            summary: SummaryJson {
-                degenerate: s.iter().map(|c| c.degenerate).collect(),
-                interpretable: interpretable(b),
-                mean: s.iter().map(|c| c.mean).collect(),
-                n: s.iter().map(|c| c.n).collect(),
-                not_interpretable: s.iter().map(|c| c.not_interpretable.as_deref()).collect(),
-                p_brown_forsythe: s.iter().map(|c| c.p_brown_forsythe).collect(),
-                p_welch: s.iter().map(|c| c.p_welch).collect(),
-                std: s.iter().map(|c| c.std).collect(),
-                std_reduction: s.iter().map(|c| c.std_reduction).collect(),
-            },
-            sweep: &b.setting.sweep,
-            task: &b.setting.task,
-        }
-    }
 }

@@ -317,3 +317,47 @@ fn arguments_and_errors() {
     .to_string();
     assert!(err.starts_with("no results database at "), "{err}");
 }
+
+/// A baseline without done runs: the other columns' std reduction reads `n/a` in the tables
+/// (as before the comparison took its statistics from `analysis`), empty in CSV, `null` in JSON.
+#[test]
+fn a_baseline_without_done_runs_has_no_std_reduction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = Store::open(&path).await.unwrap();
+        let mut runs = Vec::new();
+        for (seed, v) in [(1, 0.64), (2, 0.66), (3, 0.61)] {
+            runs.push(
+                SyntheticRun::done("rte", "baseline", seed, &[])
+                    .with_status(crate::store::RunStatus::Diverged, Some("nan loss")),
+            );
+            runs.push(SyntheticRun::done("rte", "cross_head", seed, &[("acc", v)]));
+        }
+        write_experiment(&store, "nobase", "baseline", None, &runs)
+            .await
+            .unwrap();
+        store.close().await;
+    });
+    let table = run(&path, &["nobase"], None, None, CompareFormat::Table);
+    let line = |prefix: &str| table.lines().find(|l| l.starts_with(prefix)).unwrap_or("");
+    assert_eq!(
+        line("std reduction").split_whitespace().collect::<Vec<_>>(),
+        ["std", "reduction", "n/a"],
+        "{table}"
+    );
+    assert!(line("1 ").contains("diverged"), "{table}");
+    let md = run(&path, &["nobase"], None, None, CompareFormat::Md);
+    assert!(md.contains("| std reduction |  | n/a |\n"), "{md}");
+    let csv = run(&path, &["nobase"], None, None, CompareFormat::Csv);
+    assert!(csv.contains("rte,acc,std_reduction,,\n"), "{csv}");
+    let doc: Value =
+        serde_json::from_str(&run(&path, &["nobase"], None, None, CompareFormat::Json)).unwrap();
+    let s = &doc["blocks"][0]["summary"];
+    assert_eq!(s["std_reduction"], json!([null, null]));
+    assert_eq!(s["n"], json!([0, 3]));
+}
