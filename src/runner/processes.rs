@@ -6,7 +6,7 @@ use crate::spec::{LoadedSpec, RunPlan};
 use crate::store::Store;
 use crate::worker;
 use anyhow::{Context, Result};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -112,12 +112,7 @@ fn grid_bar(runs: u64, quiet: bool, finished: u64) -> ProgressBar {
             ProgressDrawTarget::stderr()
         },
     );
-    bar.set_style(
-        ProgressStyle::with_template(
-            "grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}",
-        )
-        .expect("valid template"),
-    );
+    bar.set_style(crate::worker::grid_bar_style());
     bar.set_position(finished);
     bar
 }

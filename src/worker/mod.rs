@@ -108,12 +108,7 @@ pub fn work(
     });
     let grid_bar = opts.grid.map(|(total, finished)| {
         let bar = multi.add(ProgressBar::new(total));
-        bar.set_style(
-            ProgressStyle::with_template(
-                "grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}",
-            )
-            .expect("valid template"),
-        );
+        bar.set_style(grid_bar_style());
         bar.set_position(finished);
         bar
     });
@@ -521,4 +516,12 @@ fn run_one(
         Err(e) if is_lost_lease(&e) => Err(e),
         Err(e) => fail(crate::exit::render(&e), duration_s),
     }
+}
+
+/// The style of the grid's progress bar, in this process and over worker processes alike.
+pub(crate) fn grid_bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "grid {bar:30.cyan/blue} {pos}/{len} runs  {elapsed_precise} (eta {eta})  {msg}",
+    )
+    .expect("valid template")
 }
