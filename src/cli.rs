@@ -265,5 +265,9 @@ pub enum BenchCommand {
         threads: usize,
         #[arg(long, default_value = "cpu")]
         device: String,
+        /// fp32, tf32 (CUDA) or bf16 (autocast of the forward pass), as `train.precision`;
+        /// default fp32 on the CPU, tf32 on CUDA
+        #[arg(long, value_parser = <crate::precision::Precision as std::str::FromStr>::from_str)]
+        precision: Option<crate::precision::Precision>,
     },
 }

@@ -197,10 +197,12 @@ pub struct Environment {
     pub kernel_env: std::collections::BTreeMap<String, String>,
     pub cuda_devices: i64,
     pub device: String,
+    /// The precision the run trained in (`train.precision` resolved on `device`).
+    pub precision: crate::precision::Precision,
 }
 
 impl Environment {
-    pub fn capture(device: &str) -> Environment {
+    pub fn capture(device: &str, precision: crate::precision::Precision) -> Environment {
         Environment {
             host: hostname(),
             os: std::env::consts::OS.to_string(),
@@ -214,6 +216,7 @@ impl Environment {
             kernel_env: kernel_variables(),
             cuda_devices: tch::Cuda::device_count(),
             device: device.to_string(),
+            precision,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod plot;
+pub mod precision;
 pub mod report;
 pub mod runner;
 pub mod seed;

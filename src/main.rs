@@ -227,12 +227,17 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 warmup,
                 threads,
                 device,
+                precision,
             } => {
                 tch::set_num_threads(threads as i32);
                 let device = harness::device::resolve(&device)?;
-                let t = harness::bench::finetune_throughput(
-                    &model, batch_size, max_len, warmup, steps, device,
-                )?;
+                let shape = harness::bench::Shape {
+                    batch_size,
+                    seq_len: max_len,
+                    warmup,
+                    steps,
+                };
+                let t = harness::bench::finetune_throughput(&model, &shape, device, precision)?;
                 println!("{}", serde_json::to_string(&t)?);
                 Ok(ExitCode::SUCCESS)
             }

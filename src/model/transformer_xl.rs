@@ -19,7 +19,8 @@ use crate::model::rel_attention::{
 };
 use crate::model::skip::SkipDraws;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Tensor};
+use crate::precision::Precision;
+use tch::{nn, Device, Kind, Tensor};
 
 /// Model hyper-parameters, read from a spec's model section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -519,6 +520,7 @@ pub struct TransformerXl {
     pub(crate) r_r_bias: Tensor,
     clamp_len: Option<i64>,
     same_length: bool,
+    precision: Precision,
     device: Device,
     n_params: i64,
     n_embedding_params: i64,
@@ -586,6 +588,7 @@ impl TransformerXl {
             r_r_bias,
             clamp_len: cfg.clamp_len.map(|c| c as i64),
             same_length: cfg.same_length,
+            precision: Precision::Fp32,
             device: p.device(),
             n_params,
             n_embedding_params,
@@ -617,6 +620,12 @@ impl TransformerXl {
         self.same_length = same_length;
     }
 
+    /// `train.precision`: with `bf16` the layers run under autocast to bfloat16, and the
+    /// adaptive softmax (the loss) in float32 (src/precision.rs).
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.precision = precision;
+    }
+
     /// Negative log-likelihood in nats of `targets` `[T, B]` given `tokens` `[Q, B]` (Q ≥ T;
     /// the last T positions are predicted): `[T, B]` float32. Updates `mem` in place.
     /// `train` switches dropout on and is the only case in which `draws` are consulted.
@@ -635,9 +644,12 @@ impl TransformerXl {
                 targets: ys,
             });
         }
-        let hidden = self.hidden(tokens, mem, train, draws)?;
+        let hidden = self
+            .precision
+            .autocast(self.device, || self.hidden(tokens, mem, train, draws))?;
         let (t_len, b) = (ys[0], ys[1]);
         let pred = hidden
+            .to_kind(Kind::Float)
             .narrow(0, ts[0] - t_len, t_len)
             .reshape([-1, self.cfg.d_model as i64]);
         let nll = self

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::model::adaptive::AdaptiveConfig;
 use crate::model::skip::Schedule;
 use crate::model::transformer_xl::TxlConfig;
+pub use crate::precision::Precision;
 pub use crate::task::Task;
 
 /// A whole experiment: what to train, on which tasks, with which variants and seeds.
@@ -450,6 +451,12 @@ pub struct TrainSpec {
     /// position), e.g. phase 2 from a saved phase-1 checkpoint.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub init_from: Option<PathBuf>,
+    /// Numerics of training: `fp32`, `tf32` (CUDA matmuls in TF32) or `bf16` (autocast of the
+    /// forward pass to bfloat16; weights and optimizer state stay fp32). Default: fp32 on the
+    /// CPU, tf32 on CUDA. Set, it is part of the run key; the precision a run really used is
+    /// recorded with it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<Precision>,
 }
 
 /// `train.lr_schedule`.
@@ -481,6 +488,7 @@ impl Default for TrainSpec {
             eval_max_tokens: None,
             checkpoint_every: None,
             init_from: None,
+            precision: None,
         }
     }
 }
@@ -503,6 +511,7 @@ pub const TRAIN_FIELDS: &[&str] = &[
     "eval_max_tokens",
     "checkpoint_every",
     "init_from",
+    "precision",
 ];
 
 /// One variant's settings: what it adds to plain training. An empty mapping is the plain

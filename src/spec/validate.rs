@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use super::grid::{apply_sweep_value, sweep_paths};
 use super::limits::{MAX_SEED, MAX_THREADS};
 use super::locate::FieldPath;
-use super::types::{ModelKind, ModelSpec, Seeds, SkipScheduleName, Spec, TrainSpec};
+use super::types::{
+    DeviceSpec, ModelKind, ModelSpec, Precision, Seeds, SkipScheduleName, Spec, TrainSpec,
+};
 use crate::model::transformer_xl::TxlConfigError;
 
 /// One validation problem.
@@ -93,6 +95,13 @@ pub fn validate(spec: &Spec) -> Result<(), Issue> {
     check_tasks(spec)?;
     check_train(&spec.train)?;
     check_train_for_kind(spec.model.kind, &spec.train)?;
+    if spec.device == DeviceSpec::Cpu && spec.train.precision == Some(Precision::Tf32) {
+        return Err(Issue::value(
+            FieldPath::of(&["train"]).key("precision"),
+            "tf32 is a CUDA matmul mode and this spec runs on the CPU (device: cpu); use fp32 \
+             or bf16, or run on CUDA (device: cuda or auto)",
+        ));
+    }
     check_variants(spec)?;
     check_sweep(spec)?;
     super::claims::check_claims(spec)

@@ -10,6 +10,7 @@ use crate::data::{Label, TaskData, TaskKind};
 use crate::model::bert::{self, BertForSequenceClassification, Head};
 use crate::model::cross_head::CrossHead;
 use crate::model::tokenizer::{BertTokenizer as Tokenizer, Encoded};
+use crate::precision::Precision;
 use crate::seed::{self, Purpose};
 use crate::store::{ExampleValues, MetricRow, ResultRow, SplitPredictions};
 use anyhow::{Context, Result};
@@ -136,6 +137,8 @@ pub struct FinetuneSettings {
     pub eval_every: Option<usize>,
     pub grad_clip: Option<f64>,
     pub cross_head_prob: f64,
+    /// `train.precision` as the spec asks it; resolved against the device when training starts.
+    pub precision: Option<Precision>,
 }
 
 /// What the loop tells its caller while it runs.
@@ -200,6 +203,7 @@ fn evaluate(
     task: &PreparedTask,
     batch_size: usize,
     device: Device,
+    precision: Precision,
 ) -> (Vec<ResultRow>, Vec<SplitPredictions>) {
     let mut out = Vec::new();
     let mut per_example = Vec::new();
@@ -214,7 +218,9 @@ fn evaluate(
             for chunk in order.chunks(batch_size.max(1)) {
                 let encs: Vec<&Encoded> = chunk.iter().map(|&i| &split.encodings[i]).collect();
                 let batch = tokenizer.collate(&encs).to_device(device);
-                let logits = model.forward_t(&batch, false, None);
+                let logits = precision
+                    .autocast(device, || model.forward_t(&batch, false, None))
+                    .to_kind(Kind::Float);
                 let labels: Vec<&Label> = chunk.iter().map(|&i| &split.labels[i]).collect();
                 let loss = bert::loss(&logits, &labels_tensor(&labels, device), model.head());
                 loss_sum += f64::try_from(loss).unwrap_or(f64::NAN) * chunk.len() as f64;
@@ -335,6 +341,8 @@ pub fn finetune(
         )
     })?;
     let mut opt = AdamW::new(&vs, s.weight_decay, bert::no_decay);
+    let precision = Precision::resolve(s.precision, device).0;
+    precision.configure(device);
 
     let n = task.train.encodings.len();
     let total = total_steps(n, s);
@@ -374,7 +382,9 @@ pub fn finetune(
         let lr = linear_warmup_decay(s.lr, step, total, s.warmup_ratio);
 
         opt.zero_grad();
-        let logits = model.forward_t(&batch, true, cross_head.as_mut());
+        let logits = precision
+            .autocast(device, || model.forward_t(&batch, true, cross_head.as_mut()))
+            .to_kind(Kind::Float);
         let loss = bert::loss(&logits, &labels, model.head());
         let loss_value = f64::try_from(&loss).unwrap_or(f64::NAN);
         if !loss_value.is_finite() {
@@ -428,13 +438,13 @@ pub fn finetune(
         ];
         let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0) && step < total;
         if eval_now {
-            let (dev, _) = evaluate(&model, tokenizer, task, eval_bs, device);
+            let (dev, _) = evaluate(&model, tokenizer, task, eval_bs, device, precision);
             rows.extend(as_metric_rows(step, &dev));
         }
         observer.on_metrics(rows, eval_now)?;
     }
 
-    let (mut results, predictions) = evaluate(&model, tokenizer, task, eval_bs, device);
+    let (mut results, predictions) = evaluate(&model, tokenizer, task, eval_bs, device, precision);
     observer.on_metrics(as_metric_rows(step, &results), true)?;
     // The majority-class baseline of each dev split goes with the final results, so reports
     // can count degenerate runs (Mosbach et al. 2021) from the store alone.

@@ -40,6 +40,7 @@ use super::schedule::{cosine_warmup, linear_warmup_decay};
 use super::Ending;
 use crate::data::lm::{Corpus, Level};
 use crate::model::transformer_xl::{Draws, Memory, TransformerXl, TxlConfig};
+use crate::precision::Precision;
 use crate::seed::{self, Purpose};
 use crate::spec::types::LrSchedule;
 use crate::spec::{RunConfig, VariantSettings};
@@ -86,6 +87,8 @@ pub struct LmSettings {
     pub variant: VariantSettings,
     pub checkpoints: Option<CheckpointPlan>,
     pub init_from: Option<PathBuf>,
+    /// `train.precision` as the spec asks it; resolved against the device when training starts.
+    pub precision: Option<Precision>,
 }
 
 impl LmSettings {
@@ -123,6 +126,7 @@ impl LmSettings {
                 every: t.checkpoint_every.map(|n| n as usize),
             }),
             init_from: t.init_from.clone(),
+            precision: t.precision,
         })
     }
 

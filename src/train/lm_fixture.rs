@@ -81,6 +81,7 @@ pub fn settings(variant: VariantSettings, max_steps: usize) -> LmSettings {
         variant,
         checkpoints: None,
         init_from: None,
+        precision: None,
     }
 }
 

@@ -27,6 +27,7 @@ pub fn finetune_settings(c: &RunConfig) -> FinetuneSettings {
         eval_every: c.train.eval_every.map(|n| n as usize),
         grad_clip: c.train.grad_clip,
         cross_head_prob: c.variant_settings.cross_head_prob,
+        precision: c.train.precision,
     }
 }
 

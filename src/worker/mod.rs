@@ -35,6 +35,7 @@ use observer::{Heartbeat, StoreObserver};
 
 use crate::device;
 use crate::environment::{self, Environment};
+use crate::precision::Precision;
 use crate::spec::{ModelKind, RunConfig};
 use crate::store::{Claim, RunStatus, Store, StoreError};
 use crate::train::checkpoint::{self, CheckpointOwner};
@@ -323,7 +324,8 @@ fn run_one(
     }
     run_bar.reset();
     run_bar.set_prefix(label.clone());
-    let env_json = serde_json::to_string(&Environment::capture(&device_label))?;
+    let precision = Precision::resolve_saying_once(c.train.precision, device);
+    let env_json = serde_json::to_string(&Environment::capture(&device_label, precision))?;
     rt.block_on(store.mark_started(lease, &device_label, git_rev, &env_json))?;
     environment::reset_peak_rss();
     let started = Instant::now();

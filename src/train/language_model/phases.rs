@@ -18,6 +18,7 @@ use crate::model::cross_head::CrossHead;
 use crate::model::rel_attention::HeadPermutations;
 use crate::model::skip::{Schedule, SkipDraws, SkipRetain};
 use crate::model::transformer_xl::{Draws, Memory, TransformerXl, TxlConfig};
+use crate::precision::Precision;
 use crate::seed::{self, Purpose};
 use crate::store::{MetricRow, ResultRow};
 use crate::train::checkpoint::{self, CheckpointOwner};
@@ -93,8 +94,11 @@ pub(super) fn set_up<'a>(
     };
     tch::manual_seed(seed::libtorch_seed(s.seed));
     let mut vs = VarStore::new(device);
-    let model = TransformerXl::new(&vs.root(), &cfg)
+    let mut model = TransformerXl::new(&vs.root(), &cfg)
         .with_context(|| format!("building the model for {}", corpus.name))?;
+    let precision = Precision::resolve(s.precision, device).0;
+    precision.configure(device);
+    model.set_precision(precision);
     let mut opt = AdamW::new(&vs, s.weight_decay, no_decay);
 
     if corpus.train.len() < 2 * s.batch_size {
