@@ -21,7 +21,7 @@ backward pass as twice the forward, so a step is 3 × forward:
 import argparse, json, statistics, sys
 
 MATCH = {
-    "finetune": ["device", "threads", "batch_size", "seq_len", "warmup_steps", "steps"],
+    "finetune": ["device", "precision", "threads", "batch_size", "seq_len", "warmup_steps", "steps"],
     "txl": ["device", "threads", "n_layer", "d_model", "tgt_len", "mem_len", "batch_size",
             "warmup_steps", "steps"],
 }
@@ -65,7 +65,7 @@ def main():
         sys.exit(f"error: {len(h)} harness rounds and {len(p)} reference rounds")
     for key in MATCH[a.kind]:
         norm = (lambda v: str(v).split(":")[0]) if key == "device" else str
-        values = {norm(r.get(key)) for r in h + p}
+        values = {norm(r.get(key, "fp32" if key == "precision" else None)) for r in h + p}
         if len(values) != 1:
             sys.exit(f"error: the two sides ran with different {key}: {sorted(values)}")
     params = {r.get("params_total") for r in h + p} - {None}
@@ -93,13 +93,20 @@ def main():
         fraction = flops * m / per_step / peak["flops_per_s"]
         print(f"{rows[0]['implementation'][:66]:<66} {m:>14.2f} {lo:>9.2f}–{hi:<9.2f} "
               f"{q1:>9.2f}–{q3:<9.2f} {1000 * per_step / m:>8.1f} {100 * fraction:>7.1f}%")
+    if all("phases_ms" in x for x in h + p):
+        print("\nmedian ms per step by phase (forward with the loss and zero_grad | backward | "
+              "clipping and AdamW):")
+        for name, rows in (("harness", h), ("transformers", p)):
+            cells = [statistics.median(x["phases_ms"][k] for x in rows)
+                     for k in ("forward", "backward", "optimizer")]
+            print(f"  {name:<13} " + " | ".join(f"{c:9.1f}" for c in cells))
     print(f"\n{flops / 1e9:.2f} GFLOP per training step (matmuls, 3 × forward); matmul peak "
           f"{peak['flops_per_s'] / 1e9:.1f} GFLOP/s ({peak['n']}² float32, {peak['threads']} threads, "
           f"{peak['device']})")
     print(f"load average (1, 5, 15 min): before {a.load_before}, after {a.load_after}")
     print(f"\nharness / transformers = {med['harness'] / med['transformers']:.3f}x (ratio of medians "
           f"of {len(h)} alternating rounds; {shape}, {r['threads']} threads, {r['steps']} timed steps "
-          f"after {r['warmup_steps']} warm-up, {r['device']})")
+          f"after {r['warmup_steps']} warm-up, {r['device']}, {r.get('precision', 'fp32')})")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Exercises every CUDA path of the release binary once, briefly, and prints one PASS/FAIL line per
 # path (exit 1 if any failed):
-#   1. device: `auto` resolves to the GPU (no fallback warning)
-#   2. BERT fine-tuning throughput (MiniLM-L6, batch 32, length 128) and peak GPU memory
-#   3. a BERT grid on the GPU (spam, baseline and cross_head, 1 seed), runs done with their device
+#   1. device: `auto` resolves to the GPU (no fallback warning), and the default precision is tf32
+#   2. BERT fine-tuning throughput (MiniLM-L6, batch 32, length 128) and peak GPU memory (max
+#      allocated) in each precision: fp32, tf32, bf16 (on the CPU: fp32 and bf16)
+#   3. a BERT grid on the GPU in bf16 (spam, baseline and cross_head, 1 seed), runs done with
+#      their device and precision
 #   4. Transformer-XL two-phase training with a checkpoint, an interrupt and a resume
 #   5. `--workers 2` with both workers on the same GPU
 #
@@ -13,7 +15,6 @@
 # by default .deps/py/torch when `scripts/setup.sh --cuda` installed it there, else the one
 # `python3 -c 'import torch'` finds. `--device cpu` runs the same paths on the CPU (to check the
 # script itself on a machine without a GPU). Needs data/ from scripts/setup.sh.
-# Precision modes (fp32/tf32/bf16) are not a spec field yet, so they are not exercised here.
 set -uo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/target/release/harness"
@@ -57,27 +58,36 @@ if [ "$DEVICE" = cpu ]; then auto=cpu; else auto=auto; fi
   --set seeds.count=1 --set 'variants={baseline: {}}' --set train.max_steps=2 2>"$WORK/auto.log"
 st="$("$BIN" status ci_smoke --db "$db" --format json)"
 got="$(json_field '",".join(sorted({r["device"] for r in d["runs"]}))' <<<"$st")"
-! grep -q "WARNING: device auto" "$WORK/auto.log" && [ "$got" = "$want" ]
-result device-auto $? "runs on $got$(grep -h 'WARNING' "$WORK/auto.log" | head -1)"
+prec="$(json_field '",".join(sorted({str(r.get("precision")) for r in d["runs"]}))' <<<"$st")"
+want_prec=tf32; [ "$DEVICE" = cpu ] && want_prec=fp32
+! grep -q "WARNING: device auto" "$WORK/auto.log" && [ "$got" = "$want" ] && [ "$prec" = "$want_prec" ]
+result device-auto $? "runs on $got in $prec (default precision)$(grep -h 'WARNING' "$WORK/auto.log" | head -1)"
 
-echo "== 2. BERT fine-tuning throughput on $DEVICE (MiniLM-L6, batch 32, length 128)"
+echo "== 2. BERT fine-tuning throughput on $DEVICE (MiniLM-L6, batch 32, length 128), per precision"
 steps=50; [ "$DEVICE" = cpu ] && steps=2
-if bench="$("$BIN" bench finetune --device "$DEVICE" --batch-size 32 --max-len 128 --warmup 2 --steps "$steps" --threads "$(nproc)")"; then
-  echo "$bench"
-  result bert-throughput 0 "$(json_field '"%.1f ex/s, %.1f ms/step" % (d["examples_per_s"], d["ms_per_step"])' <<<"$bench" 2>/dev/null || echo "$bench")"
-else
-  result bert-throughput 1 "bench finetune failed"
-fi
+precisions="fp32 tf32 bf16"; [ "$DEVICE" = cpu ] && precisions="fp32 bf16"
+for precision in $precisions; do
+  if bench="$("$BIN" bench finetune --device "$DEVICE" --precision "$precision" --batch-size 32 --max-len 128 --warmup 2 --steps "$steps" --threads "$(nproc)")"; then
+    echo "$bench"
+    got="$(json_field 'd["precision"]' <<<"$bench")"
+    [ "$got" = "$precision" ]
+    result "bert-throughput-$precision" $? "$(json_field '"%s: %.1f ex/s, %.1f ms/step (forward %.1f, backward %.1f, optimizer %.1f), peak %s bytes" % (d["precision"], d["examples_per_s"], d["ms_per_step"], d["phases_ms"]["forward"], d["phases_ms"]["backward"], d["phases_ms"]["optimizer"], d["peak_memory_bytes"])' <<<"$bench" 2>/dev/null || echo "$bench")"
+  else
+    result "bert-throughput-$precision" 1 "bench finetune --precision $precision failed"
+  fi
+done
 
-echo "== 3. a BERT grid on $DEVICE"
+echo "== 3. a BERT grid on $DEVICE in bf16"
 db="$WORK/bert.db"
 if "$BIN" run "$ROOT/experiments/variance_quickstart.yaml" --device "$DEVICE" --db "$db" --quiet \
-     --set seeds.count=1 --set 'tasks=[spam]' --set threads=null --set train.max_steps=10; then
+     --set seeds.count=1 --set 'tasks=[spam]' --set threads=null --set train.max_steps=10 \
+     --set train.precision=bf16; then
   st="$("$BIN" status variance_quickstart --db "$db" --format json)"
   done_on="$(json_field '",".join(sorted({r["device"] for r in d["runs"] if r["status"] == "done"}))' <<<"$st")"
   n="$(json_field 'd["counts"]["done"]' <<<"$st")"
-  [ "$n" = 2 ] && [ -n "$done_on" ] && [ "${done_on#cpu}" = "$done_on" -o "$DEVICE" = cpu ]
-  result bert-grid $? "$n runs done on $done_on"
+  prec="$(json_field '",".join(sorted({str(r.get("precision")) for r in d["runs"]}))' <<<"$st")"
+  [ "$n" = 2 ] && [ -n "$done_on" ] && [ "${done_on#cpu}" = "$done_on" -o "$DEVICE" = cpu ] && [ "$prec" = bf16 ]
+  result bert-grid $? "$n runs done on $done_on in $prec"
 else
   result bert-grid 1 "harness run failed"
 fi

@@ -29,6 +29,9 @@ pub struct Throughput {
     pub ms_per_step: f64,
     /// Where a timed step's time goes, in ms per step (their sum is `ms_per_step`).
     pub phases_ms: Phases,
+    /// Peak memory: on CUDA the allocator's max allocated bytes over the timed and untimed
+    /// steps; on the CPU the process's peak RSS.
+    pub peak_memory_bytes: Option<i64>,
 }
 
 /// One step, split: zeroing the gradients and the forward pass with the loss, the backward
@@ -125,6 +128,8 @@ pub fn finetune_throughput(
         phases.backward += (t2 - t1).as_secs_f64();
         phases.optimizer += (t3 - t2).as_secs_f64();
     };
+    crate::environment::reset_peak_rss();
+    crate::native::reset_peak_allocated(device);
     let mut untimed = Phases::default();
     for _ in 0..shape.warmup {
         one_step(&mut untimed);
@@ -152,6 +157,11 @@ pub fn finetune_throughput(
             forward: per_step_ms(phases.forward),
             backward: per_step_ms(phases.backward),
             optimizer: per_step_ms(phases.optimizer),
+        },
+        peak_memory_bytes: if device.is_cuda() {
+            crate::native::peak_allocated(device)
+        } else {
+            crate::environment::peak_rss_bytes()
         },
     })
 }

@@ -13,6 +13,7 @@ pub mod device;
 pub mod environment;
 pub mod exit;
 pub mod model;
+pub mod native;
 pub mod output;
 pub mod plan;
 pub mod plot;

@@ -11,8 +11,9 @@
 //!
 //! Unset, a run uses fp32 on the CPU and tf32 on CUDA (PyTorch's own defaults differ by
 //! version; this one is fixed). The two libtorch switches tch does not expose are in
-//! `precision/autocast.cpp`, compiled by build.rs.
+//! src/native.rs.
 
+use crate::native;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use tch::Device;
@@ -23,14 +24,6 @@ pub enum Precision {
     Fp32,
     Tf32,
     Bf16,
-}
-
-extern "C" {
-    fn harness_autocast_bf16_enter(cuda: i32) -> bool;
-    fn harness_autocast_exit(cuda: i32, was: bool);
-    fn harness_autocast_enabled(cuda: i32) -> bool;
-    fn harness_cuda_tf32(on: bool);
-    fn harness_cuda_tf32_enabled() -> bool;
 }
 
 impl Precision {
@@ -82,8 +75,7 @@ impl Precision {
     /// CUDA (it stays on from one run to the next otherwise); nothing on the CPU.
     pub fn configure(self, device: Device) {
         if device.is_cuda() {
-            // SAFETY: sets a flag of libtorch's global context; no pointers involved.
-            unsafe { harness_cuda_tf32(self == Precision::Tf32) }
+            native::set_cuda_tf32(self == Precision::Tf32);
         }
     }
 
@@ -94,37 +86,9 @@ impl Precision {
         if self != Precision::Bf16 {
             return forward();
         }
-        let cuda = i32::from(device.is_cuda());
-        struct Region {
-            cuda: i32,
-            was: bool,
-        }
-        impl Drop for Region {
-            fn drop(&mut self) {
-                // SAFETY: restores the thread-local autocast state entered below.
-                unsafe { harness_autocast_exit(self.cuda, self.was) }
-            }
-        }
-        // SAFETY: toggles libtorch's thread-local autocast state; `Region` restores it, also
-        // when `forward` panics.
-        let _region = Region {
-            cuda,
-            was: unsafe { harness_autocast_bf16_enter(cuda) },
-        };
+        let _region = native::Autocast::bf16(device);
         forward()
     }
-}
-
-/// Whether autocast is on in this thread for `device`'s type (tests and diagnostics).
-pub fn autocast_enabled(device: Device) -> bool {
-    // SAFETY: reads libtorch's thread-local autocast state.
-    unsafe { harness_autocast_enabled(i32::from(device.is_cuda())) }
-}
-
-/// Whether CUDA matmuls run in TF32 now.
-pub fn cuda_tf32_enabled() -> bool {
-    // SAFETY: reads a flag of libtorch's global context.
-    unsafe { harness_cuda_tf32_enabled() }
 }
 
 impl std::str::FromStr for Precision {
@@ -146,11 +110,15 @@ impl fmt::Display for Precision {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::native::{autocast_enabled, cuda_tf32 as cuda_tf32_enabled};
     use tch::{Kind, Tensor};
 
     #[test]
     fn unset_means_fp32_on_the_cpu_and_tf32_on_cuda() {
-        assert_eq!(Precision::resolve(None, Device::Cpu), (Precision::Fp32, None));
+        assert_eq!(
+            Precision::resolve(None, Device::Cpu),
+            (Precision::Fp32, None)
+        );
         assert_eq!(
             Precision::resolve(None, Device::Cuda(0)),
             (Precision::Tf32, None)
@@ -184,7 +152,10 @@ mod tests {
         // Gradients reach the float32 weights in float32.
         y.to_kind(Kind::Float).sum(Kind::Float).backward();
         assert_eq!(w.grad().kind(), Kind::Float);
-        assert_eq!(Vec::<f32>::try_from(w.grad().view([-1])).unwrap(), vec![4.0; 24]);
+        assert_eq!(
+            Vec::<f32>::try_from(w.grad().view([-1])).unwrap(),
+            vec![4.0; 24]
+        );
         for p in [Precision::Fp32, Precision::Tf32] {
             let y = p.autocast(Device::Cpu, || x.linear::<Tensor>(&w, None));
             assert_eq!(y.kind(), Kind::Float);
@@ -213,7 +184,9 @@ mod tests {
             assert_eq!(yaml.trim(), p.as_str());
             assert_eq!(serde_yaml::from_str::<Precision>(&yaml).unwrap(), p);
         }
-        let e = serde_yaml::from_str::<Precision>("fp16").unwrap_err().to_string();
+        let e = serde_yaml::from_str::<Precision>("fp16")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("fp32") && e.contains("bf16"), "{e}");
     }
 }

@@ -58,6 +58,10 @@ pub struct RunState {
     pub lease_age_s: Option<f64>,
     pub lease_expires_in_s: Option<f64>,
     pub peak_memory_bytes: Option<i64>,
+    /// The precision the run trained in (`train.precision` resolved on its device), from its
+    /// recorded environment; absent for runs recorded before it was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precision: Option<String>,
     pub results: Results,
     pub seed: i64,
     pub slurm_job: Option<String>,
@@ -122,6 +126,12 @@ impl RunState {
             lease_age_s: lease.and_then(|l| l.lease_age_s),
             lease_expires_in_s: lease.and_then(|l| l.lease_expires_in_s),
             peak_memory_bytes: r.peak_memory_bytes,
+            precision: data
+                .environments
+                .get(&r.run_key)
+                .and_then(|e| e.as_deref())
+                .and_then(|e| serde_json::from_str::<Value>(e).ok())
+                .and_then(|e| e["precision"].as_str().map(str::to_string)),
             results,
             seed: r.seed,
             slurm_job: lease

@@ -105,7 +105,13 @@ fn a_bf16_bert_grid_trains_on_the_cpu_and_records_its_precision() {
     let dir = tempfile::tempdir().unwrap();
     let spec = tiny_spec(dir.path(), "bf", TINY_TRAIN, 1);
     let (fp32_db, bf16_db) = (dir.path().join("fp32.db"), dir.path().join("bf16.db"));
-    let one = ["--quiet", "--set", "seeds.count=1", "--set", "variants={baseline: {}}"];
+    let one = [
+        "--quiet",
+        "--set",
+        "seeds.count=1",
+        "--set",
+        "variants={baseline: {}}",
+    ];
     let out = run_spec(&spec, &fp32_db, &one);
     assert!(out.status.success(), "{}", text(&out));
     let mut args = one.to_vec();
@@ -148,6 +154,9 @@ fn a_bf16_transformer_xl_trains_on_the_cpu_close_to_fp32() {
     let (fp32, bf16) = (bpc(None), bpc(Some(Precision::Bf16)));
     assert!(bf16.is_finite(), "bf16 bpc {bf16}");
     assert_ne!(fp32, bf16, "bf16 must change the arithmetic");
-    assert!((fp32 - bf16).abs() < 0.05 * fp32, "fp32 {fp32} vs bf16 {bf16}");
+    assert!(
+        (fp32 - bf16).abs() < 0.05 * fp32,
+        "fp32 {fp32} vs bf16 {bf16}"
+    );
     assert_eq!(bpc(Some(Precision::Fp32)), fp32, "fp32 is the CPU default");
 }

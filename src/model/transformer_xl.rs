@@ -18,8 +18,8 @@ use crate::model::rel_attention::{
     Run,
 };
 use crate::model::skip::SkipDraws;
-use serde::{Deserialize, Serialize};
 use crate::precision::Precision;
+use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 /// Model hyper-parameters, read from a spec's model section.

@@ -383,7 +383,9 @@ pub fn finetune(
 
         opt.zero_grad();
         let logits = precision
-            .autocast(device, || model.forward_t(&batch, true, cross_head.as_mut()))
+            .autocast(device, || {
+                model.forward_t(&batch, true, cross_head.as_mut())
+            })
             .to_kind(Kind::Float);
         let loss = bert::loss(&logits, &labels, model.head());
         let loss_value = f64::try_from(&loss).unwrap_or(f64::NAN);

@@ -328,6 +328,7 @@ fn run_one(
     let env_json = serde_json::to_string(&Environment::capture(&device_label, precision))?;
     rt.block_on(store.mark_started(lease, &device_label, git_rev, &env_json))?;
     environment::reset_peak_rss();
+    crate::native::reset_peak_allocated(device);
     let started = Instant::now();
     let data_key = (c.data_dir.clone(), c.task.as_str().to_string());
 
@@ -424,7 +425,9 @@ fn run_one(
     let peak = if device == tch::Device::Cpu {
         environment::peak_rss_bytes()
     } else {
-        result.as_ref().ok().and_then(|t| t.device_peak)
+        // max_memory_allocated; where the allocator has no statistics, what the loop saw.
+        crate::native::peak_allocated(device)
+            .or_else(|| result.as_ref().ok().and_then(|t| t.device_peak))
     };
     // The rolling checkpoint of a finished run is no longer needed.
     let drop_checkpoint = |t: &Trained| -> Result<()> {

@@ -1,7 +1,9 @@
-// The two libtorch switches behind `train.precision` that the tch crate does not expose:
-// autocast with a chosen dtype on a chosen device type, and CUDA's TF32 matmul mode.
-// Plain C entry points, called from src/precision.rs.
+// What harness needs of libtorch that the tch crate does not expose: autocast to bfloat16 on a
+// chosen device type and CUDA's TF32 matmul mode (for `train.precision`), and the caching
+// allocator's peak of allocated bytes (max_memory_allocated). Plain C entry points, wrapped
+// safely in src/native.rs; compiled by build.rs.
 #include <ATen/Context.h>
+#include <ATen/DeviceAccelerator.h>
 #include <ATen/autocast_mode.h>
 
 namespace {
@@ -44,6 +46,28 @@ void harness_cuda_tf32(bool on) {
 bool harness_cuda_tf32_enabled() {
   return at::globalContext().float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL) ==
          at::Float32Precision::TF32;
+}
+
+// Peak bytes allocated on accelerator device `index` since the last reset (-1 where there is
+// no accelerator, e.g. a CPU-only libtorch).
+int64_t harness_device_peak_allocated(int index) {
+  try {
+    const auto stats = at::accelerator::getDeviceStats(static_cast<c10::DeviceIndex>(index));
+    return stats.allocated_bytes[static_cast<size_t>(c10::CachingAllocator::StatType::AGGREGATE)]
+        .peak;
+  } catch (...) {
+    return -1;
+  }
+}
+
+// Starts the peak of `harness_device_peak_allocated` afresh; false where there is no accelerator.
+bool harness_device_reset_peak(int index) {
+  try {
+    at::accelerator::resetPeakStats(static_cast<c10::DeviceIndex>(index));
+    return true;
+  } catch (...) {
+    return false;
+  }
 }
 
 }  // extern "C"
