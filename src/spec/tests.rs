@@ -70,7 +70,7 @@ fn with(extra: &str) -> String {
 
 const TOP_FIELDS: &str =
     "name, description, seeds, device, threads, data_dir, model, tasks, train, baseline, variants, sweep, claims";
-const TRAIN_ALLOWED: &str = "epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_len, eval_every, max_train_examples, max_eval_examples, grad_clip, lr_schedule, eval_batch_size, eval_max_tokens, checkpoint_every, init_from";
+const TRAIN_ALLOWED: &str = "epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_len, eval_every, max_train_examples, max_eval_examples, grad_clip, lr_schedule, eval_batch_size, eval_max_tokens, checkpoint_every, init_from, precision";
 const TASKS_ALLOWED: &str = "cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, spam, kjv_next, kjv_testament, enwik8, text8, wikitext2, wikitext103, ptb, wikisample_bytes, wikisample_text";
 const MODEL_ALLOWED: &str = "kind, pretrained, layers, dropout, n_layer, d_model, n_head, d_head, d_inner, d_embed, dropatt, emb_dropout, pos_dropout, out_dropout, tgt_len, mem_len, clamp_len, same_length, eval_tgt_len, eval_mem_len, eval_clamp_len, eval_same_length, adaptive, tie_weights";
 
