@@ -155,6 +155,9 @@ fn submitted_job(out: &str) -> String {
         .collect()
 }
 
+/// `--set`s that make the smoke grid's runs 24 steps long (four epochs of its 48 examples).
+const LONGER: [&str; 2] = ["train.epochs=4", "train.max_steps=24"];
+
 fn submit(spec_sets: &[&str], db: &str, logs: &Path, extra: &[&str]) -> String {
     let checkpoints = logs.join("checkpoints");
     let mut args = vec!["slurm", "submit", "experiments/ci_smoke.yaml"];
@@ -342,20 +345,22 @@ fn a_requeued_task_leaves_every_run_done_once_with_the_uninterrupted_results() {
         "{}",
         text(&refused)
     );
-    // The whole smoke grid, so that its results can be checked against the committed ones.
-    let out = submit(&[&set_name], &db, &logs, &["--workers", "2"]);
+    // The smoke grid with runs four times as long (24 steps), so that the requeue below lands
+    // while task 0's first run trains, however slowly the machine hands out the signal.
+    let sets = [set_name.as_str(), LONGER[0], LONGER[1]];
+    let out = submit(&sets, &db, &logs, &["--workers", "2"]);
     let job = submitted_job(&out);
     let job_name = format!("harness-{name}");
     let task = format!("{job}_0");
 
     // Top-ups while they work: two wanted and two there is nothing to do; three wanted is one more.
-    let again = submit(&[&set_name], &db, &logs, &["--workers", "2"]);
+    let again = submit(&sets, &db, &logs, &["--workers", "2"]);
     assert!(
         again.contains("2 workers pending or running in Slurm, 2 wanted")
             && again.contains("nothing to do"),
         "{again}"
     );
-    let more = submit(&[&set_name], &db, &logs, &["--workers", "3"]);
+    let more = submit(&sets, &db, &logs, &["--workers", "3"]);
     assert!(more.contains("submitted 1 worker as Slurm job"), "{more}");
 
     // As soon as task 0 has a run, requeue the task (its worker gets SIGTERM and releases it).
@@ -431,6 +436,8 @@ fn a_requeued_task_leaves_every_run_done_once_with_the_uninterrupted_results() {
             format!("tasks=[{}]", r["task"].as_str().unwrap()),
             format!("seeds.base={}", r["seed"]),
             "seeds.count=1".to_string(),
+            LONGER[0].to_string(),
+            LONGER[1].to_string(),
         ];
         for set in &sets {
             args.extend(["--set", set]);

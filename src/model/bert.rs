@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use crate::native;
 use rand_chacha::rand_core::RngCore;
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
@@ -312,9 +313,8 @@ impl Embeddings {
             false,
             false,
         );
-        self.layer_norm
-            .forward(&(words + positions + segments))
-            .dropout(self.dropout, train)
+        let h = self.layer_norm.forward(&(words + positions + segments));
+        native::dropout(&h, self.dropout, train)
     }
 }
 
@@ -353,9 +353,17 @@ impl SelfAttention {
     /// `x`: `[B, T, H]`; `mask`: additive `[B, 1, 1, T]`; `perm`: Int64 `[heads]` on x's
     /// device, query head h then uses the keys and values of head `perm[h]`.
     /// Returns the heads' outputs concatenated in slot order, `[B, T, H]`.
-    fn forward_t(&self, x: &Tensor, mask: &Tensor, train: bool, perm: Option<&Tensor>) -> Tensor {
-        let (b, t, h) = x.size3().expect("attention input is [batch, seq, hidden]");
-        let q = self.split_heads(&self.query.forward(x));
+    /// With [`Rows::First`], only the first query's output, `[B, 1, H]` (keys and values are
+    /// still every position's).
+    fn forward_t(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        perm: Option<&Tensor>,
+        rows: Rows,
+    ) -> Tensor {
+        let (b, _, h) = x.size3().expect("attention input is [batch, seq, hidden]");
         let mut k = self.split_heads(&self.key.forward(x));
         let mut v = self.split_heads(&self.value.forward(x));
         if let Some(perm) = perm {
@@ -363,13 +371,32 @@ impl SelfAttention {
             v = v.index_select(1, perm);
         }
         // softmax(q·kᵀ / √d_head + mask) · v, with dropout on the attention probabilities in
-        // training, computed by libtorch's fused scaled-dot-product attention.
+        // training.
         let scale = (self.head_dim as f64).powf(-0.5);
-        let dropout = if train { self.dropout } else { 0.0 };
-        Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), dropout, false, scale, false)
-            .transpose(1, 2)
-            .contiguous()
-            .view([b, t, h])
+        let queries = match rows {
+            Rows::All => x.shallow_clone(),
+            Rows::First { .. } => x.narrow(1, 0, 1),
+        };
+        let q = self.split_heads(&self.query.forward(&queries));
+        let context = if train && self.dropout > 0.0 {
+            // The operations of libtorch's unfused attention, which its fused one runs when
+            // there is dropout (√scale on both sides, the mask added, softmax, dropout), with
+            // the attention probabilities' dropout drawn by `native::dropout`.
+            let root = scale.sqrt();
+            let scores = (q * root).matmul(&(k.transpose(-2, -1) * root)) + mask;
+            let probs = scores.softmax(-1, scores.kind());
+            let probs = match rows {
+                Rows::All => native::dropout(&probs, self.dropout, true),
+                Rows::First { seq } => {
+                    first_row_dropout(&probs, self.dropout, &[b, self.num_heads, seq, seq], 2)
+                }
+            };
+            probs.matmul(&v)
+        } else {
+            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, scale, false)
+        };
+        let rows_out = context.size()[2];
+        context.transpose(1, 2).contiguous().view([b, rows_out, h])
     }
 }
 
@@ -390,8 +417,8 @@ impl SelfOutput {
         })
     }
 
-    fn forward_t(&self, hidden: &Tensor, residual: &Tensor, train: bool) -> Tensor {
-        let h = self.dense.forward(hidden).dropout(self.dropout, train);
+    fn forward_t(&self, hidden: &Tensor, residual: &Tensor, train: bool, rows: Rows) -> Tensor {
+        let h = rows.dropout(&self.dense.forward(hidden), self.dropout, train);
         self.layer_norm.forward(&(h + residual))
     }
 }
@@ -436,8 +463,8 @@ impl Output {
         })
     }
 
-    fn forward_t(&self, hidden: &Tensor, residual: &Tensor, train: bool) -> Tensor {
-        let h = self.dense.forward(hidden).dropout(self.dropout, train);
+    fn forward_t(&self, hidden: &Tensor, residual: &Tensor, train: bool, rows: Rows) -> Tensor {
+        let h = rows.dropout(&self.dense.forward(hidden), self.dropout, train);
         self.layer_norm.forward(&(h + residual))
     }
 }
@@ -462,11 +489,65 @@ impl Layer {
         })
     }
 
-    fn forward_t(&self, x: &Tensor, mask: &Tensor, train: bool, perm: Option<&Tensor>) -> Tensor {
-        let context = self.attention.forward_t(x, mask, train, perm);
-        let x = self.attention_output.forward_t(&context, x, train);
+    /// `[B, T, H]` → `[B, T, H]`, or `[B, 1, H]` (the first position) with [`Rows::First`].
+    fn forward_t(
+        &self,
+        x: &Tensor,
+        mask: &Tensor,
+        train: bool,
+        perm: Option<&Tensor>,
+        rows: Rows,
+    ) -> Tensor {
+        let context = self.attention.forward_t(x, mask, train, perm, rows);
+        let residual = match rows {
+            Rows::All => x.shallow_clone(),
+            Rows::First { .. } => x.narrow(1, 0, 1),
+        };
+        let x = self
+            .attention_output
+            .forward_t(&context, &residual, train, rows);
         let h = self.intermediate.forward(&x);
-        self.output.forward_t(&h, &x, train)
+        self.output.forward_t(&h, &x, train, rows)
+    }
+}
+
+/// Which positions a block computes outputs for: all, or only the first ([CLS]) of `seq`
+/// (the last block of a classifier, whose other outputs nothing reads: its keys and values
+/// still come from every position, so the [CLS] output is the same, and its dropout masks are
+/// drawn whole, so every later draw of the generator is the same too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rows {
+    All,
+    First { seq: i64 },
+}
+
+impl Rows {
+    /// Dropout on a block's `[B, rows, H]` output.
+    fn dropout(self, x: &Tensor, p: f64, train: bool) -> Tensor {
+        match self {
+            Rows::All => native::dropout(x, p, train),
+            Rows::First { seq } => {
+                let (b, _, h) = x.size3().expect("block output is [batch, rows, hidden]");
+                first_row_dropout(x, if train { p } else { 0.0 }, &[b, seq, h], 1)
+            }
+        }
+    }
+}
+
+/// Dropout with probability `p` on the first row along `dim` of a CPU tensor of shape `full`,
+/// given that row `x`: draws the mask of the whole tensor as dropout on it would (the same
+/// draws of the generator) and applies its first row.
+fn first_row_dropout(x: &Tensor, p: f64, full: &[i64], dim: i64) -> Tensor {
+    if p == 0.0 {
+        return x.shallow_clone();
+    }
+    x * native::dropout_mask(full, p, x.kind()).narrow(dim, 0, 1)
+}
+
+impl Layer {
+    /// The number of attention heads.
+    fn num_heads(&self) -> i64 {
+        self.attention.num_heads
     }
 }
 
@@ -485,22 +566,30 @@ impl Encoder {
         Ok(Encoder { layers })
     }
 
+    /// `first_only`: the last layer computes the first position only (`[B, 1, H]`).
     fn forward_t(
         &self,
         x: &Tensor,
         mask: &Tensor,
         train: bool,
         mut cross_head: Option<&mut CrossHead>,
+        first_only: bool,
     ) -> Tensor {
         let mut h = x.shallow_clone();
-        for layer in &self.layers {
+        let seq = x.size()[1];
+        for (i, layer) in self.layers.iter().enumerate() {
             let perm = match (train, cross_head.as_deref_mut()) {
                 (true, Some(ch)) => ch
-                    .draw(layer.attention.num_heads as usize)
+                    .draw(layer.num_heads() as usize)
                     .map(|p| Tensor::from_slice(&p).to_device(h.device())),
                 _ => None,
             };
-            h = layer.forward_t(&h, mask, train, perm.as_ref());
+            let rows = if first_only && i + 1 == self.layers.len() {
+                Rows::First { seq }
+            } else {
+                Rows::All
+            };
+            h = layer.forward_t(&h, mask, train, perm.as_ref(), rows);
         }
         h
     }
@@ -562,18 +651,22 @@ impl BertModel {
         })
     }
 
-    /// `batch` must already be on the model's device.
+    /// `batch` must already be on the model's device. `first_only`: the last layer computes
+    /// the [CLS] position only, which is all the pooler reads (`hidden` is then `[B, 1, H]`).
     fn forward_t(
         &self,
         batch: &Batch,
         train: bool,
         cross_head: Option<&mut CrossHead>,
+        first_only: bool,
     ) -> BertOutput {
         let x = self
             .embeddings
             .forward_t(&batch.input_ids, &batch.token_type_ids, train);
         let mask = additive_mask(&batch.attention_mask, x.kind());
-        let hidden = self.encoder.forward_t(&x, &mask, train, cross_head);
+        let hidden = self
+            .encoder
+            .forward_t(&x, &mask, train, cross_head, first_only);
         let pooled = self.pooler.forward(&hidden);
         BertOutput { hidden, pooled }
     }
@@ -711,15 +804,39 @@ impl BertForSequenceClassification {
         cross_head: Option<&mut CrossHead>,
     ) -> Tensor {
         let batch = batch.to_device(self.device);
-        let out = self.bert.forward_t(&batch, train, cross_head);
+        // On the CPU the last layer computes [CLS] only (see [`Rows`]).
+        let first_only = self.device == Device::Cpu;
+        self.logits(&batch, train, cross_head, first_only)
+    }
+
+    /// [`forward_t`](Self::forward_t) with the last layer computing every position, as a
+    /// classifier without the [CLS]-only shortcut would (tests compare the two).
+    #[cfg(any(test, feature = "test-support"))]
+    pub fn forward_every_position_t(
+        &self,
+        batch: &Batch,
+        train: bool,
+        cross_head: Option<&mut CrossHead>,
+    ) -> Tensor {
+        self.logits(&batch.to_device(self.device), train, cross_head, false)
+    }
+
+    fn logits(
+        &self,
+        batch: &Batch,
+        train: bool,
+        cross_head: Option<&mut CrossHead>,
+        first_only: bool,
+    ) -> Tensor {
+        let out = self.bert.forward_t(batch, train, cross_head, first_only);
         self.classifier
-            .forward(&out.pooled.dropout(self.dropout, train))
+            .forward(&native::dropout(&out.pooled, self.dropout, train))
     }
 
     /// Last hidden state and pooler output in evaluation mode, without gradients.
     pub fn encode(&self, batch: &Batch) -> BertOutput {
         let batch = batch.to_device(self.device);
-        tch::no_grad(|| self.bert.forward_t(&batch, false, None))
+        tch::no_grad(|| self.bert.forward_t(&batch, false, None, false))
     }
 
     /// The loss of `logits` against `labels` for this model's head.
@@ -1183,7 +1300,13 @@ mod tests {
             .forward_t(&batch.input_ids, &batch.token_type_ids, false);
         let mask = additive_mask(&batch.attention_mask, Kind::Float);
         let perm = [2i64, 0, 3, 1];
-        let got = att.forward_t(&x, &mask, false, Some(&Tensor::from_slice(&perm)));
+        let got = att.forward_t(
+            &x,
+            &mask,
+            false,
+            Some(&Tensor::from_slice(&perm)),
+            Rows::All,
+        );
 
         let project = |lin: &Linear, head: i64| {
             let w = lin.weight.narrow(0, head * dh, dh);
@@ -1208,7 +1331,7 @@ mod tests {
             max_abs_diff(&got, &want)
         );
         // And it differs from the unpermuted attention.
-        let unpermuted = att.forward_t(&x, &mask, false, None);
+        let unpermuted = att.forward_t(&x, &mask, false, None, Rows::All);
         assert!(max_abs_diff(&got, &unpermuted) > 1e-3);
     }
 

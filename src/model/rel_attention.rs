@@ -10,6 +10,7 @@
 //! two (the memory, then a gap, then the current segment). Each run's positional term is one
 //! matmul followed by the rel-shift.
 
+use crate::native;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use tch::{nn, nn::Module, Device, Kind, Tensor};
@@ -120,7 +121,7 @@ impl PositionalEncoding {
         }
         let dist =
             Tensor::arange_start_step(hi, hi - count, -1, (Kind::Int64, self.inv_freq.device()));
-        let r = self.embed(&dist).dropout(self.dropout, self.train);
+        let r = native::dropout(&self.embed(&dist), self.dropout, self.train);
         self.cache
             .borrow_mut()
             .insert((hi, count), r.shallow_clone());
@@ -304,12 +305,12 @@ impl RelMultiHeadAttn {
         );
         let dist = q_pos.unsqueeze(1) - key_positions(&runs, device).unsqueeze(0);
         let score = score.masked_fill(&invisible(&dist, inp.window), f64::NEG_INFINITY);
-        let prob = score.softmax(-1, score.kind()).dropout(self.dropatt, train);
+        let prob = native::dropout(&score.softmax(-1, score.kind()), self.dropatt, train);
         let vec = prob
             .matmul(&v)
             .permute([2, 0, 1, 3])
             .reshape([q_len, b, h * dh]);
-        let out = vec.apply(&self.o).dropout(self.dropout, train);
+        let out = native::dropout(&vec.apply(&self.o), self.dropout, train);
         (x + out).apply(&self.ln)
     }
 }
@@ -344,12 +345,8 @@ impl PositionwiseFf {
     }
 
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        let core = x
-            .apply(&self.l1)
-            .relu()
-            .dropout(self.dropout, train)
-            .apply(&self.l2)
-            .dropout(self.dropout, train);
+        let inner = native::dropout(&x.apply(&self.l1).relu(), self.dropout, train);
+        let core = native::dropout(&inner.apply(&self.l2), self.dropout, train);
         self.ln.forward(&(x + core))
     }
 }

@@ -18,6 +18,7 @@ use crate::model::rel_attention::{
     Run,
 };
 use crate::model::skip::SkipDraws;
+use crate::native;
 use crate::precision::Precision;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
@@ -698,10 +699,8 @@ impl TransformerXl {
             });
         }
         let p = self.cfg.dropout;
-        let mut h = self
-            .word_emb
-            .forward(&tokens.to_device(self.device))
-            .dropout(self.cfg.emb_dropout.unwrap_or(p), train);
+        let embedded = self.word_emb.forward(&tokens.to_device(self.device));
+        let mut h = native::dropout(&embedded, self.cfg.emb_dropout.unwrap_or(p), train);
         let pos = PositionalEncoding::new(
             self.cfg.d_model as i64,
             self.clamp_len,
@@ -747,7 +746,11 @@ impl TransformerXl {
             h = out;
         }
         mem.update(&inputs, q_len);
-        Ok(h.dropout(self.cfg.out_dropout.unwrap_or(p), train))
+        Ok(native::dropout(
+            &h,
+            self.cfg.out_dropout.unwrap_or(p),
+            train,
+        ))
     }
 
     /// Full log-distribution over the vocabulary for hidden states `[N, d_model]`.
