@@ -64,6 +64,13 @@ fn a_grid_runs_to_done_and_reruns_are_free() {
         let acc = run["results"]["dev"]["acc"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc), "{run}");
         assert!(run["results"]["dev"]["f1"].is_number(), "{run}");
+        // Where a step's time went: the whole loop, and the part outside the model and the
+        // optimizer, a part of it.
+        let per_step = run["results"]["train"]["ms_per_step"].as_f64().unwrap();
+        let outside = run["results"]["train"]["ms_per_step_outside_model"]
+            .as_f64()
+            .unwrap();
+        assert!(per_step > 0.0 && (0.0..per_step).contains(&outside), "{run}");
     }
     // A rerun finds nothing to do; adding a seed adds exactly the new runs.
     let out = run_spec(&spec, &db, &["--quiet"]);

@@ -351,9 +351,13 @@ pub fn finetune(
     let mut cursor = 0usize;
     let mut train_time = 0.0f64;
     let mut examples = 0usize;
+    // Where a training step's time goes: `loop_time` is the whole loop without its evaluations,
+    // `model_time` the part in forward, loss, backward, clipping and AdamW.
+    let (mut loop_time, mut model_time) = (0.0f64, 0.0f64);
     let eval_bs = (s.batch_size * 2).max(1);
 
     while step < total {
+        let loop_t0 = Instant::now();
         if observer.interrupted() {
             return Ok(Outcome {
                 ending: Ending::Interrupted,
@@ -381,6 +385,7 @@ pub fn finetune(
         let labels = labels_tensor(&labels, device);
         let lr = linear_warmup_decay(s.lr, step, total, s.warmup_ratio);
 
+        let model_t0 = Instant::now();
         opt.zero_grad();
         let logits = precision
             .autocast(device, || {
@@ -417,6 +422,7 @@ pub fn finetune(
             opt.clip_grad_norm(max_norm);
         }
         opt.step(lr);
+        model_time += model_t0.elapsed().as_secs_f64();
         train_time += t0.elapsed().as_secs_f64();
         examples += idx.len();
         step += 1;
@@ -439,11 +445,15 @@ pub fn finetune(
             },
         ];
         let eval_now = s.eval_every.is_some_and(|e| step % e as i64 == 0) && step < total;
+        let mut eval_time = 0.0;
         if eval_now {
+            let eval_t0 = Instant::now();
             let (dev, _) = evaluate(&model, tokenizer, task, eval_bs, device, precision);
             rows.extend(as_metric_rows(step, &dev));
+            eval_time = eval_t0.elapsed().as_secs_f64();
         }
         observer.on_metrics(rows, eval_now)?;
+        loop_time += loop_t0.elapsed().as_secs_f64() - eval_time;
     }
 
     let (mut results, predictions) = evaluate(&model, tokenizer, task, eval_bs, device, precision);
@@ -471,7 +481,21 @@ pub fn finetune(
             .any(|t| name.contains(t));
             (t + n, e + if table { n } else { 0 })
         });
+    // Measurements of this machine (never checked): a step's wall time in the training loop and
+    // the part of it outside the model and the optimizer (batching, metric rows, the store
+    // observer, progress).
+    let per_step_ms = |seconds: f64| seconds * 1000.0 / step.max(1) as f64;
     results.extend([
+        ResultRow {
+            split: "train".into(),
+            name: "ms_per_step".into(),
+            value: per_step_ms(loop_time),
+        },
+        ResultRow {
+            split: "train".into(),
+            name: "ms_per_step_outside_model".into(),
+            value: per_step_ms(loop_time - model_time),
+        },
         ResultRow {
             split: "train".into(),
             name: "params_total".into(),
