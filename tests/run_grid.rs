@@ -70,7 +70,10 @@ fn a_grid_runs_to_done_and_reruns_are_free() {
         let outside = run["results"]["train"]["ms_per_step_outside_model"]
             .as_f64()
             .unwrap();
-        assert!(per_step > 0.0 && (0.0..per_step).contains(&outside), "{run}");
+        assert!(
+            per_step > 0.0 && (0.0..per_step).contains(&outside),
+            "{run}"
+        );
     }
     // A rerun finds nothing to do; adding a seed adds exactly the new runs.
     let out = run_spec(&spec, &db, &["--quiet"]);

@@ -378,10 +378,11 @@ impl SelfAttention {
             Rows::First { .. } => x.narrow(1, 0, 1),
         };
         let q = self.split_heads(&self.query.forward(&queries));
-        let context = if train && self.dropout > 0.0 {
-            // The operations of libtorch's unfused attention, which its fused one runs when
-            // there is dropout (√scale on both sides, the mask added, softmax, dropout), with
-            // the attention probabilities' dropout drawn by `native::dropout`.
+        let dropout = if train { self.dropout } else { 0.0 };
+        let context = if dropout > 0.0 && x.device() == Device::Cpu {
+            // On the CPU, the operations of libtorch's unfused attention, which its fused one
+            // runs when there is dropout (√scale on both sides, the mask added, softmax,
+            // dropout), with the attention probabilities' dropout drawn by `native::dropout`.
             let root = scale.sqrt();
             let scores = (q * root).matmul(&(k.transpose(-2, -1) * root)) + mask;
             let probs = scores.softmax(-1, scores.kind());
@@ -393,7 +394,17 @@ impl SelfAttention {
             };
             probs.matmul(&v)
         } else {
-            Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, scale, false)
+            // Evaluation, and CUDA: libtorch's fused attention (its own dropout on CUDA).
+            Tensor::scaled_dot_product_attention(
+                &q,
+                &k,
+                &v,
+                Some(mask),
+                dropout,
+                false,
+                scale,
+                false,
+            )
         };
         let rows_out = context.size()[2];
         context.transpose(1, 2).contiguous().view([b, rows_out, h])
