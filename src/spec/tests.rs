@@ -974,6 +974,90 @@ fn run_key_is_pinned() {
 
 const PINNED_KEY: &str = "6a672ab545074636";
 
+/// A BERT model with every field set.
+const PIN_BERT: &str = "\
+name: pin_bert
+seeds: [7]
+model: {kind: bert, pretrained: data/models/m, layers: 2, dropout: 0.15}
+tasks: [rte]
+baseline: baseline
+variants: {baseline: {}}
+";
+
+/// A Transformer-XL model with most fields set, `kind` not first.
+const PIN_TXL: &str = "\
+name: pin_txl
+seeds: [3]
+model:
+  n_layer: 4
+  kind: transformer_xl
+  d_model: 32
+  n_head: 2
+  d_head: 16
+  d_inner: 64
+  d_embed: 32
+  dropout: 0.1
+  dropatt: 0.05
+  emb_dropout: 0.0
+  tgt_len: 16
+  mem_len: 16
+  clamp_len: 64
+  same_length: true
+  eval_tgt_len: 32
+  eval_mem_len: 48
+  adaptive: {cutoffs: [100, 1000], div_val: 2}
+  tie_weights: false
+tasks: [wikitext103]
+train: {max_steps: 10, lr: 0.001}
+baseline: baseline
+variants: {baseline: {}, small: {model: {d_inner: 48}}}
+";
+
+#[test]
+fn run_keys_of_both_model_kinds_are_pinned() {
+    // Keys (and model JSON) stored by `harness enqueue` of the version with one flat model
+    // mapping for every kind (542453f); the typed model spec serializes as that one did.
+    let cases: [(&str, &[(&str, &str)], &str); 2] = [
+        (
+            PIN_BERT,
+            &[("baseline", "f994a096a439598a")],
+            r#"{"kind":"bert","pretrained":"data/models/m","layers":2,"dropout":0.15}"#,
+        ),
+        (
+            PIN_TXL,
+            &[
+                ("baseline", "62b1cfe080976b53"),
+                ("small", "fcb9294a2f9e72e8"),
+            ],
+            concat!(
+                r#"{"kind":"transformer_xl","pretrained":null,"layers":null,"dropout":0.1,"#,
+                r#""n_layer":4,"d_model":32,"n_head":2,"d_head":16,"d_inner":64,"d_embed":32,"#,
+                r#""dropatt":0.05,"emb_dropout":0.0,"tgt_len":16,"mem_len":16,"clamp_len":64,"#,
+                r#""same_length":true,"eval_tgt_len":32,"eval_mem_len":48,"#,
+                r#""adaptive":{"cutoffs":[100,1000],"div_val":2,"tie_projs":null},"#,
+                r#""tie_weights":false}"#
+            ),
+        ),
+    ];
+    for (text, keys, model_json) in cases {
+        let plans = expand(&spec_of(text, &[]));
+        assert_eq!(plans.len(), keys.len());
+        for (plan, (variant, key)) in plans.iter().zip(keys) {
+            assert_eq!((plan.variant.as_str(), plan.key.as_str()), (*variant, *key));
+        }
+        assert_eq!(
+            serde_json::to_string(&plans[0].config.model).unwrap(),
+            model_json
+        );
+        for plan in &plans {
+            let json = serde_json::to_string(&plan.config).unwrap();
+            let back: RunConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, plan.config);
+        }
+    }
+}
+
+
 #[test]
 fn canonical_json_sorts_keys_at_every_level() {
     let a: serde_json::Value =
