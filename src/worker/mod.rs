@@ -348,7 +348,7 @@ fn run_one(
             bar: run_bar,
             last_dev: String::new(),
         };
-        if c.model.kind == ModelKind::TransformerXl {
+        if c.model.kind() == ModelKind::TransformerXl {
             let dir = c
                 .train
                 .checkpoint_every
@@ -456,7 +456,7 @@ fn run_one(
                 }
                 Ending::Completed => {
                     let mut results = outcome.results.clone();
-                    if c.model.kind == ModelKind::TransformerXl {
+                    if c.model.kind() == ModelKind::TransformerXl {
                         if let Some(bytes) = peak {
                             results.push(crate::store::ResultRow {
                                 split: "train".into(),
