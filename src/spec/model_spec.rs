@@ -60,6 +60,10 @@ impl ModelKind {
 
 /// `model:`: which model, with the fields of its kind.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per spec and run config, the size of the flat model struct it replaces"
+)]
 pub enum ModelSpec {
     /// `kind: bert`.
     Bert(BertSpec),

@@ -1018,7 +1018,9 @@ variants: {baseline: {}, small: {model: {d_inner: 48}}}
 fn run_keys_of_both_model_kinds_are_pinned() {
     // Keys (and model JSON) stored by `harness enqueue` of the version with one flat model
     // mapping for every kind (542453f); the typed model spec serializes as that one did.
-    let cases: [(&str, &[(&str, &str)], &str); 2] = [
+    /// (variant, key) of each run, in grid order.
+    type Keys = &'static [(&'static str, &'static str)];
+    let cases: [(&str, Keys, &str); 2] = [
         (
             PIN_BERT,
             &[("baseline", "f994a096a439598a")],
