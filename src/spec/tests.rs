@@ -234,6 +234,42 @@ fn missing_required_fields_point_at_the_enclosing_mapping() {
 }
 
 #[test]
+fn fields_of_the_other_model_kind_are_located_at_their_key() {
+    let model = "{kind: bert, pretrained: data/models/m}";
+    let bert_only = "not used by kind `bert`; allowed: kind, pretrained, layers, dropout";
+    assert_err(
+        &GOOD.replace(model, "{kind: bert, pretrained: data/models/m, n_layer: 2}"),
+        3,
+        48,
+        "model.n_layer",
+        bert_only,
+    );
+    // Before `kind` too, and a wrong value there at the value.
+    assert_err(
+        &GOOD.replace(model, "{n_layer: 2, kind: bert, pretrained: m}"),
+        3,
+        9,
+        "model.n_layer",
+        bert_only,
+    );
+    assert_err(
+        &GOOD.replace(model, "{layers: x, kind: bert, pretrained: m}"),
+        3,
+        17,
+        "model.layers",
+        "expected a non-negative integer, got `x`",
+    );
+    // Blamed on the override that brings it.
+    assert_set_err(
+        GOOD,
+        &["model.n_layer=2"],
+        "--set model.n_layer=2",
+        "model.n_layer",
+        bert_only,
+    );
+}
+
+#[test]
 fn wrong_types_and_names() {
     assert_err(
         &GOOD.replace("tasks: [spam, kjv_next]", "tasks: [spam, sst-2]"),
