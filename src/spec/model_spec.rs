@@ -76,6 +76,7 @@ pub enum ModelSpec {
 #[serde(deny_unknown_fields)]
 pub struct BertSpec {
     /// Folder with `config.json`, `model.safetensors`, `tokenizer.json`.
+    #[serde(deserialize_with = "written_path")]
     pub pretrained: PathBuf,
     /// Keep only the first N encoder layers (>= 1).
     #[serde(default)]
@@ -83,6 +84,13 @@ pub struct BertSpec {
     /// Override of the hidden and attention dropout, in [0, 1); none = the checkpoint's.
     #[serde(default)]
     pub dropout: Option<f64>,
+}
+
+/// `pretrained`, which must be given: null is a missing field (serde_yaml would read `~` as the
+/// path `~`).
+fn written_path<'de, D: Deserializer<'de>>(deserializer: D) -> Result<PathBuf, D::Error> {
+    Option::<PathBuf>::deserialize(deserializer)?
+        .ok_or_else(|| de::Error::missing_field("pretrained"))
 }
 
 /// `model: {kind: transformer_xl, …}`: the [`TxlConfig`] of the model (less the vocabulary
@@ -513,6 +521,8 @@ mod tests {
             "{e}"
         );
         assert!(err("{pretrained: m}").starts_with("missing field `kind`"));
+        assert!(err("{kind: bert, pretrained: ~}")
+            .starts_with("missing field `pretrained` for kind `bert`"));
         // Null fields of another kind are unset, as earlier versions wrote them.
         let spec: ModelSpec =
             serde_yaml::from_str("{kind: bert, pretrained: m, n_layer: ~}").unwrap();
