@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::error::humanize;
+use super::error::{humanize, split_path};
 use super::run_key::run_key;
 use super::types::{DeviceSpec, ModelSpec, Spec, Task, TrainSpec, VariantSpec, TRAIN_FIELDS};
 use crate::model::skip::Schedule;
@@ -121,7 +121,11 @@ pub fn apply_sweep_value(
             .as_object_mut()
             .ok_or_else(|| "sweep target is not a mapping".to_string())?;
         obj.insert(field.to_string(), value.clone());
-        *target = serde_json::from_value(json).map_err(|e| humanize(&e.to_string(), false))?;
+        *target = serde_json::from_value(json).map_err(|e| {
+            // `layers: not used by kind …` is about the swept field, which the caller names.
+            let (_, message) = split_path(&e.to_string());
+            humanize(&message, false)
+        })?;
         Ok(())
     }
     match path.split_once('.') {

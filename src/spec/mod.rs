@@ -11,6 +11,7 @@ pub mod error;
 pub mod grid;
 pub mod limits;
 pub mod locate;
+pub mod model_spec;
 pub mod overrides;
 pub mod params;
 pub mod run_key;
@@ -27,8 +28,8 @@ pub use grid::{dry_run_table, expand, RunConfig, RunPlan, VariantSettings};
 pub use locate::FieldPath;
 pub use run_key::run_key;
 pub use types::{
-    CrossHeadSpec, DeviceSpec, LrSchedule, ModelKind, ModelSpec, SeedRange, Seeds,
-    SkipScheduleName, SkipSpec, Spec, Task, TrainSpec, VariantSpec, Variants,
+    BertSpec, CrossHeadSpec, DeviceSpec, LrSchedule, ModelKind, ModelSpec, SeedRange, Seeds,
+    SkipScheduleName, SkipSpec, Spec, Task, TrainSpec, TxlSpec, VariantSpec, Variants,
 };
 
 use error::{backticked, humanize, split_path};
@@ -290,6 +291,10 @@ struct SerdeProblem {
     raw: String,
     /// serde_yaml's location, 1-based.
     pos: Option<Pos>,
+    /// Whether the message named the last step of `path` itself (`model: n_layer: …`, from a
+    /// mapping that checks its own fields, see [`model_spec`]): serde_yaml's location is then
+    /// that of the mapping, not of the field.
+    named_inside: bool,
 }
 
 impl SerdeProblem {
@@ -306,8 +311,22 @@ impl SerdeProblem {
             }
         }
         let (path_text, raw) = split_path(&text);
-        let path = FieldPath::parse(&path_text).unwrap_or_default();
-        SerdeProblem { path, raw, pos }
+        let mut path = FieldPath::parse(&path_text).unwrap_or_default();
+        let (inner, rest) = split_path(&raw);
+        let named_inside = match FieldPath::parse(&inner) {
+            Ok(inner) if !inner.0.is_empty() => {
+                path.0.extend(inner.0);
+                true
+            }
+            _ => false,
+        };
+        let raw = if named_inside { rest } else { raw };
+        SerdeProblem {
+            path,
+            raw,
+            pos,
+            named_inside,
+        }
     }
 
     /// The unknown field's name, for "unknown field" errors.
@@ -353,9 +372,18 @@ impl Context<'_> {
     }
 
     /// Places a serde problem in the file: unknown fields at their key, missing fields at the
-    /// enclosing mapping, anything else at serde_yaml's location (`fallback`) or the value.
+    /// enclosing mapping, a problem the message names the field of at that field, anything else
+    /// at serde_yaml's location (`fallback`) or the value.
     fn located(&self, found: &SerdeProblem, fallback: Option<Pos>) -> SpecError {
-        let pos = if found.unknown_field().is_some() {
+        let pos = if found.named_inside {
+            // A field of another model kind is at fault by its key, anything else by its value.
+            if found.raw.starts_with(model_spec::NOT_USED) {
+                self.locator.key_pos(&found.path)
+            } else {
+                self.locator.value_pos(&found.path)
+            }
+            .or(fallback)
+        } else if found.unknown_field().is_some() {
             self.locator
                 .node(&found.blame_path())
                 .and_then(|n| n.key)

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::grid::{RunConfig, RunPlan};
-use super::types::{ModelKind, Task};
+use super::types::{ModelSpec, Task};
 use crate::model::transformer_xl::ParamCounts;
 use crate::model::BertConfig;
 
@@ -40,40 +40,34 @@ pub fn parameters(config: &RunConfig) -> RunParameters {
         reason: Some(reason),
         n_token: None,
     };
-    match config.model.kind {
-        ModelKind::TransformerXl => {
+    match &config.model {
+        ModelSpec::TransformerXl(txl) => {
             let Some(n_token) = corpus_vocab_size(config.task) else {
                 return unknown(format!(
                     "`{}` is not a language-modelling corpus",
                     config.task
                 ));
             };
-            match config.model.txl_config(n_token) {
-                Some(cfg) => RunParameters {
-                    counts: Some(cfg.parameter_counts()),
-                    reason: None,
-                    n_token: Some(n_token),
-                },
-                None => unknown("the model section lacks a Transformer-XL size field".into()),
+            RunParameters {
+                counts: Some(txl.config(n_token).parameter_counts()),
+                reason: None,
+                n_token: Some(n_token),
             }
         }
-        ModelKind::Bert => {
-            let Some(dir) = &config.model.pretrained else {
-                return unknown("model.pretrained is not set".into());
-            };
-            let file = dir.join("config.json");
+        ModelSpec::Bert(bert) => {
+            let file = bert.pretrained.join("config.json");
             if !file.is_file() {
                 return unknown(format!(
                     "{} is not there (the checkpoint's config.json gives the size)",
                     file.display()
                 ));
             }
-            let mut bert = match BertConfig::from_file(&file) {
+            let mut checkpoint = match BertConfig::from_file(&file) {
                 Ok(c) => c,
                 Err(e) => return unknown(e.to_string()),
             };
-            if let Some(n) = config.model.layers {
-                bert.num_hidden_layers = bert.num_hidden_layers.min(n);
+            if let Some(n) = bert.layers {
+                checkpoint.num_hidden_layers = checkpoint.num_hidden_layers.min(n);
             }
             let outputs = match crate::data::glue::task_kind(config.task.as_str()) {
                 Ok(crate::data::TaskKind::Classification { num_labels }) => num_labels,
@@ -81,7 +75,7 @@ pub fn parameters(config: &RunConfig) -> RunParameters {
                 Err(e) => return unknown(e.to_string()),
             };
             RunParameters {
-                counts: Some(bert.parameter_counts(outputs)),
+                counts: Some(checkpoint.parameter_counts(outputs)),
                 reason: None,
                 n_token: None,
             }

@@ -72,7 +72,8 @@ const TOP_FIELDS: &str =
     "name, description, seeds, device, threads, data_dir, model, tasks, train, baseline, variants, sweep, claims";
 const TRAIN_ALLOWED: &str = "epochs, max_steps, batch_size, lr, warmup_ratio, weight_decay, max_len, eval_every, max_train_examples, max_eval_examples, grad_clip, lr_schedule, eval_batch_size, eval_max_tokens, checkpoint_every, init_from, precision";
 const TASKS_ALLOWED: &str = "cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli, spam, kjv_next, kjv_testament, enwik8, text8, wikitext2, wikitext103, ptb, wikisample_bytes, wikisample_text";
-const MODEL_ALLOWED: &str = "kind, pretrained, layers, dropout, n_layer, d_model, n_head, d_head, d_inner, d_embed, dropatt, emb_dropout, pos_dropout, out_dropout, tgt_len, mem_len, clamp_len, same_length, eval_tgt_len, eval_mem_len, eval_clamp_len, eval_same_length, adaptive, tie_weights";
+/// A BERT model's fields: an unknown field is told those of its kind.
+const BERT_ALLOWED: &str = "kind, pretrained, layers, dropout";
 
 // ---------------------------------------------------------------- good specs and defaults
 
@@ -104,8 +105,8 @@ fn quickstart_fixture_loads() {
     assert_eq!(spec.name, "variance_quickstart");
     assert_eq!(spec.seed_list(), vec![1, 2, 3, 4, 5]);
     assert_eq!(spec.threads, Some(2));
-    assert_eq!(spec.model.kind, ModelKind::Bert);
-    assert_eq!(spec.model.layers, None);
+    assert_eq!(spec.model.kind(), ModelKind::Bert);
+    assert_eq!(spec.model.as_bert().unwrap().layers, None);
     assert_eq!(spec.sweep["train.lr"].len(), 2);
     assert_eq!(expand(spec).len(), 2 * 2 * 2 * 5);
 }
@@ -171,7 +172,7 @@ fn unknown_fields_at_every_level() {
         3,
         21,
         "model",
-        &format!("unknown field `layer`; allowed: {MODEL_ALLOWED}"),
+        &format!("unknown field `layer`; allowed: {BERT_ALLOWED}"),
     );
     assert_err(
         &with("train:\n  epochs: 2\n  lrr: 1\n"),
@@ -222,13 +223,49 @@ fn missing_required_fields_point_at_the_enclosing_mapping() {
         "model",
         "missing required field `kind`",
     );
-    // Required by the kind: checked by validation, same place.
+    // Required by the kind: its type says so, same place.
     assert_err(
         &GOOD.replace("kind: bert, pretrained: data/models/m", "kind: bert"),
         3,
         8,
         "model",
         "missing required field `pretrained` for kind `bert`",
+    );
+}
+
+#[test]
+fn fields_of_the_other_model_kind_are_located_at_their_key() {
+    let model = "{kind: bert, pretrained: data/models/m}";
+    let bert_only = "not used by kind `bert`; allowed: kind, pretrained, layers, dropout";
+    assert_err(
+        &GOOD.replace(model, "{kind: bert, pretrained: data/models/m, n_layer: 2}"),
+        3,
+        48,
+        "model.n_layer",
+        bert_only,
+    );
+    // Before `kind` too, and a wrong value there at the value.
+    assert_err(
+        &GOOD.replace(model, "{n_layer: 2, kind: bert, pretrained: m}"),
+        3,
+        9,
+        "model.n_layer",
+        bert_only,
+    );
+    assert_err(
+        &GOOD.replace(model, "{layers: x, kind: bert, pretrained: m}"),
+        3,
+        17,
+        "model.layers",
+        "expected a non-negative integer, got `x`",
+    );
+    // Blamed on the override that brings it.
+    assert_set_err(
+        GOOD,
+        &["model.n_layer=2"],
+        "--set model.n_layer=2",
+        "model.n_layer",
+        bert_only,
     );
 }
 
@@ -595,7 +632,7 @@ fn set_overrides_nested_paths_lists_and_null() {
         spec.variants.get("cross_head").unwrap().cross_head,
         Some(CrossHeadSpec { prob: 0.25 })
     );
-    assert_eq!(spec.model.layers, Some(2));
+    assert_eq!(spec.model.as_bert().unwrap().layers, Some(2));
     assert_eq!(spec.description.as_deref(), Some("two words"));
 
     let spec = spec_of(GOOD, &["train.max_steps=5", "tasks[1]=rte", "seeds=[9, 8]"]);
@@ -828,7 +865,7 @@ fn expansion_counts_and_order() {
     for plan in &plans {
         assert_eq!(Some(plan.config.train.lr), plan.sweep["train.lr"].as_f64());
         assert_eq!(
-            plan.config.model.dropout,
+            plan.config.model.as_bert().unwrap().dropout,
             plan.sweep["model.dropout"].as_f64()
         );
         assert_eq!(plan.config.seed, plan.seed);
@@ -974,6 +1011,91 @@ fn run_key_is_pinned() {
 
 const PINNED_KEY: &str = "6a672ab545074636";
 
+/// A BERT model with every field set.
+const PIN_BERT: &str = "\
+name: pin_bert
+seeds: [7]
+model: {kind: bert, pretrained: data/models/m, layers: 2, dropout: 0.15}
+tasks: [rte]
+baseline: baseline
+variants: {baseline: {}}
+";
+
+/// A Transformer-XL model with most fields set, `kind` not first.
+const PIN_TXL: &str = "\
+name: pin_txl
+seeds: [3]
+model:
+  n_layer: 4
+  kind: transformer_xl
+  d_model: 32
+  n_head: 2
+  d_head: 16
+  d_inner: 64
+  d_embed: 32
+  dropout: 0.1
+  dropatt: 0.05
+  emb_dropout: 0.0
+  tgt_len: 16
+  mem_len: 16
+  clamp_len: 64
+  same_length: true
+  eval_tgt_len: 32
+  eval_mem_len: 48
+  adaptive: {cutoffs: [100, 1000], div_val: 2}
+  tie_weights: false
+tasks: [wikitext103]
+train: {max_steps: 10, lr: 0.001}
+baseline: baseline
+variants: {baseline: {}, small: {model: {d_inner: 48}}}
+";
+
+#[test]
+fn run_keys_of_both_model_kinds_are_pinned() {
+    // Keys (and model JSON) stored by `harness enqueue` of the version with one flat model
+    // mapping for every kind (542453f); the typed model spec serializes as that one did.
+    /// (variant, key) of each run, in grid order.
+    type Keys = &'static [(&'static str, &'static str)];
+    let cases: [(&str, Keys, &str); 2] = [
+        (
+            PIN_BERT,
+            &[("baseline", "f994a096a439598a")],
+            r#"{"kind":"bert","pretrained":"data/models/m","layers":2,"dropout":0.15}"#,
+        ),
+        (
+            PIN_TXL,
+            &[
+                ("baseline", "62b1cfe080976b53"),
+                ("small", "fcb9294a2f9e72e8"),
+            ],
+            concat!(
+                r#"{"kind":"transformer_xl","pretrained":null,"layers":null,"dropout":0.1,"#,
+                r#""n_layer":4,"d_model":32,"n_head":2,"d_head":16,"d_inner":64,"d_embed":32,"#,
+                r#""dropatt":0.05,"emb_dropout":0.0,"tgt_len":16,"mem_len":16,"clamp_len":64,"#,
+                r#""same_length":true,"eval_tgt_len":32,"eval_mem_len":48,"#,
+                r#""adaptive":{"cutoffs":[100,1000],"div_val":2,"tie_projs":null},"#,
+                r#""tie_weights":false}"#
+            ),
+        ),
+    ];
+    for (text, keys, model_json) in cases {
+        let plans = expand(&spec_of(text, &[]));
+        assert_eq!(plans.len(), keys.len());
+        for (plan, (variant, key)) in plans.iter().zip(keys) {
+            assert_eq!((plan.variant.as_str(), plan.key.as_str()), (*variant, *key));
+        }
+        assert_eq!(
+            serde_json::to_string(&plans[0].config.model).unwrap(),
+            model_json
+        );
+        for plan in &plans {
+            let json = serde_json::to_string(&plan.config).unwrap();
+            let back: RunConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, plan.config);
+        }
+    }
+}
+
 #[test]
 fn canonical_json_sorts_keys_at_every_level() {
     let a: serde_json::Value =
@@ -1066,7 +1188,7 @@ variants:
 fn the_four_language_model_variants_are_expressible() {
     use crate::model::skip::Schedule;
     let spec = spec_of(LM, &[]);
-    assert_eq!(spec.model.kind, ModelKind::TransformerXl);
+    assert_eq!(spec.model.kind(), ModelKind::TransformerXl);
     assert_eq!(spec.tasks, vec![Task::Ptb, Task::WikisampleBytes]);
     let plans = expand(&spec);
     assert_eq!(plans.len(), 2 * 4 * 2);
@@ -1260,14 +1382,15 @@ fn a_variant_can_have_its_own_model_and_training_settings() {
     let plans = expand(&spec);
     let of = |variant: &str| plans.iter().find(|p| p.variant == variant).unwrap();
     let base = &of("baseline").config;
-    assert_eq!(
-        (base.model.n_layer, base.model.d_model, base.model.d_inner),
-        (Some(6), Some(40), Some(64))
-    );
+    let txl = base.model.as_txl().unwrap();
+    assert_eq!((txl.n_layer, txl.d_model, txl.d_inner), (6, 40, 64));
     assert_eq!(base.train.batch_size, 60);
     assert_eq!(base.train.lr, 0.001);
     let ch = &of("cross_head").config;
-    assert_eq!((ch.model.n_layer, ch.train.batch_size), (Some(4), 32));
+    assert_eq!(
+        (ch.model.as_txl().unwrap().n_layer, ch.train.batch_size),
+        (4, 32)
+    );
     // The other variants' keys are those of a spec without the override; the overridden
     // variant's key follows its model.
     let plain = expand(&spec_of(

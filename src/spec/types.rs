@@ -14,9 +14,8 @@ use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
 
-use crate::model::adaptive::AdaptiveConfig;
+pub use super::model_spec::{BertSpec, ModelKind, ModelSpec, TxlSpec};
 use crate::model::skip::Schedule;
-use crate::model::transformer_xl::TxlConfig;
 pub use crate::precision::Precision;
 pub use crate::task::Task;
 
@@ -231,180 +230,6 @@ impl<'de, T: FromStr<Err = String>> Visitor<'de> for FromStrVisitor<T> {
     }
 }
 
-/// Kinds of model. Each kind's required and allowed fields of [`ModelSpec`] are checked by
-/// validation (`ModelKind::allowed_fields`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ModelKind {
-    /// A pretrained BERT encoder with a sequence-classification head.
-    Bert,
-    /// A Transformer-XL language model trained from scratch (METHODS §1).
-    TransformerXl,
-}
-
-impl ModelKind {
-    /// The name used in specs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ModelKind::Bert => "bert",
-            ModelKind::TransformerXl => "transformer_xl",
-        }
-    }
-
-    /// Fields of [`ModelSpec`] (besides `kind`) this kind requires.
-    pub fn required_fields(self) -> &'static [&'static str] {
-        match self {
-            ModelKind::Bert => &["pretrained"],
-            ModelKind::TransformerXl => &[
-                "n_layer", "d_model", "n_head", "d_head", "d_inner", "tgt_len", "mem_len",
-            ],
-        }
-    }
-
-    /// Fields of [`ModelSpec`] (besides `kind`) this kind accepts.
-    pub fn allowed_fields(self) -> &'static [&'static str] {
-        match self {
-            ModelKind::Bert => &["pretrained", "layers", "dropout"],
-            ModelKind::TransformerXl => &[
-                "n_layer",
-                "d_model",
-                "n_head",
-                "d_head",
-                "d_inner",
-                "d_embed",
-                "dropout",
-                "dropatt",
-                "emb_dropout",
-                "pos_dropout",
-                "out_dropout",
-                "tgt_len",
-                "mem_len",
-                "clamp_len",
-                "same_length",
-                "eval_tgt_len",
-                "eval_mem_len",
-                "eval_clamp_len",
-                "eval_same_length",
-                "adaptive",
-                "tie_weights",
-            ],
-        }
-    }
-}
-
-/// `model:`. One flat mapping for every kind (so that every field keeps its location in error
-/// messages); which fields a kind takes is checked by validation. A field added for a new kind
-/// must be skipped when unset (see the module documentation).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ModelSpec {
-    /// Which model.
-    pub kind: ModelKind,
-    /// Folder with `config.json`, `model.safetensors`, `tokenizer.json` (BERT).
-    #[serde(default)]
-    pub pretrained: Option<PathBuf>,
-    /// Keep only the first N encoder layers (>= 1).
-    #[serde(default)]
-    pub layers: Option<usize>,
-    /// BERT: override of the hidden and attention dropout; Transformer-XL: dropout on
-    /// embeddings, attention output, feed-forward and positional embeddings (default 0). In [0, 1).
-    #[serde(default)]
-    pub dropout: Option<f64>,
-    /// Transformer-XL: number of layers N.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_layer: Option<usize>,
-    /// Transformer-XL: model width.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_model: Option<usize>,
-    /// Transformer-XL: attention heads.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub n_head: Option<usize>,
-    /// Transformer-XL: width of one head.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_head: Option<usize>,
-    /// Transformer-XL: inner width of the feed-forward block.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_inner: Option<usize>,
-    /// Transformer-XL: embedding width (of the head cluster); default d_model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub d_embed: Option<usize>,
-    /// Transformer-XL: dropout on attention probabilities, in [0, 1) (default 0).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dropatt: Option<f64>,
-    /// Transformer-XL: dropout on the input embedding, in [0, 1) (default `dropout`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub emb_dropout: Option<f64>,
-    /// Transformer-XL: dropout on the positional embeddings, in [0, 1) (default `dropout`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub pos_dropout: Option<f64>,
-    /// Transformer-XL: dropout on the last layer's output before the softmax, in [0, 1)
-    /// (default `dropout`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub out_dropout: Option<f64>,
-    /// Transformer-XL: training segment length M (tokens predicted per step and stream).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tgt_len: Option<usize>,
-    /// Transformer-XL: memory length L per layer in training.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mem_len: Option<usize>,
-    /// Transformer-XL: cap on relative distances in training (default none).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub clamp_len: Option<usize>,
-    /// Transformer-XL: every query sees the same number of keys, in training (default false).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub same_length: Option<bool>,
-    /// Transformer-XL: segment length of evaluation (default tgt_len).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval_tgt_len: Option<usize>,
-    /// Transformer-XL: memory length of evaluation (default mem_len).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval_mem_len: Option<usize>,
-    /// Transformer-XL: distance cap of evaluation (default clamp_len).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval_clamp_len: Option<usize>,
-    /// Transformer-XL: `same_length` in evaluation (default same_length).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub eval_same_length: Option<bool>,
-    /// Transformer-XL: adaptive input and softmax `{cutoffs, div_val, tie_projs}`; none = plain
-    /// embedding and softmax (character level).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub adaptive: Option<AdaptiveConfig>,
-    /// Transformer-XL: output word weights tied to the input embedding (default true).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tie_weights: Option<bool>,
-}
-
-impl ModelSpec {
-    /// The Transformer-XL configuration of a validated `transformer_xl` spec, with `n_token`
-    /// (the corpus vocabulary size) filled in; `None` for other kinds or missing fields.
-    pub fn txl_config(&self, n_token: usize) -> Option<TxlConfig> {
-        if self.kind != ModelKind::TransformerXl {
-            return None;
-        }
-        Some(TxlConfig {
-            n_token,
-            n_layer: self.n_layer?,
-            d_model: self.d_model?,
-            n_head: self.n_head?,
-            d_head: self.d_head?,
-            d_inner: self.d_inner?,
-            d_embed: self.d_embed,
-            dropout: self.dropout.unwrap_or(0.0),
-            dropatt: self.dropatt.unwrap_or(0.0),
-            emb_dropout: self.emb_dropout,
-            pos_dropout: self.pos_dropout,
-            out_dropout: self.out_dropout,
-            tgt_len: self.tgt_len?,
-            mem_len: self.mem_len?,
-            ext_len: 0,
-            clamp_len: self.clamp_len,
-            same_length: self.same_length.unwrap_or(false),
-            tie_weights: self.tie_weights.unwrap_or(true),
-            adaptive: self.adaptive.clone(),
-        })
-    }
-}
-
 /// `train:`; every field optional, defaults from Devlin et al. (2019).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -588,7 +413,12 @@ fn merge_over<T: Serialize + serde::de::DeserializeOwned>(
         for (k, v) in fields {
             obj.insert(k.clone(), v.clone());
         }
-        serde_json::from_value::<T>(json).map_err(|e| super::error::humanize(&e.to_string(), false))
+        serde_json::from_value::<T>(json).map_err(|e| {
+            // A message that names its field (`n_layer: not used by kind …`) is about that
+            // field, which the caller names.
+            let (_, message) = super::error::split_path(&e.to_string());
+            super::error::humanize(&message, false)
+        })
     };
     for (k, v) in patch {
         with(&mut std::iter::once((k, v))).map_err(|message| (k.clone(), message))?;

@@ -7,7 +7,7 @@ use super::grid::{apply_sweep_value, sweep_paths};
 use super::limits::{MAX_SEED, MAX_THREADS};
 use super::locate::FieldPath;
 use super::types::{
-    DeviceSpec, ModelKind, ModelSpec, Precision, Seeds, SkipScheduleName, Spec, TrainSpec,
+    BertSpec, DeviceSpec, ModelKind, ModelSpec, Precision, Seeds, SkipScheduleName, Spec, TrainSpec,
 };
 use crate::model::transformer_xl::TxlConfigError;
 
@@ -94,7 +94,7 @@ pub fn validate(spec: &Spec) -> Result<(), Issue> {
     check_model(&spec.model)?;
     check_tasks(spec)?;
     check_train(&spec.train)?;
-    check_train_for_kind(spec.model.kind, &spec.train)?;
+    check_train_for_kind(spec.model.kind(), &spec.train)?;
     if spec.device == DeviceSpec::Cpu && spec.train.precision == Some(Precision::Tf32) {
         return Err(Issue::value(
             FieldPath::of(&["train"]).key("precision"),
@@ -169,60 +169,31 @@ fn check_seeds(seeds: &Seeds) -> Result<(), Issue> {
     Ok(())
 }
 
+/// Ranges of the model's fields; which fields a kind takes is checked by its type (see
+/// `model_spec`).
 fn check_model(model: &ModelSpec) -> Result<(), Issue> {
     let path = FieldPath::of(&["model"]);
-    let kind = model.kind;
-    // Which fields are set, read from the serialized form (every field of `ModelSpec` but
-    // `kind` is optional), in the order of the kinds' field lists.
-    let json = serde_json::to_value(model).expect("a model spec serializes");
-    let mut fields: Vec<&str> = ModelKind::Bert.allowed_fields().to_vec();
-    for field in ModelKind::TransformerXl.allowed_fields() {
-        if !fields.contains(field) {
-            fields.push(field);
-        }
+    match model {
+        ModelSpec::Bert(bert) => check_bert(&path, bert),
+        // The one check of the Transformer-XL ranges, reported at the field's location.
+        ModelSpec::TransformerXl(txl) => txl.validate().map_err(|e| txl_issue(&path, e)),
     }
-    let present: Vec<(&str, bool)> = fields
-        .into_iter()
-        .map(|f| (f, json.get(f).is_some_and(|v| !v.is_null())))
-        .collect();
-    for &(field, is_set) in &present {
-        if is_set && !kind.allowed_fields().contains(&field) {
-            return Err(Issue::key(
-                path.key(field),
-                format!(
-                    "not used by kind `{}`; allowed: kind, {}",
-                    kind.as_str(),
-                    kind.allowed_fields().join(", ")
-                ),
-            ));
-        }
+}
+
+fn check_bert(path: &FieldPath, bert: &BertSpec) -> Result<(), Issue> {
+    if bert.pretrained.as_os_str().is_empty() {
+        return Err(Issue::value(
+            path.key("pretrained"),
+            "must be a folder with config.json, model.safetensors and tokenizer.json, got an empty path",
+        ));
     }
-    for field in kind.required_fields() {
-        if !present.iter().any(|(f, is_set)| f == field && *is_set) {
-            return Err(Issue::value(
-                path.clone(),
-                format!(
-                    "missing required field `{field}` for kind `{}`",
-                    kind.as_str()
-                ),
-            ));
-        }
-    }
-    if let Some(pretrained) = &model.pretrained {
-        if pretrained.as_os_str().is_empty() {
-            return Err(Issue::value(
-                path.key("pretrained"),
-                "must be a folder with config.json, model.safetensors and tokenizer.json, got an empty path",
-            ));
-        }
-    }
-    if model.layers == Some(0) {
+    if bert.layers == Some(0) {
         return Err(Issue::value(
             path.key("layers"),
             "must be at least 1 (or null for all layers), got 0",
         ));
     }
-    if let Some(p) = model.dropout {
+    if let Some(p) = bert.dropout {
         if !(0.0..1.0).contains(&p) {
             return Err(Issue::value(
                 path.key("dropout"),
@@ -231,28 +202,6 @@ fn check_model(model: &ModelSpec) -> Result<(), Issue> {
                     num(p)
                 ),
             ));
-        }
-    }
-    check_transformer_xl(model)
-}
-
-/// Ranges of the Transformer-XL fields (only set for that kind, see [`check_model`]): those of
-/// the model, checked by
-/// [`TxlConfig::validate`](crate::model::transformer_xl::TxlConfig::validate) (the one place they are written) and reported
-/// at the field's location, then those of evaluation, which the model does not hold.
-fn check_transformer_xl(model: &ModelSpec) -> Result<(), Issue> {
-    let path = FieldPath::of(&["model"]);
-    // The vocabulary is not known before the corpus is read; the cutoffs are checked against
-    // it when the model is built.
-    if let Some(config) = model.txl_config(usize::MAX) {
-        config.validate().map_err(|e| txl_issue(&path, e))?;
-    }
-    for (field, value) in [
-        ("eval_tgt_len", model.eval_tgt_len),
-        ("eval_clamp_len", model.eval_clamp_len),
-    ] {
-        if value == Some(0) {
-            return Err(Issue::value(path.key(field), "must be at least 1, got 0"));
         }
     }
     Ok(())
@@ -312,7 +261,7 @@ fn check_tasks(spec: &Spec) -> Result<(), Issue> {
     }
     for (i, task) in spec.tasks.iter().enumerate() {
         let needs = task.model_kind();
-        if needs != spec.model.kind {
+        if needs != spec.model.kind() {
             let what = if task.is_language_modelling() {
                 "a language-modelling corpus"
             } else {
@@ -323,7 +272,7 @@ fn check_tasks(spec: &Spec) -> Result<(), Issue> {
                 format!(
                     "`{task}` is {what}: it needs model.kind `{}`, but model.kind is `{}`; use a separate spec per model kind",
                     needs.as_str(),
-                    spec.model.kind.as_str()
+                    spec.model.kind().as_str()
                 ),
             ));
         }
@@ -535,7 +484,10 @@ fn check_variant_overrides(
     fn at(section: &FieldPath, field: String, message: String) -> Issue {
         if field.is_empty() {
             Issue::value(section.clone(), message)
-        } else if message.starts_with("unknown field") || field == "kind" {
+        } else if message.starts_with("unknown field")
+            || message.starts_with(super::model_spec::NOT_USED)
+            || field == "kind"
+        {
             Issue::key(section.key(&field), message)
         } else {
             Issue::value(section.key(&field), message)
@@ -572,7 +524,7 @@ fn check_variant_overrides(
     if let Some(patch) = &variant.train {
         let section = path.key("train");
         check_train(&train)
-            .and_then(|()| check_train_for_kind(spec.model.kind, &train))
+            .and_then(|()| check_train_for_kind(spec.model.kind(), &train))
             .map_err(|i| moved(i, "train", &section, patch))?;
     }
     Ok(train)
@@ -587,12 +539,12 @@ fn check_phases(
 ) -> Result<(), Issue> {
     if let Some(skip) = &variant.skip {
         let spath = path.key("skip");
-        if spec.model.kind != ModelKind::TransformerXl {
+        if spec.model.kind() != ModelKind::TransformerXl {
             return Err(Issue::key(
                 spath,
                 format!(
                     "skip-retain needs model.kind `transformer_xl`, but model.kind is `{}`",
-                    spec.model.kind.as_str()
+                    spec.model.kind().as_str()
                 ),
             ));
         }
@@ -703,7 +655,7 @@ fn check_sweep(spec: &Spec) -> Result<(), Issue> {
                 .map_err(|message| Issue::value(key_path.index(i), message))?;
             check_model(&point.model)
                 .and_then(|()| check_train(&point.train))
-                .and_then(|()| check_train_for_kind(point.model.kind, &point.train))
+                .and_then(|()| check_train_for_kind(point.model.kind(), &point.train))
                 .map_err(|issue| Issue::value(key_path.index(i), issue.message))?;
         }
     }

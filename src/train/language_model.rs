@@ -95,10 +95,13 @@ impl LmSettings {
     /// Settings of a resolved `transformer_xl` run; `checkpoints` is the run's folder when the
     /// spec asks for checkpoints (`train.checkpoint_every`).
     pub fn from_run(c: &RunConfig, checkpoint_dir: Option<PathBuf>) -> Result<LmSettings> {
-        let m = &c.model;
-        let model = m.txl_config(0).with_context(|| {
-            "model: a transformer_xl model needs n_layer, d_model, n_head, d_head, d_inner, tgt_len and mem_len"
+        let m = c.model.as_txl().with_context(|| {
+            format!(
+                "model: a language-modelling run needs model.kind `transformer_xl`, not `{}`",
+                c.model.kind().as_str()
+            )
         })?;
+        let model = m.config(0);
         let t = &c.train;
         Ok(LmSettings {
             seed: c.seed,

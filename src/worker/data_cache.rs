@@ -16,8 +16,8 @@ pub fn finetune_settings(c: &RunConfig) -> FinetuneSettings {
     FinetuneSettings {
         seed: c.seed,
         pretrained: pretrained(c),
-        layers: c.model.layers,
-        dropout: c.model.dropout,
+        layers: c.model.as_bert().and_then(|b| b.layers),
+        dropout: c.model.as_bert().and_then(|b| b.dropout),
         epochs: c.train.epochs as usize,
         max_steps: c.train.max_steps.map(|n| n as usize),
         batch_size: c.train.batch_size as usize,
@@ -31,9 +31,12 @@ pub fn finetune_settings(c: &RunConfig) -> FinetuneSettings {
     }
 }
 
-/// The checkpoint directory of a BERT run (validation guarantees it is set).
+/// The checkpoint directory of a BERT run (empty for other kinds).
 pub fn pretrained(c: &RunConfig) -> PathBuf {
-    c.model.pretrained.clone().unwrap_or_default()
+    c.model
+        .as_bert()
+        .map(|b| b.pretrained.clone())
+        .unwrap_or_default()
 }
 
 /// A tokenized task is reused by every run with the same (task, max_len, subsets, checkpoint).
@@ -53,7 +56,7 @@ impl DataCache {
     /// Loads what `c` needs (and checks the pretrained model is there).
     pub fn load_for(&mut self, c: &RunConfig) -> Result<()> {
         let key = (c.data_dir.clone(), c.task.as_str().to_string());
-        if c.model.kind == ModelKind::TransformerXl {
+        if c.model.kind() == ModelKind::TransformerXl {
             if let Some(init) = c.train.init_from.as_ref().filter(|p| !p.is_file()) {
                 bail!(
                     "{}: checkpoint not found (train.init_from); point it at a `{}` another run \
@@ -81,8 +84,9 @@ impl DataCache {
         // Everything a run reads from the checkpoint, checked once before any run starts: a
         // corrupt file or an impossible `model.layers` is one message, not a failed run per
         // grid point.
-        if self.verified.insert((dir.clone(), c.model.layers)) {
-            crate::model::bert::verify_checkpoint(&dir, c.model.layers)?;
+        let layers = c.model.as_bert().and_then(|b| b.layers);
+        if self.verified.insert((dir.clone(), layers)) {
+            crate::model::bert::verify_checkpoint(&dir, layers)?;
         }
         if !self.tokenizers.contains_key(&dir) {
             let tok = finetune::load_tokenizer(&dir)?;

@@ -169,7 +169,7 @@ pub fn run_one(
         bar: ctx.run_bar,
         last_dev: String::new(),
     };
-    let result = match c.model.kind {
+    let result = match c.model.kind() {
         ModelKind::TransformerXl => {
             train_language_model(&c, data, device, &ctx.checkpoint_root, lease, &mut observer)
         }
@@ -313,7 +313,7 @@ fn record(
         }
         Ending::Completed => {
             let mut results = trained.results.clone();
-            if c.model.kind == ModelKind::TransformerXl {
+            if c.model.kind() == ModelKind::TransformerXl {
                 if let Some(bytes) = peak {
                     results.push(ResultRow {
                         split: "train".into(),
