@@ -8,6 +8,7 @@
 mod common;
 
 use common::*;
+use harness::analysis::{result_kind, ResultKind};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -143,12 +144,7 @@ type Values = (Vec<(i64, String, String, u64)>, Vec<(String, String, u64)>);
 
 /// Metric and result values bit for bit (timing results excluded), by run key.
 fn values(rows: &Rows) -> BTreeMap<String, Values> {
-    let timing = |n: &str| {
-        n.starts_with("ms_per_step")
-            || n.starts_with("tokens_per_s")
-            || n == "peak_memory_bytes"
-            || n == "examples_per_s"
-    };
+    let timing = |n: &str| result_kind(n) == ResultKind::Measurement;
     rows.iter()
         .map(|(run, m, r)| {
             (
@@ -174,14 +170,7 @@ fn comparable(doc: &Value) -> Vec<Value> {
         .unwrap()
         .iter()
         .map(|r| {
-            let mut results = r["results"].clone();
-            if let Some(train) = results.get_mut("train").and_then(Value::as_object_mut) {
-                train.retain(|k, _| {
-                    !(k.starts_with("ms_per_step")
-                        || k.starts_with("tokens_per_s")
-                        || k == "peak_memory_bytes")
-                });
-            }
+            let results = results_without_measurements(r);
             serde_json::json!({
                 "key": r["key"], "task": r["task"], "variant": r["variant"], "seed": r["seed"],
                 "sweep": r["sweep"], "status": r["status"], "attempt": r["attempt"],

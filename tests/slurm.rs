@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{harness, repo, require_data, text};
-use harness::analysis::{result_kind, ResultKind};
+use common::{harness, repo, require_data, results_without_measurements, text};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -154,19 +153,6 @@ fn submitted_job(out: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_digit())
         .collect()
-}
-
-/// A run's results (status JSON) without its measurements of the machine (step times), which
-/// differ between any two runs.
-fn results_without_measurements(run: &Value) -> Value {
-    let mut results = run["results"].clone();
-    for split in results.as_object_mut().unwrap().values_mut() {
-        split
-            .as_object_mut()
-            .unwrap()
-            .retain(|name, _| result_kind(name) != ResultKind::Measurement);
-    }
-    results
 }
 
 /// `--set`s that make the smoke grid's runs 24 steps long (four epochs of its 48 examples).

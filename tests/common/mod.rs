@@ -108,3 +108,17 @@ pub fn spawn_run(spec: &Path, db: &Path, stderr: Stdio) -> Child {
         .spawn()
         .unwrap()
 }
+
+/// A run's results (status JSON) without its measurements of the machine (step times, rates,
+/// peak memory: `analysis::result_kind`), which differ between any two runs.
+pub fn results_without_measurements(run: &serde_json::Value) -> serde_json::Value {
+    use harness::analysis::{result_kind, ResultKind};
+    let mut results = run["results"].clone();
+    for split in results.as_object_mut().unwrap().values_mut() {
+        split
+            .as_object_mut()
+            .unwrap()
+            .retain(|name, _| result_kind(name) != ResultKind::Measurement);
+    }
+    results
+}
