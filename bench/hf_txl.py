@@ -30,8 +30,9 @@ cfg = TransfoXLConfig(
 )
 model = TransfoXLLMHeadModel(cfg).to(device).train()
 opt = torch.optim.Adam(model.parameters(), lr=2.5e-4)
-# tgt_len + 1 tokens give tgt_len predictions (the model shifts the labels).
-data = torch.randint(a.n_token, (a.batch_size, a.tgt_len + 1), device=device)
+# Segments of tgt_len tokens, as harness runs: the model shifts the labels itself, so it predicts
+# tgt_len - 1 of them, but every layer computes the same tgt_len positions (and memory) as harness.
+data = torch.randint(a.n_token, (a.batch_size, a.tgt_len), device=device)
 mems = None
 seconds = 0.0
 for i in range(a.warmup + a.steps):
