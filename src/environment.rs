@@ -1,7 +1,7 @@
 //! Facts about the process and machine recorded with every run: host, worker identity, git
 //! revision, threads, peak memory.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -180,15 +180,18 @@ fn kernel_variables() -> std::collections::BTreeMap<String, String> {
         .collect()
 }
 
-#[derive(Debug, Serialize)]
+/// The machine a run ran on, stored with the run as JSON when it starts and read back (every
+/// field optional there, for stores written before it was recorded).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Environment {
     pub host: String,
     pub os: String,
     pub cpu: Option<String>,
     pub logical_cpus: usize,
-    pub threads: i32,
-    pub harness_version: &'static str,
-    pub tch_version: &'static str,
+    pub threads: Option<i32>,
+    pub harness_version: String,
+    pub tch_version: String,
     pub libtorch: Option<String>,
     /// The ISA level of ATen's CPU kernels (`AVX512`, `AVX2`, `DEFAULT`).
     pub cpu_capability: Option<String>,
@@ -196,9 +199,9 @@ pub struct Environment {
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub kernel_env: std::collections::BTreeMap<String, String>,
     pub cuda_devices: i64,
-    pub device: String,
+    pub device: Option<String>,
     /// The precision the run trained in (`train.precision` resolved on `device`).
-    pub precision: crate::precision::Precision,
+    pub precision: Option<crate::precision::Precision>,
 }
 
 impl Environment {
@@ -208,15 +211,15 @@ impl Environment {
             os: std::env::consts::OS.to_string(),
             cpu: cpu_model(),
             logical_cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            threads: tch::get_num_threads(),
-            harness_version: env!("CARGO_PKG_VERSION"),
-            tch_version: "0.24.0",
+            threads: Some(tch::get_num_threads()),
+            harness_version: env!("CARGO_PKG_VERSION").into(),
+            tch_version: "0.24.0".into(),
             libtorch: libtorch_version(),
             cpu_capability: cpu_capability(),
             kernel_env: kernel_variables(),
             cuda_devices: tch::Cuda::device_count(),
-            device: device.to_string(),
-            precision,
+            device: Some(device.to_string()),
+            precision: Some(precision),
         }
     }
 }

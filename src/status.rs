@@ -126,12 +126,8 @@ impl RunState {
             lease_age_s: lease.and_then(|l| l.lease_age_s),
             lease_expires_in_s: lease.and_then(|l| l.lease_expires_in_s),
             peak_memory_bytes: r.peak_memory_bytes,
-            precision: data
-                .environments
-                .get(&r.run_key)
-                .and_then(|e| e.as_deref())
-                .and_then(|e| serde_json::from_str::<Value>(e).ok())
-                .and_then(|e| e["precision"].as_str().map(str::to_string)),
+            precision: (data.environments.get(&r.run_key))
+                .and_then(|e| Some(e.precision?.as_str().to_string())),
             results,
             seed: r.seed,
             slurm_job: lease

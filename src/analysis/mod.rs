@@ -160,9 +160,14 @@ impl fmt::Display for Setting {
 }
 
 fn sweep_label(json: &str) -> String {
+    sweep_text(&sweep_of(json))
+}
+
+/// The sweep point of a stored run (its `sweep` column holds a JSON object); empty without one.
+pub fn sweep_of(json: &str) -> BTreeMap<String, serde_json::Value> {
     match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::Object(map)) => sweep_text(&map.into_iter().collect()),
-        _ => String::new(),
+        Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
+        _ => BTreeMap::new(),
     }
 }
 
@@ -215,9 +220,9 @@ pub struct ExperimentData {
     pub overrides: String,
     /// Per-example predictions of the runs (loaded with the curves; see `examples`).
     pub predictions: Vec<StoredPredictions>,
-    /// The environment JSON each run recorded (see [`crate::environment::Environment`]), by
-    /// run key.
-    pub environments: HashMap<String, Option<String>>,
+    /// The environment each run recorded when it started, by run key (runs without one, or
+    /// with one that does not read, are absent).
+    pub environments: HashMap<String, crate::environment::Environment>,
 }
 
 impl ExperimentData {
@@ -239,7 +244,9 @@ impl ExperimentData {
                 curves.insert(run.run_key.clone(), rows);
             }
         }
-        let environments = store.environments(name).await?.into_iter().collect();
+        let environments = (store.environments(name).await?.into_iter())
+            .filter_map(|(key, json)| Some((key, serde_json::from_str(json.as_deref()?).ok()?)))
+            .collect();
         Ok(ExperimentData {
             name: exp.name,
             description: exp.description,

@@ -1,12 +1,13 @@
-//! The expected-results file: its types, parsing with `FILE:LINE:COLUMN` errors, validation,
-//! and the YAML text `--update` writes (the format is described in README.md, "Regression
+//! The expected-results file: its types (read and written by serde), parsing with
+//! `FILE:LINE:COLUMN` errors and validation (the format is described in README.md, "Regression
 //! checks").
 
 use super::recorded::RecordedOn;
 use super::tolerance::{Tolerance, ToleranceError};
-use crate::analysis::is_discrete;
+use crate::analysis::{is_discrete, sweep_of, sweep_text};
 use crate::spec::error::yaml_error;
 use crate::spec::locate::{FieldPath, Locator};
+use crate::store::RunRow;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::ser::{SerializeStruct, Serializer};
 use serde::{Deserialize, Serialize};
@@ -132,11 +133,9 @@ impl<'de> Deserialize<'de> for RunMetric {
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a number or a mapping {value, tolerance}")
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<RunMetric, E> {
-                Ok(RunMetric {
-                    value: v,
-                    tolerance: None,
-                })
+            fn visit_f64<E: de::Error>(self, value: f64) -> Result<RunMetric, E> {
+                let tolerance = None;
+                Ok(RunMetric { value, tolerance })
             }
             fn visit_i64<E: de::Error>(self, v: i64) -> Result<RunMetric, E> {
                 self.visit_f64(v as f64)
@@ -145,11 +144,9 @@ impl<'de> Deserialize<'de> for RunMetric {
                 self.visit_f64(v as f64)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RunMetric, A::Error> {
-                let full = Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
-                Ok(RunMetric {
-                    value: full.value,
-                    tolerance: full.tolerance,
-                })
+                let Full { value, tolerance } =
+                    Full::deserialize(de::value::MapAccessDeserializer::new(map))?;
+                Ok(RunMetric { value, tolerance })
             }
         }
         deserializer.deserialize_any(MetricVisitor)
@@ -159,15 +156,13 @@ impl<'de> Deserialize<'de> for RunMetric {
 impl Serialize for RunMetric {
     /// The bare value, or `{value, tolerance}` when the metric has its own tolerance.
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.tolerance {
-            None => serializer.serialize_f64(self.value),
-            Some(t) => {
-                let mut map = serializer.serialize_struct("RunMetric", 2)?;
-                map.serialize_field("value", &self.value)?;
-                map.serialize_field("tolerance", t)?;
-                map.end()
-            }
-        }
+        let Some(t) = &self.tolerance else {
+            return serializer.serialize_f64(self.value);
+        };
+        let mut map = serializer.serialize_struct("RunMetric", 2)?;
+        map.serialize_field("value", &self.value)?;
+        map.serialize_field("tolerance", t)?;
+        map.end()
     }
 }
 
@@ -182,80 +177,99 @@ pub fn split_label(label: &str) -> Option<(&str, &str)> {
     (ok(split) && ok(name)).then_some((split, name))
 }
 
+/// Whether a label names a discrete result (accuracy, F1, MCC, counts).
+pub fn is_discrete_label(label: &str) -> bool {
+    split_label(label).is_some_and(|(_, name)| is_discrete(name))
+}
+
 /// Whether two sweep points are the same (numbers compared by value, so `1` equals `1.0`).
 pub fn sweep_eq(a: &Sweep, b: &Sweep) -> bool {
+    let same = |x: &serde_json::Value, y: &serde_json::Value| match (x.as_f64(), y.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => x == y,
+    };
     a.len() == b.len()
         && a.iter()
             .zip(b)
-            .all(|((ka, va), (kb, vb))| ka == kb && value_eq(va, vb))
-}
-
-fn value_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
-    match (a, b) {
-        (serde_json::Value::Number(x), serde_json::Value::Number(y)) => x.as_f64() == y.as_f64(),
-        _ => a == b,
-    }
-}
-
-/// The sweep point of a stored run (its `sweep` column holds a JSON object).
-pub fn sweep_of_json(json: &str) -> Sweep {
-    match serde_json::from_str::<serde_json::Value>(json) {
-        Ok(serde_json::Value::Object(map)) => map.into_iter().collect(),
-        _ => Sweep::new(),
-    }
+            .all(|((ka, va), (kb, vb))| ka == kb && same(va, vb))
 }
 
 /// ` [lr=0.0001, max_steps=10]`, or nothing without a sweep.
-pub fn sweep_suffix(sweep: &Sweep) -> String {
-    if sweep.is_empty() {
-        return String::new();
+fn sweep_suffix(sweep: &Sweep) -> String {
+    match sweep.is_empty() {
+        true => String::new(),
+        false => format!(" [{}]", sweep_text(sweep)),
     }
-    format!(" [{}]", crate::analysis::sweep_text(sweep))
-}
-
-/// `spam/baseline seed 1`, with the sweep point when there is one.
-pub fn run_label(task: &str, variant: &str, seed: i64, sweep: &Sweep) -> String {
-    format!("{task}/{variant} seed {seed}{}", sweep_suffix(sweep))
-}
-
-/// `spam/baseline`, with the sweep point when there is one.
-pub fn group_label(task: &str, variant: &str, sweep: &Sweep) -> String {
-    format!("{task}/{variant}{}", sweep_suffix(sweep))
 }
 
 impl RunEntry {
-    pub fn label(&self) -> String {
-        run_label(&self.task, &self.variant, self.seed, &self.sweep)
+    /// The entry of a stored run, without metrics.
+    pub fn of(run: &RunRow) -> RunEntry {
+        RunEntry {
+            task: run.task.clone(),
+            variant: run.variant.clone(),
+            seed: run.seed,
+            sweep: sweep_of(&run.sweep),
+            key: None,
+            metrics: BTreeMap::new(),
+        }
     }
 
-    pub fn same_run(&self, task: &str, variant: &str, seed: i64, sweep: &Sweep) -> bool {
-        self.task == task
-            && self.variant == variant
-            && self.seed == seed
-            && sweep_eq(&self.sweep, sweep)
+    /// `spam/baseline seed 1`, with the sweep point when there is one.
+    pub fn label(&self) -> String {
+        let (task, variant, seed) = (&self.task, &self.variant, self.seed);
+        format!("{task}/{variant} seed {seed}{}", sweep_suffix(&self.sweep))
+    }
+
+    /// Whether both stand for the same run: task, variant, seed and sweep point.
+    pub fn same(&self, o: &RunEntry) -> bool {
+        (self.task == o.task && self.variant == o.variant && self.seed == o.seed)
+            && sweep_eq(&self.sweep, &o.sweep)
     }
 }
 
 impl GroupEntry {
-    pub fn label(&self) -> String {
-        group_label(&self.task, &self.variant, &self.sweep)
+    /// The group of a stored run, without metrics.
+    pub fn of(run: &RunRow) -> GroupEntry {
+        let RunEntry {
+            task,
+            variant,
+            sweep,
+            ..
+        } = RunEntry::of(run);
+        GroupEntry {
+            task,
+            variant,
+            sweep,
+            metrics: BTreeMap::new(),
+        }
     }
 
-    pub fn same_group(&self, task: &str, variant: &str, sweep: &Sweep) -> bool {
-        self.task == task && self.variant == variant && sweep_eq(&self.sweep, sweep)
+    /// `spam/baseline`, with the sweep point when there is one.
+    pub fn label(&self) -> String {
+        format!(
+            "{}/{}{}",
+            self.task,
+            self.variant,
+            sweep_suffix(&self.sweep)
+        )
+    }
+
+    /// Whether both stand for the same group: task, variant and sweep point.
+    pub fn same(&self, o: &GroupEntry) -> bool {
+        self.task == o.task && self.variant == o.variant && sweep_eq(&self.sweep, &o.sweep)
     }
 }
 
 /// Parses and validates an expected file; `origin` names it in errors.
 pub fn parse(text: &str, origin: &str) -> Result<ExpectedFile, FileError> {
-    let locator = Locator::new(text);
     let mut file: ExpectedFile =
         serde_yaml::from_str(text).map_err(|e| yaml_error(&e, origin, text))?;
-    file.header = text
-        .lines()
+    file.header = (text.lines())
         .take_while(|l| l.trim_start().starts_with('#'))
         .map(str::to_string)
         .collect();
+    let locator = Locator::new(text);
     Validator {
         origin,
         locator: &locator,
@@ -270,35 +284,45 @@ struct Validator<'a> {
 }
 
 impl Validator<'_> {
-    fn err(&self, path: &FieldPath, message: impl Into<String>) -> FileError {
+    /// `Err` at `path` with `message` unless `ok`.
+    fn ensure(
+        &self,
+        ok: bool,
+        path: &FieldPath,
+        message: impl fmt::Display,
+    ) -> Result<(), FileError> {
+        if ok {
+            return Ok(());
+        }
         let pos = self.locator.value_pos(path);
-        FileError {
+        Err(FileError {
             origin: self.origin.to_string(),
             line: pos.map(|p| p.line),
             column: pos.map(|p| p.column),
             field: path.to_string(),
-            message: message.into(),
-        }
+            message: message.to_string(),
+        })
     }
 
     fn tolerance(
         &self,
         t: &Tolerance,
         path: &FieldPath,
-        std_errors_allowed: bool,
+        std_errors: bool,
     ) -> Result<(), FileError> {
-        t.validate(std_errors_allowed).map_err(|e| {
-            let at = match e {
-                ToleranceError::Negative(part, _) => path.key(part),
-                ToleranceError::StdErrorsNotAllowed => path.key("std_errors"),
-                _ => path.clone(),
-            };
-            self.err(&at, e.to_string())
-        })
+        let Err(e) = t.validate(std_errors) else {
+            return Ok(());
+        };
+        let at = match e {
+            ToleranceError::Negative(part, _) => path.key(part),
+            ToleranceError::StdErrorsNotAllowed => path.key("std_errors"),
+            _ => path.clone(),
+        };
+        self.ensure(false, &at, e)
     }
 
     /// Checks what every entry of a section needs (no `earlier` entry of the same run or group,
-    /// at least one metric) and returns where the entry is.
+    /// at least one metric) and returns where its metrics are.
     fn entry<M>(
         &self,
         section: &str,
@@ -308,87 +332,72 @@ impl Validator<'_> {
         metrics: &BTreeMap<String, M>,
     ) -> Result<FieldPath, FileError> {
         let at = FieldPath::of(&[section]).key("entries").index(i);
-        if let Some(j) = earlier {
-            let message = format!("{label} is already expected at {section}.entries[{j}]");
-            return Err(self.err(&at, message));
-        }
-        if metrics.is_empty() {
-            return Err(self.err(&at.key("metrics"), "give at least one metric"));
-        }
-        Ok(at)
+        let again = format!(
+            "{label} is already expected at {section}.entries[{}]",
+            earlier.unwrap_or(0)
+        );
+        self.ensure(earlier.is_none(), &at, again)?;
+        self.ensure(
+            !metrics.is_empty(),
+            &at.key("metrics"),
+            "give at least one metric",
+        )?;
+        Ok(at.key("metrics"))
     }
 
-    fn label(&self, label: &str, path: &FieldPath) -> Result<(), FileError> {
-        match split_label(label) {
-            Some(_) => Ok(()),
-            None => Err(self.err(
-                path,
-                format!("`{label}` is not a metric label; write `name` for the dev split or `split/name`"),
-            )),
-        }
-    }
-
-    fn finite(&self, v: f64, path: &FieldPath, what: &str) -> Result<(), FileError> {
-        if v.is_finite() {
-            Ok(())
-        } else {
-            Err(self.err(path, format!("{what} must be a finite number, got {v}")))
-        }
+    /// Where metric `label` is under `metrics`, once it is known to be a metric label.
+    fn metric(&self, metrics: &FieldPath, label: &str) -> Result<FieldPath, FileError> {
+        let path = metrics.key(label);
+        let message = format!(
+            "`{label}` is not a metric label; write `name` for the dev split or `split/name`"
+        );
+        self.ensure(split_label(label).is_some(), &path, message)?;
+        Ok(path)
     }
 
     fn file(&self, file: &ExpectedFile) -> Result<(), FileError> {
         let root = FieldPath::root();
-        if let Some(name) = &file.experiment {
-            if name.is_empty() {
-                return Err(self.err(&root.key("experiment"), "must not be empty"));
-            }
-        }
+        let named = file.experiment.as_ref().is_none_or(|name| !name.is_empty());
+        self.ensure(named, &root.key("experiment"), "must not be empty")?;
         let n_runs = file.runs.as_ref().map_or(0, |s| s.entries.len());
         let n_groups = file.groups.as_ref().map_or(0, |s| s.entries.len());
-        if n_runs + n_groups == 0 {
-            return Err(self.err(
-                &root,
-                "nothing to check: give `runs: {entries: [...]}` or `groups: {entries: [...]}` \
-                 (`harness check EXPERIMENT --expected FILE --update` writes them from the results)",
-            ));
-        }
-        if let Some(section) = &file.runs {
-            self.runs(section)?;
-        }
-        if let Some(section) = &file.groups {
-            self.groups(section)?;
-        }
-        Ok(())
+        self.ensure(
+            n_runs + n_groups > 0,
+            &root,
+            "nothing to check: give `runs: {entries: [...]}` or `groups: {entries: [...]}` \
+             (`harness check EXPERIMENT --expected FILE --update` writes them from the results)",
+        )?;
+        file.runs.as_ref().map_or(Ok(()), |s| self.runs(s))?;
+        file.groups.as_ref().map_or(Ok(()), |s| self.groups(s))
     }
 
     fn runs(&self, section: &RunSection) -> Result<(), FileError> {
         let base = FieldPath::of(&["runs"]);
-        if let Some(t) = &section.tolerance {
-            self.tolerance(t, &base.key("tolerance"), false)?;
-        }
-        if let Some(t) = &section.discrete_tolerance {
-            self.tolerance(t, &base.key("discrete_tolerance"), false)?;
+        for (t, name) in [
+            (&section.tolerance, "tolerance"),
+            (&section.discrete_tolerance, "discrete_tolerance"),
+        ] {
+            t.as_ref()
+                .map_or(Ok(()), |t| self.tolerance(t, &base.key(name), false))?;
         }
         for (i, entry) in section.entries.iter().enumerate() {
-            let earlier = section.entries[..i]
-                .iter()
-                .position(|e| e.same_run(&entry.task, &entry.variant, entry.seed, &entry.sweep));
+            let earlier = section.entries[..i].iter().position(|e| e.same(entry));
             let at = self.entry("runs", i, earlier, &entry.label(), &entry.metrics)?;
             for (label, metric) in &entry.metrics {
-                let mp = at.key("metrics").key(label);
-                self.label(label, &mp)?;
-                self.finite(metric.value, &mp, "the expected value")?;
-                let discrete = split_label(label).is_some_and(|(_, name)| is_discrete(name));
-                match (&metric.tolerance, &section.tolerance) {
-                    (Some(t), _) => self.tolerance(t, &mp.key("tolerance"), false)?,
-                    (None, Some(_)) => {}
-                    (None, None) if discrete => {}
-                    (None, None) => {
-                        return Err(self.err(
-                            &mp,
-                            format!("no tolerance for `{label}`: write `{label}: {{value: ..., tolerance: {{rel: ...}}}}` or a default `runs.tolerance`"),
-                        ))
-                    }
+                let mp = self.metric(&at, label)?;
+                let v = metric.value;
+                self.ensure(
+                    v.is_finite(),
+                    &mp,
+                    format!("the expected value must be a finite number, got {v}"),
+                )?;
+                match &metric.tolerance {
+                    Some(t) => self.tolerance(t, &mp.key("tolerance"), false)?,
+                    None => self.ensure(
+                        section.tolerance.is_some() || is_discrete_label(label),
+                        &mp,
+                        format!("no tolerance for `{label}`: write `{label}: {{value: ..., tolerance: {{rel: ...}}}}` or a default `runs.tolerance`"),
+                    )?,
                 }
             }
         }
@@ -397,62 +406,58 @@ impl Validator<'_> {
 
     fn groups(&self, section: &GroupSection) -> Result<(), FileError> {
         let base = FieldPath::of(&["groups"]);
-        if let Some(t) = &section.tolerance {
-            self.tolerance(t, &base.key("tolerance"), true)?;
-        }
-        if let Some(t) = &section.std_tolerance {
-            self.tolerance(t, &base.key("std_tolerance"), false)?;
+        for (t, name, se) in [
+            (&section.tolerance, "tolerance", true),
+            (&section.std_tolerance, "std_tolerance", false),
+        ] {
+            t.as_ref()
+                .map_or(Ok(()), |t| self.tolerance(t, &base.key(name), se))?;
         }
         for (i, entry) in section.entries.iter().enumerate() {
-            let earlier = section.entries[..i]
-                .iter()
-                .position(|e| e.same_group(&entry.task, &entry.variant, &entry.sweep));
+            let earlier = section.entries[..i].iter().position(|e| e.same(entry));
             let at = self.entry("groups", i, earlier, &entry.label(), &entry.metrics)?;
-            for (label, metric) in &entry.metrics {
-                let mp = at.key("metrics").key(label);
-                self.label(label, &mp)?;
-                self.finite(metric.mean, &mp.key("mean"), "`mean`")?;
-                if let Some(s) = metric.std {
-                    if !(s.is_finite() && s >= 0.0) {
-                        return Err(self.err(
-                            &mp.key("std"),
-                            format!("`std` must be a finite number >= 0, got {s}"),
-                        ));
-                    }
+            for (label, m) in &entry.metrics {
+                let mp = self.metric(&at, label)?;
+                let mean = m.mean;
+                self.ensure(
+                    mean.is_finite(),
+                    &mp.key("mean"),
+                    format!("`mean` must be a finite number, got {mean}"),
+                )?;
+                if let Some(s) = m.std {
+                    let ok = s.is_finite() && s >= 0.0;
+                    self.ensure(
+                        ok,
+                        &mp.key("std"),
+                        format!("`std` must be a finite number >= 0, got {s}"),
+                    )?;
                 }
-                if metric.n == 0 {
-                    return Err(self.err(
-                        &mp.key("n"),
-                        "`n` (the number of done runs) must be at least 1",
-                    ));
-                }
-                let (tolerance, tp) = match (&metric.tolerance, &section.tolerance) {
-                    (Some(t), _) => (*t, mp.key("tolerance")),
-                    (None, Some(t)) => (*t, mp.clone()),
+                self.ensure(
+                    m.n > 0,
+                    &mp.key("n"),
+                    "`n` (the number of done runs) must be at least 1",
+                )?;
+                let (tolerance, tp) = match (&m.tolerance, &section.tolerance) {
+                    (Some(t), _) => (t, mp.key("tolerance")),
+                    (None, Some(t)) => (t, mp.clone()),
                     (None, None) => {
-                        return Err(self.err(
-                            &mp,
-                            format!("no tolerance for `{label}`: give it `tolerance: {{std_errors: 3}}` (or abs, rel) or a default `groups.tolerance`"),
-                        ))
+                        let message = format!("no tolerance for `{label}`: give it `tolerance: {{std_errors: 3}}` (or abs, rel) or a default `groups.tolerance`");
+                        return self.ensure(false, &mp, message);
                     }
                 };
-                self.tolerance(&tolerance, &tp, true)?;
-                let has_se = metric.std.is_some() && metric.n >= 2;
-                if tolerance.std_errors.is_some()
-                    && tolerance.abs.is_none()
-                    && tolerance.rel.is_none()
-                    && !has_se
-                {
-                    return Err(self.err(&tp, ToleranceError::NoStandardError.to_string()));
-                }
-                if let Some(t) = &metric.std_tolerance {
-                    self.tolerance(t, &mp.key("std_tolerance"), false)?;
-                    if metric.std.is_none() {
-                        return Err(self.err(
-                            &mp.key("std_tolerance"),
-                            "`std_tolerance` needs the expected `std`",
-                        ));
-                    }
+                self.tolerance(tolerance, &tp, true)?;
+                let only_se = tolerance.abs.is_none() && tolerance.rel.is_none();
+                let has_se = m.std.is_some() && m.n >= 2;
+                let needs_se = tolerance.std_errors.is_some() && only_se;
+                self.ensure(!needs_se || has_se, &tp, ToleranceError::NoStandardError)?;
+                if let Some(t) = &m.std_tolerance {
+                    let at = mp.key("std_tolerance");
+                    self.tolerance(t, &at, false)?;
+                    self.ensure(
+                        m.std.is_some(),
+                        &at,
+                        "`std_tolerance` needs the expected `std`",
+                    )?;
                 }
             }
         }
@@ -700,9 +705,9 @@ groups:
         assert!(sweep_eq(&a, &b));
         assert!(!sweep_eq(&a, &Sweep::new()));
         assert_eq!(
-            sweep_of_json(r#"{"train.lr": 2e-5}"#)["train.lr"],
+            crate::analysis::sweep_of(r#"{"train.lr": 2e-5}"#)["train.lr"],
             serde_json::json!(2e-5)
         );
-        assert!(sweep_of_json("{}").is_empty());
+        assert!(crate::analysis::sweep_of("{}").is_empty());
     }
 }

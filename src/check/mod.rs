@@ -12,6 +12,7 @@
 //! [`expected`] reads and writes the file, [`verify`] compares it with the stored results,
 //! [`render`] prints what `verify` found, [`update`] builds the new file for `--update`;
 //! [`tolerance`] holds the arithmetic, [`show`] the number formats, [`recorded`] the machine.
+//! Data flows one way: store → `verify` or `update` → `render`.
 
 pub mod expected;
 pub mod recorded;
@@ -28,8 +29,7 @@ pub use update::Record;
 pub use verify::{verify, Check, Outcome};
 
 use crate::analysis::load::{self, Depth, ReadError};
-use crate::store::{ResultRow, RunRow, RunStatus};
-use std::collections::HashMap;
+use crate::store::{RunRow, RunStatus};
 use std::path::PathBuf;
 
 /// Output format of `harness check`.
@@ -112,25 +112,47 @@ pub fn check_command(args: &CheckArgs) -> Result<CommandOutput, CheckError> {
         Ok(text) => Some(parse(&text, &origin)?),
         Err(e) if args.update && e.kind() == std::io::ErrorKind::NotFound => None,
         Err(source) => {
-            return Err(CheckError::Read {
-                path: args.expected.clone(),
-                source,
-            })
+            let path = args.expected.clone();
+            return Err(CheckError::Read { path, source });
         }
     };
     let data = load::experiment(&args.db, &args.experiment, Depth::Results)?;
-    let (runs, results) = (&data.runs, &data.results);
+    let done = || data.runs.iter().filter(|r| is_done(r));
     // Where the done runs ran.
-    let running_on = RecordedOn::of_runs(
-        runs.iter()
-            .filter(|r| is_done(r))
-            .filter_map(|r| data.environments.get(&r.run_key)?.as_deref()),
+    let running_on = RecordedOn::of_runs(done().filter_map(|r| data.environments.get(&r.run_key)));
+    let Some(file) = old.as_ref().filter(|_| !args.update) else {
+        if done().next().is_none() {
+            return Err(CheckError::NothingDone(args.experiment.clone()));
+        }
+        let u = update::update(
+            old.as_ref(),
+            &args.experiment,
+            &data.runs,
+            &data.results,
+            args.record,
+            running_on,
+        );
+        let text = write_update(&args.expected, &u.file)?;
+        let verb = if old.is_some() { "updated" } else { "wrote" };
+        let experiment = &args.experiment;
+        let mut out = match u.changes.len() {
+            0 => format!("{text}: no changes (experiment {experiment})\n"),
+            n => format!("{verb} {text} from experiment {experiment}: {n} changes\n"),
+        };
+        out.extend(u.changes.iter().map(|c| format!("  {c}\n")));
+        out.extend(u.warnings.iter().map(|w| format!("warning: {w}\n")));
+        return Ok(CommandOutput {
+            text: out,
+            code: crate::exit::SUCCESS,
+        });
+    };
+    let outcome = verify(
+        file,
+        &args.experiment,
+        &data.runs,
+        &data.results,
+        &running_on,
     );
-    if args.update {
-        return write_update(args, old.as_ref(), runs, results, running_on);
-    }
-    let file = old.expect("read above");
-    let outcome = verify(&file, &args.experiment, runs, results, &running_on);
     let db = args.db.display().to_string();
     let ctx = render::Context {
         experiment: &args.experiment,
@@ -140,76 +162,30 @@ pub fn check_command(args: &CheckArgs) -> Result<CommandOutput, CheckError> {
     };
     let text = match args.format {
         CheckFormat::Table => render::table(&outcome, &ctx),
-        CheckFormat::Json => format!(
-            "{}\n",
-            serde_json::to_string_pretty(&render::json(&outcome, &ctx))
-                .expect("JSON of plain data")
-        ),
+        CheckFormat::Json => render::json(&outcome, &ctx),
     };
-    Ok(CommandOutput {
-        text,
-        code: if outcome.passed(args.allow_better) {
-            crate::exit::SUCCESS
-        } else {
-            crate::exit::REGRESSION
-        },
-    })
+    let code = match outcome.passed(args.allow_better) {
+        true => crate::exit::SUCCESS,
+        false => crate::exit::REGRESSION,
+    };
+    Ok(CommandOutput { text, code })
 }
 
-fn write_update(
-    args: &CheckArgs,
-    old: Option<&ExpectedFile>,
-    runs: &[RunRow],
-    results: &HashMap<String, Vec<ResultRow>>,
-    running_on: RecordedOn,
-) -> Result<CommandOutput, CheckError> {
-    if !runs.iter().any(is_done) {
-        return Err(CheckError::NothingDone(args.experiment.clone()));
-    }
-    let u = update::update(
-        old,
-        &args.experiment,
-        runs,
-        results,
-        args.record,
-        running_on,
-    );
-    let text = u.file.to_yaml();
-    let origin = args.expected.display().to_string();
-    // What is written must read back as valid (and equal) expectations.
+/// Writes `file` to `path` (its folder created), after checking that the text reads back as
+/// valid (and equal) expectations; returns how the path is named.
+fn write_update(path: &std::path::Path, file: &ExpectedFile) -> Result<String, CheckError> {
+    let (text, origin) = (file.to_yaml(), path.display().to_string());
     let back = parse(&text, &origin)?;
     debug_assert_eq!(back.to_yaml(), text);
     let written = |result: std::io::Result<()>| {
-        result.map_err(|source| CheckError::Write {
-            path: args.expected.clone(),
-            source,
-        })
+        let path = path.to_path_buf();
+        result.map_err(|source| CheckError::Write { path, source })
     };
-    if let Some(dir) = args.expected.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         written(std::fs::create_dir_all(dir))?;
     }
-    written(std::fs::write(&args.expected, &text))?;
-    let mut out = String::new();
-    let verb = if old.is_some() { "updated" } else { "wrote" };
-    if u.changes.is_empty() {
-        out.push_str(&format!(
-            "{origin}: no changes (experiment {})\n",
-            args.experiment
-        ));
-    } else {
-        out.push_str(&format!(
-            "{verb} {origin} from experiment {}: {} changes\n",
-            args.experiment,
-            u.changes.len()
-        ));
-        for c in &u.changes {
-            out.push_str(&format!("  {c}\n"));
-        }
-    }
-    for w in &u.warnings {
-        out.push_str(&format!("warning: {w}\n"));
-    }
-    Ok(CommandOutput { text: out, code: 0 })
+    written(std::fs::write(path, &text))?;
+    Ok(origin)
 }
 
 /// Whether a run finished (only done runs have final results to check or record).

@@ -3,6 +3,7 @@
 //! kernel-selecting environment variables). The expected file keeps them under `recorded_on`;
 //! a failed check whose runs ran elsewhere says so next to the diff.
 
+use crate::environment::Environment;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// One value per field; where the runs disagree, their distinct values joined by ` | `.
@@ -38,98 +39,76 @@ fn text_or_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::
     }))
 }
 
-/// Distinct values in order of first appearance, joined by ` | `.
-fn joined(values: impl Iterator<Item = Option<String>>) -> Option<String> {
-    let mut seen: Vec<String> = Vec::new();
-    for v in values.flatten() {
-        if !seen.contains(&v) {
-            seen.push(v);
+impl RecordedOn {
+    /// The environment of a set of runs: per field, the distinct values in order of first
+    /// appearance.
+    pub fn of_runs<'a>(environments: impl IntoIterator<Item = &'a Environment>) -> RecordedOn {
+        let envs: Vec<&Environment> = environments.into_iter().collect();
+        let joined = |field: fn(&Environment) -> Option<String>| {
+            let mut seen: Vec<String> = Vec::new();
+            for v in envs.iter().filter_map(|e| field(e)) {
+                if !seen.contains(&v) {
+                    seen.push(v);
+                }
+            }
+            (!seen.is_empty()).then(|| seen.join(" | "))
+        };
+        RecordedOn {
+            cpu: joined(|e| e.cpu.clone()),
+            cpu_capability: joined(|e| e.cpu_capability.clone()),
+            libtorch: joined(|e| e.libtorch.clone()),
+            threads: joined(|e| e.threads.map(|t| t.to_string())),
+            device: joined(|e| e.device.clone()),
+            kernel_env: joined(|e| {
+                let vars: Vec<String> = e
+                    .kernel_env
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect();
+                (!vars.is_empty()).then(|| vars.join(", "))
+            }),
         }
     }
-    (!seen.is_empty()).then(|| seen.join(" | "))
-}
 
-impl RecordedOn {
-    /// The environment of a set of runs, from the JSON each run stored when it started.
-    pub fn of_runs<'a>(environments: impl IntoIterator<Item = &'a str>) -> RecordedOn {
-        let docs: Vec<serde_json::Value> = environments
-            .into_iter()
-            .filter_map(|e| serde_json::from_str(e).ok())
-            .collect();
-        let text = |field: &str| {
-            joined(docs.iter().map(|d| match &d[field] {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            }))
-        };
-        let kernel_env = joined(docs.iter().map(|d| {
-            let vars = d["kernel_env"].as_object()?;
-            let parts: Vec<String> = vars
-                .iter()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect();
-            (!parts.is_empty()).then(|| parts.join(", "))
-        }));
-        RecordedOn {
-            cpu: text("cpu"),
-            cpu_capability: text("cpu_capability"),
-            libtorch: text("libtorch"),
-            threads: text("threads"),
-            device: text("device"),
-            kernel_env,
-        }
+    fn fields(&self) -> [(&'static str, &Option<String>); 6] {
+        [
+            ("cpu", &self.cpu),
+            ("cpu_capability", &self.cpu_capability),
+            ("libtorch", &self.libtorch),
+            ("threads", &self.threads),
+            ("device", &self.device),
+            ("kernel_env", &self.kernel_env),
+        ]
     }
 
     /// `cpu_capability AVX512 → AVX2` for every field that differs (unknown on either side is
     /// not a difference, except for kernel variables, which are absent when none was set).
     pub fn differences(&self, now: &RecordedOn) -> Vec<String> {
-        let pairs = [
-            ("cpu", &self.cpu, &now.cpu),
-            ("cpu_capability", &self.cpu_capability, &now.cpu_capability),
-            ("libtorch", &self.libtorch, &now.libtorch),
-            ("threads", &self.threads, &now.threads),
-            ("device", &self.device, &now.device),
-        ];
-        let mut out: Vec<String> = pairs
-            .into_iter()
-            .filter_map(|(name, a, b)| match (a, b) {
+        let none_set = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none set)".into());
+        (self.fields().into_iter().zip(now.fields()))
+            .filter_map(|((name, a), (_, b))| match (a, b) {
+                _ if name == "kernel_env" => {
+                    (a != b).then(|| format!("kernel_env {} → {}", none_set(a), none_set(b)))
+                }
                 (Some(a), Some(b)) if a != b => Some(format!("{name} {a} → {b}")),
                 _ => None,
             })
-            .collect();
-        if self.kernel_env != now.kernel_env {
-            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none set)".into());
-            out.push(format!(
-                "kernel_env {} → {}",
-                show(&self.kernel_env),
-                show(&now.kernel_env)
-            ));
-        }
-        out
+            .collect()
     }
 
     /// `AMD EPYC, kernels AVX512, libtorch 2.11.0+cu130, 1 thread, cpu`.
     pub fn describe(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(c) = &self.cpu {
-            parts.push(c.clone());
-        }
-        if let Some(c) = &self.cpu_capability {
-            parts.push(format!("kernels {c}"));
-        }
-        if let Some(l) = &self.libtorch {
-            parts.push(format!("libtorch {l}"));
-        }
-        if let Some(t) = &self.threads {
-            parts.push(format!("{t} thread{}", if t == "1" { "" } else { "s" }));
-        }
-        if let Some(d) = &self.device {
-            parts.push(d.clone());
-        }
-        if let Some(k) = &self.kernel_env {
-            parts.push(k.clone());
-        }
+        let parts: Vec<String> = (self.fields().into_iter())
+            .filter_map(|(name, v)| {
+                let v = v.as_deref()?;
+                Some(match name {
+                    "cpu_capability" => format!("kernels {v}"),
+                    "libtorch" => format!("libtorch {v}"),
+                    "threads" => format!("{v} thread{}", if v == "1" { "" } else { "s" }),
+                    _ => v.to_string(),
+                })
+            })
+            .collect();
         if parts.is_empty() {
             "an unknown machine".into()
         } else {
@@ -145,9 +124,17 @@ mod tests {
     const AVX512: &str = r#"{"cpu":"AMD EPYC","threads":1,"libtorch":"2.11.0+cu130","cpu_capability":"AVX512","device":"cpu"}"#;
     const AVX2: &str = r#"{"cpu":"AMD EPYC","threads":1,"libtorch":"2.11.0+cu130","cpu_capability":"AVX2","kernel_env":{"ATEN_CPU_CAPABILITY":"avx2"},"device":"cpu"}"#;
 
+    fn of(jsons: &[&str]) -> RecordedOn {
+        let envs: Vec<Environment> = jsons
+            .iter()
+            .map(|j| serde_json::from_str(j).unwrap())
+            .collect();
+        RecordedOn::of_runs(&envs)
+    }
+
     #[test]
     fn runs_on_one_machine_give_one_value_per_field() {
-        let env = RecordedOn::of_runs([AVX512, AVX512]);
+        let env = of(&[AVX512, AVX512]);
         assert_eq!(env.cpu.as_deref(), Some("AMD EPYC"));
         assert_eq!(env.threads.as_deref(), Some("1"));
         assert_eq!(env.kernel_env, None);
@@ -160,8 +147,8 @@ mod tests {
 
     #[test]
     fn another_kernel_level_is_named() {
-        let recorded = RecordedOn::of_runs([AVX512]);
-        let now = RecordedOn::of_runs([AVX2]);
+        let recorded = of(&[AVX512]);
+        let now = of(&[AVX2]);
         assert_eq!(
             recorded.differences(&now),
             vec![
@@ -170,7 +157,7 @@ mod tests {
             ]
         );
         // Runs that disagree list both values.
-        let mixed = RecordedOn::of_runs([AVX512, AVX2]);
+        let mixed = of(&[AVX512, AVX2]);
         assert_eq!(mixed.cpu_capability.as_deref(), Some("AVX512 | AVX2"));
     }
 

@@ -1,29 +1,11 @@
 //! The outputs of `harness check`: the text table and the JSON document.
 
+use super::recorded::RecordedOn;
 use super::show::{show, show_diff};
 use super::tolerance::Verdict;
-use super::verify::{Outcome, Statistic};
-use crate::output::Table;
-use serde_json::{json, Value};
-
-fn verdict_cell(v: Verdict) -> &'static str {
-    match v {
-        Verdict::Pass => "ok",
-        Verdict::Better => "BETTER",
-        Verdict::Worse => "WORSE",
-        Verdict::Changed => "CHANGED",
-        Verdict::Missing => "MISSING",
-    }
-}
-
-fn statistic_cell(s: Statistic) -> &'static str {
-    match s {
-        Statistic::Value => "value",
-        Statistic::Mean => "mean",
-        Statistic::Std => "std",
-        Statistic::N => "n",
-    }
-}
+use super::verify::{Check, Counts, Outcome};
+use crate::output::{name_of, Table};
+use serde::Serialize;
 
 /// What was compared, for the first lines of both outputs.
 #[derive(Debug, Clone)]
@@ -36,69 +18,64 @@ pub struct Context<'a> {
 
 /// The aligned table, then the verdict, the problems and the notes.
 pub fn table(outcome: &Outcome, ctx: &Context) -> String {
-    let header = [
-        "entry",
-        "metric",
-        "stat",
-        "expected",
-        "actual",
-        "difference",
-        "tolerance",
-        "result",
-    ];
     let mut table = Table::new(
-        &header,
+        &[
+            "entry",
+            "metric",
+            "stat",
+            "expected",
+            "actual",
+            "difference",
+            "tolerance",
+            "result",
+        ],
         &[false, false, false, true, true, true, false, false],
     );
     for c in &outcome.checks {
-        let tolerance = match (c.tolerance, c.allowed) {
-            (Some(t), Some(a)) if t.std_errors.is_some() => format!("{t} (= {})", show(a)),
-            (Some(t), _) => t.to_string(),
-            (None, _) => String::new(),
-        };
-        let result = match (c.verdict, c.verdict.fails(ctx.allow_better)) {
-            (Verdict::Better, false) => "better (allowed)".to_string(),
-            (v, _) => verdict_cell(v).to_string(),
+        let result = match c.verdict {
+            Verdict::Pass => "ok".to_string(),
+            Verdict::Better if ctx.allow_better => "better (allowed)".to_string(),
+            v => name_of(&v).to_uppercase(),
         };
         table.push(vec![
             c.entry.clone(),
             c.metric.clone(),
-            statistic_cell(c.statistic).to_string(),
+            name_of(&c.statistic),
             show(c.expected),
             c.actual.map_or_else(|| "—".to_string(), show),
             c.difference.map_or_else(String::new, show_diff),
-            tolerance,
+            c.tolerance_text("(= ", ")").unwrap_or_default(),
             result,
         ]);
     }
     let mut out = format!(
-        "harness check: experiment {} against {} (database {})\n\n",
-        ctx.experiment, ctx.expected_file, ctx.db
+        "harness check: experiment {} against {} (database {})\n\n{}\n",
+        ctx.experiment,
+        ctx.expected_file,
+        ctx.db,
+        table.text()
     );
-    out.push_str(&table.text());
-    out.push('\n');
     let counts = outcome.counts();
     let total = outcome.checks.len();
+    let allowed = if ctx.allow_better { counts.better } else { 0 };
     if outcome.passed(ctx.allow_better) {
-        let better = if counts.better > 0 {
-            format!(" ({} better, allowed by --allow-better)", counts.better)
-        } else {
-            String::new()
+        let better = match counts.better {
+            0 => String::new(),
+            n => format!(" ({n} better, allowed by --allow-better)"),
         };
         out.push_str(&format!("PASS: all {total} checks hold{better}\n"));
     } else {
-        let mut parts = Vec::new();
-        for (n, what) in [
+        let parts: Vec<String> = [
             (counts.worse, "worse"),
-            (if ctx.allow_better { 0 } else { counts.better }, "better"),
+            (counts.better - allowed, "better"),
             (counts.changed, "changed"),
             (counts.missing, "missing"),
-        ] {
-            if n > 0 {
-                parts.push(format!("{n} {what}"));
-            }
-        }
-        let failing = total - counts.pass - if ctx.allow_better { counts.better } else { 0 };
+        ]
+        .into_iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, what)| format!("{n} {what}"))
+        .collect();
+        let failing = total - counts.pass - allowed;
         out.push_str(&format!(
             "FAIL: {failing} of {total} checks ({})\n",
             parts.join(", ")
@@ -142,21 +119,41 @@ pub fn machine_sentence(outcome: &Outcome) -> Option<String> {
     }
 }
 
-/// The JSON document (see the module documentation of `check` for its fields).
-pub fn json(outcome: &Outcome, ctx: &Context) -> Value {
-    json!({
-        "experiment": ctx.experiment,
-        "expected_file": ctx.expected_file,
-        "db": ctx.db,
-        "allow_better": ctx.allow_better,
-        "passed": outcome.passed(ctx.allow_better),
-        "counts": outcome.counts(),
-        "checks": outcome.checks,
-        "problems": outcome.problems,
-        "notes": outcome.notes,
-        "recorded_on": outcome.recorded_on,
-        "running_on": outcome.running_on,
-        "machine_differences": outcome.machine_differences,
-        "machine": machine_sentence(outcome),
-    })
+/// The JSON document (README.md, "Regression checks", lists its fields).
+#[derive(Serialize)]
+struct Document<'a> {
+    experiment: &'a str,
+    expected_file: &'a str,
+    db: &'a str,
+    allow_better: bool,
+    passed: bool,
+    counts: Counts,
+    checks: &'a [Check],
+    problems: &'a [String],
+    notes: &'a [String],
+    recorded_on: &'a Option<RecordedOn>,
+    running_on: &'a RecordedOn,
+    machine_differences: &'a [String],
+    machine: Option<String>,
+}
+
+/// The JSON document, its keys in alphabetical order at every level (as it has always printed).
+pub fn json(outcome: &Outcome, ctx: &Context) -> String {
+    let doc = Document {
+        experiment: ctx.experiment,
+        expected_file: ctx.expected_file,
+        db: ctx.db,
+        allow_better: ctx.allow_better,
+        passed: outcome.passed(ctx.allow_better),
+        counts: outcome.counts(),
+        checks: &outcome.checks,
+        problems: &outcome.problems,
+        notes: &outcome.notes,
+        recorded_on: &outcome.recorded_on,
+        running_on: &outcome.running_on,
+        machine_differences: &outcome.machine_differences,
+        machine: machine_sentence(outcome),
+    };
+    let sorted = serde_json::to_value(doc).expect("JSON of plain data");
+    crate::output::json(&sorted).expect("JSON of plain data")
 }

@@ -1,10 +1,8 @@
 //! `--update`: a new expected file from the current results, keeping the old file's header and
 //! tolerances, and the list of what changed.
 
-use super::expected::{
-    default_header, group_label, run_label, sweep_of_json, ExpectedFile, GroupEntry, GroupMetric,
-    GroupSection, RunEntry, RunMetric, RunSection,
-};
+use super::expected::{default_header, ExpectedFile, GroupEntry, GroupMetric, GroupSection};
+use super::expected::{RunEntry, RunMetric, RunSection};
 use super::is_done;
 use super::recorded::RecordedOn;
 use super::show::{show, show_diff};
@@ -58,18 +56,17 @@ pub struct Update {
 
 /// The first run of each distinct (task, sweep point, variant, seed) in grid order, without the
 /// seed unless `seeds`: one run per run entry, or one per group.
-fn firsts(runs: &[RunRow], seeds: bool) -> Vec<&RunRow> {
+fn firsts<'a>(runs: &'a [RunRow], seeds: bool) -> Vec<&'a RunRow> {
     let mut seen = Vec::new();
-    runs.iter()
-        .filter(|r| {
-            let id = (Setting::of(r), &r.variant, seeds.then_some(r.seed));
-            let first = !seen.contains(&id);
-            if first {
-                seen.push(id);
-            }
-            first
-        })
-        .collect()
+    let mut first = |r: &&'a RunRow| {
+        let id = (Setting::of(r), &r.variant, seeds.then_some(r.seed));
+        let new = !seen.contains(&id);
+        if new {
+            seen.push(id);
+        }
+        new
+    };
+    runs.iter().filter(|r| first(r)).collect()
 }
 
 /// For an entry that cannot be recorded now (`why`, after its label): keeps its old
@@ -86,6 +83,141 @@ fn keep_old<E: Clone>(
             entries.push(e.clone());
         }
         None => warnings.push(format!("{why}; not recorded")),
+    }
+}
+
+/// The final metrics of a run by label.
+type MetricsOf<'a> = dyn Fn(&RunRow) -> BTreeMap<String, f64> + 'a;
+
+/// The runs section: one entry per run, its old tolerances kept.
+fn run_section(
+    old: Option<&RunSection>,
+    runs: &[RunRow],
+    metrics_of: &MetricsOf,
+    warnings: &mut Vec<String>,
+) -> RunSection {
+    let mut entries = Vec::new();
+    for first in firsts(runs, true) {
+        let mut entry = RunEntry::of(first);
+        let label = entry.label();
+        let old_entry = old.and_then(|s| s.entries.iter().find(|e| e.same(&entry)));
+        entry.key = old_entry.and_then(|e| e.key.clone());
+        let run = find_run(&entry, runs)
+            .0
+            .expect("an identity comes from a run");
+        if !is_done(run) {
+            let why = format!("{label}: the run is {}", run.status);
+            keep_old(old_entry, &why, &mut entries, warnings);
+            continue;
+        }
+        for (metric, value) in metrics_of(run) {
+            if !value.is_finite() {
+                warnings.push(format!(
+                    "{label}: {metric} is not a finite number; not recorded"
+                ));
+                continue;
+            }
+            let tolerance = old_entry.and_then(|e| e.metrics.get(&metric)?.tolerance);
+            entry.metrics.insert(metric, RunMetric { value, tolerance });
+        }
+        if entry.metrics.is_empty() {
+            warnings.push(format!(
+                "{label}: the run has no final metrics; not recorded"
+            ));
+            continue;
+        }
+        entry.key = Some(run.run_key.clone());
+        entries.push(entry);
+    }
+    RunSection {
+        tolerance: old
+            .and_then(|s| s.tolerance)
+            .or(Some(DEFAULT_RUN_TOLERANCE)),
+        discrete_tolerance: old.and_then(|s| s.discrete_tolerance),
+        entries,
+    }
+}
+
+/// The groups section: mean, std and n of each metric across the done seeds, the old
+/// tolerances kept.
+fn group_section(
+    old: Option<&GroupSection>,
+    runs: &[RunRow],
+    metrics_of: &MetricsOf,
+    warnings: &mut Vec<String>,
+) -> GroupSection {
+    let tolerance = old
+        .and_then(|s| s.tolerance)
+        .or(Some(DEFAULT_GROUP_TOLERANCE));
+    let mut entries = Vec::new();
+    for first in firsts(runs, false) {
+        let mut entry = GroupEntry::of(first);
+        let label = entry.label();
+        let old_entry = old.and_then(|s| s.entries.iter().find(|e| e.same(&entry)));
+        let (variant, setting) = (&first.variant, Setting::of(first));
+        let same = |r: &&RunRow| is_done(r) && &r.variant == variant && Setting::of(r) == setting;
+        let done: Vec<&RunRow> = runs.iter().filter(same).collect();
+        if done.is_empty() {
+            keep_old(
+                old_entry,
+                &format!("{label}: no done runs"),
+                &mut entries,
+                warnings,
+            );
+            continue;
+        }
+        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+        for (metric, value) in done.into_iter().flat_map(metrics_of) {
+            values.entry(metric).or_default().push(value);
+        }
+        for (metric, vs) in values {
+            if vs.iter().any(|v| !v.is_finite()) {
+                warnings.push(format!(
+                    "{label}: {metric} is not a finite number in every run; not recorded"
+                ));
+                continue;
+            }
+            let n = vs.len();
+            let std = (n >= 2).then(|| std_dev(&vs));
+            let old_metric = old_entry.and_then(|e| e.metrics.get(&metric));
+            let mut own = old_metric.and_then(|m| m.tolerance);
+            let effective = own.or(tolerance).expect("a default tolerance");
+            if effective.std_errors.is_some()
+                && effective.abs.is_none()
+                && effective.rel.is_none()
+                && std.is_none()
+            {
+                // One run: no standard error; fall back to the default's floor.
+                let floor = Tolerance::absolute(DEFAULT_GROUP_TOLERANCE.abs.unwrap_or(0.0));
+                warnings.push(format!(
+                    "{label}: {metric} has a single run; recorded with tolerance {floor}"
+                ));
+                own = Some(floor);
+            }
+            let std_tolerance = old_metric
+                .and_then(|m| m.std_tolerance)
+                .filter(|_| std.is_some());
+            let (mean, tolerance) = (mean(&vs), own);
+            entry.metrics.insert(
+                metric,
+                GroupMetric {
+                    mean,
+                    std,
+                    n,
+                    tolerance,
+                    std_tolerance,
+                },
+            );
+        }
+        if !entry.metrics.is_empty() {
+            entries.push(entry);
+        }
+    }
+    let std_tolerance = old.and_then(|s| s.std_tolerance);
+    GroupSection {
+        tolerance,
+        std_tolerance,
+        entries,
     }
 }
 
@@ -110,157 +242,12 @@ pub fn update(
         (None, _) => (true, false),
     };
     let mut warnings = Vec::new();
-    let empty: Vec<ResultRow> = Vec::new();
-    let results_of = |key: &str| run_metrics(results.get(key).unwrap_or(&empty));
-
-    let runs_section = want_runs.then(|| {
-        let old_section = old.and_then(|f| f.runs.as_ref());
-        let mut entries = Vec::new();
-        for first in firsts(runs, true) {
-            let (task, variant, seed) = (&first.task, &first.variant, first.seed);
-            let sweep = sweep_of_json(&first.sweep);
-            let label = run_label(task, variant, seed, &sweep);
-            let old_entry = old_section.and_then(|s| {
-                s.entries
-                    .iter()
-                    .find(|e| e.same_run(task, variant, seed, &sweep))
-            });
-            let probe = RunEntry {
-                task: task.clone(),
-                variant: variant.clone(),
-                seed,
-                sweep: sweep.clone(),
-                key: old_entry.and_then(|e| e.key.clone()),
-                metrics: BTreeMap::new(),
-            };
-            let (run, _) = find_run(&probe, runs);
-            let run = run.expect("an identity comes from a run");
-            if !is_done(run) {
-                let why = format!("{label}: the run is {}", run.status);
-                keep_old(old_entry, &why, &mut entries, &mut warnings);
-                continue;
-            }
-            let mut metrics = BTreeMap::new();
-            for (metric, value) in results_of(&run.run_key) {
-                if !value.is_finite() {
-                    warnings.push(format!(
-                        "{label}: {metric} is not a finite number; not recorded"
-                    ));
-                    continue;
-                }
-                let tolerance = old_entry
-                    .and_then(|e| e.metrics.get(&metric))
-                    .and_then(|m| m.tolerance);
-                metrics.insert(metric, RunMetric { value, tolerance });
-            }
-            if metrics.is_empty() {
-                warnings.push(format!(
-                    "{label}: the run has no final metrics; not recorded"
-                ));
-                continue;
-            }
-            entries.push(RunEntry {
-                key: Some(run.run_key.clone()),
-                metrics,
-                ..probe
-            });
-        }
-        RunSection {
-            tolerance: old_section
-                .and_then(|s| s.tolerance)
-                .or(Some(DEFAULT_RUN_TOLERANCE)),
-            discrete_tolerance: old_section.and_then(|s| s.discrete_tolerance),
-            entries,
-        }
-    });
-
-    let groups_section = want_groups.then(|| {
-        let old_section = old.and_then(|f| f.groups.as_ref());
-        let tolerance = old_section
-            .and_then(|s| s.tolerance)
-            .or(Some(DEFAULT_GROUP_TOLERANCE));
-        let mut entries = Vec::new();
-        for first in firsts(runs, false) {
-            let (task, variant) = (first.task.clone(), first.variant.clone());
-            let sweep = sweep_of_json(&first.sweep);
-            let label = group_label(&task, &variant, &sweep);
-            let old_entry = old_section.and_then(|s| {
-                s.entries
-                    .iter()
-                    .find(|e| e.same_group(&task, &variant, &sweep))
-            });
-            let setting = Setting::of(first);
-            let done: Vec<&RunRow> = runs
-                .iter()
-                .filter(|r| is_done(r) && r.variant == variant && Setting::of(r) == setting)
-                .collect();
-            if done.is_empty() {
-                let why = format!("{label}: no done runs");
-                keep_old(old_entry, &why, &mut entries, &mut warnings);
-                continue;
-            }
-            let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-            for r in &done {
-                for (metric, value) in results_of(&r.run_key) {
-                    values.entry(metric).or_default().push(value);
-                }
-            }
-            let mut metrics = BTreeMap::new();
-            for (metric, vs) in values {
-                if vs.iter().any(|v| !v.is_finite()) {
-                    warnings.push(format!(
-                        "{label}: {metric} is not a finite number in every run; not recorded"
-                    ));
-                    continue;
-                }
-                let n = vs.len();
-                let std = (n >= 2).then(|| std_dev(&vs));
-                let old_metric = old_entry.and_then(|e| e.metrics.get(&metric));
-                let mut own = old_metric.and_then(|m| m.tolerance);
-                let effective = own.or(tolerance).expect("a default tolerance");
-                if effective.std_errors.is_some()
-                    && effective.abs.is_none()
-                    && effective.rel.is_none()
-                    && std.is_none()
-                {
-                    // One run: no standard error; fall back to the default's floor.
-                    own = Some(Tolerance::absolute(
-                        DEFAULT_GROUP_TOLERANCE.abs.unwrap_or(0.0),
-                    ));
-                    warnings.push(format!(
-                        "{label}: {metric} has a single run; recorded with tolerance {}",
-                        own.expect("set")
-                    ));
-                }
-                metrics.insert(
-                    metric,
-                    GroupMetric {
-                        mean: mean(&vs),
-                        std,
-                        n,
-                        tolerance: own,
-                        std_tolerance: old_metric
-                            .and_then(|m| m.std_tolerance)
-                            .filter(|_| std.is_some()),
-                    },
-                );
-            }
-            if !metrics.is_empty() {
-                entries.push(GroupEntry {
-                    task,
-                    variant,
-                    sweep,
-                    metrics,
-                });
-            }
-        }
-        GroupSection {
-            tolerance,
-            std_tolerance: old_section.and_then(|s| s.std_tolerance),
-            entries,
-        }
-    });
-
+    let metrics_of = |r: &RunRow| run_metrics(results.get(&r.run_key).map_or(&[][..], |v| v));
+    let old_runs = old.and_then(|f| f.runs.as_ref());
+    let runs_section = want_runs.then(|| run_section(old_runs, runs, &metrics_of, &mut warnings));
+    let old_groups = old.and_then(|f| f.groups.as_ref());
+    let groups_section =
+        want_groups.then(|| group_section(old_groups, runs, &metrics_of, &mut warnings));
     let machine_changes = match old.and_then(|f| f.recorded_on.as_ref()) {
         Some(before) => before.differences(&recorded_on),
         None => vec![format!("recorded on {}", recorded_on.describe())],
@@ -288,56 +275,14 @@ pub fn update(
     }
 }
 
-fn metric_changes<T>(
-    prefix: &str,
-    old: &BTreeMap<String, T>,
-    new: &BTreeMap<String, T>,
-    numbers: impl Fn(&T) -> Vec<(&'static str, f64)>,
-    out: &mut Vec<String>,
-) {
-    for (metric, n) in new {
-        match old.get(metric) {
-            None => out.push(format!(
-                "+ {prefix}: {metric} {}",
-                numbers(n)
-                    .iter()
-                    .map(|(k, v)| format!("{k}{}", show(*v)))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            )),
-            Some(o) => {
-                let (before, after) = (numbers(o), numbers(n));
-                for (k, v) in &after {
-                    let was = before.iter().find(|(bk, _)| bk == k).map(|(_, bv)| *bv);
-                    match was {
-                        Some(w) if w.to_bits() == v.to_bits() => {}
-                        Some(w) => out.push(format!(
-                            "~ {prefix}: {metric} {k}{} → {} ({})",
-                            show(w),
-                            show(*v),
-                            show_diff(v - w)
-                        )),
-                        None => out.push(format!("+ {prefix}: {metric} {k}{}", show(*v))),
-                    }
-                }
-            }
-        }
-    }
-    for metric in old.keys().filter(|m| !new.contains_key(*m)) {
-        out.push(format!("- {prefix}: {metric} (no longer recorded)"));
-    }
-}
-
 /// An entry of either section, as [`changes`] compares them.
 trait Entry {
-    type Metric;
     /// Why an old entry is no longer written.
     const GONE: &'static str;
     fn label(&self) -> String;
     fn same(&self, other: &Self) -> bool;
-    fn metrics(&self) -> &BTreeMap<String, Self::Metric>;
-    /// The recorded numbers of a metric, each with its prefix in the change lines.
-    fn numbers(m: &Self::Metric) -> Vec<(&'static str, f64)>;
+    /// Each metric's recorded numbers, each with its prefix in the change lines.
+    fn numbers(&self) -> BTreeMap<&str, Vec<(&'static str, f64)>>;
     /// A change of the entry itself (not of its metrics).
     fn changed(&self, _old: &Self) -> Option<String> {
         None
@@ -345,51 +290,50 @@ trait Entry {
 }
 
 impl Entry for RunEntry {
-    type Metric = RunMetric;
     const GONE: &'static str = "no such run in the experiment";
     fn label(&self) -> String {
         RunEntry::label(self)
     }
     fn same(&self, o: &Self) -> bool {
-        self.same_run(&o.task, &o.variant, o.seed, &o.sweep)
+        RunEntry::same(self, o)
     }
-    fn metrics(&self) -> &BTreeMap<String, RunMetric> {
-        &self.metrics
-    }
-    fn numbers(m: &RunMetric) -> Vec<(&'static str, f64)> {
-        vec![("", m.value)]
+    fn numbers(&self) -> BTreeMap<&str, Vec<(&'static str, f64)>> {
+        (self.metrics.iter())
+            .map(|(k, m)| (k.as_str(), vec![("", m.value)]))
+            .collect()
     }
     fn changed(&self, old: &Self) -> Option<String> {
+        let key = |k: &Option<String>| k.clone().unwrap_or_else(|| "none".into());
         (old.key != self.key).then(|| {
             format!(
                 "{}: run key {} → {}",
                 self.label(),
-                old.key.as_deref().unwrap_or("none"),
-                self.key.as_deref().unwrap_or("none")
+                key(&old.key),
+                key(&self.key)
             )
         })
     }
 }
 
 impl Entry for GroupEntry {
-    type Metric = GroupMetric;
     const GONE: &'static str = "no done runs in the experiment";
     fn label(&self) -> String {
         GroupEntry::label(self)
     }
     fn same(&self, o: &Self) -> bool {
-        self.same_group(&o.task, &o.variant, &o.sweep)
+        GroupEntry::same(self, o)
     }
-    fn metrics(&self) -> &BTreeMap<String, GroupMetric> {
-        &self.metrics
-    }
-    fn numbers(m: &GroupMetric) -> Vec<(&'static str, f64)> {
-        let mut v = vec![("mean ", m.mean)];
-        if let Some(s) = m.std {
-            v.push(("std ", s));
-        }
-        v.push(("n ", m.n as f64));
-        v
+    fn numbers(&self) -> BTreeMap<&str, Vec<(&'static str, f64)>> {
+        let numbers = |m: &GroupMetric| {
+            let std = m.std.map(|s| ("std ", s));
+            [Some(("mean ", m.mean)), std, Some(("n ", m.n as f64))]
+                .into_iter()
+                .flatten()
+                .collect()
+        };
+        (self.metrics.iter())
+            .map(|(k, m)| (k.as_str(), numbers(m)))
+            .collect()
     }
 }
 
@@ -402,9 +346,7 @@ fn section_changes<E: Entry>(
     out: &mut Vec<String>,
 ) {
     let Some((new, tolerance)) = new else {
-        if old.is_some() {
-            out.push(format!("- {name} section"));
-        }
+        out.extend(old.map(|_| format!("- {name} section")));
         return;
     };
     if old.is_none() {
@@ -413,16 +355,38 @@ fn section_changes<E: Entry>(
     }
     let old = old.map_or(&[][..], |(entries, _)| entries);
     for e in new {
-        match old.iter().find(|o| o.same(e)) {
-            None => out.push(format!(
-                "+ {} ({})",
-                e.label(),
-                e.metrics().keys().cloned().collect::<Vec<_>>().join(", ")
-            )),
-            Some(o) => {
-                out.extend(e.changed(o).map(|c| format!("~ {c}")));
-                metric_changes(&e.label(), o.metrics(), e.metrics(), E::numbers, out);
+        let (label, after) = (e.label(), e.numbers());
+        let Some(o) = old.iter().find(|o| o.same(e)) else {
+            let metrics: Vec<&str> = after.keys().copied().collect();
+            out.push(format!("+ {label} ({})", metrics.join(", ")));
+            continue;
+        };
+        out.extend(e.changed(o).map(|c| format!("~ {c}")));
+        let before = o.numbers();
+        for (metric, numbers) in &after {
+            let Some(was) = before.get(metric) else {
+                let shown: Vec<String> = numbers
+                    .iter()
+                    .map(|(k, v)| format!("{k}{}", show(*v)))
+                    .collect();
+                out.push(format!("+ {label}: {metric} {}", shown.join(" ")));
+                continue;
+            };
+            for (k, v) in numbers {
+                match was.iter().find(|(bk, _)| bk == k).map(|(_, w)| *w) {
+                    Some(w) if w.to_bits() == v.to_bits() => {}
+                    Some(w) => out.push(format!(
+                        "~ {label}: {metric} {k}{} → {} ({})",
+                        show(w),
+                        show(*v),
+                        show_diff(v - w)
+                    )),
+                    None => out.push(format!("+ {label}: {metric} {k}{}", show(*v))),
+                }
             }
+        }
+        for metric in before.keys().filter(|m| !after.contains_key(*m)) {
+            out.push(format!("- {label}: {metric} (no longer recorded)"));
         }
     }
     for o in old.iter().filter(|o| !new.iter().any(|e| e.same(o))) {
@@ -432,18 +396,16 @@ fn section_changes<E: Entry>(
 
 /// What differs between `old` and `new`, one line per change.
 pub fn changes(old: Option<&ExpectedFile>, new: &ExpectedFile) -> Vec<String> {
+    fn runs(f: &ExpectedFile) -> Option<(&[RunEntry], Option<Tolerance>)> {
+        f.runs.as_ref().map(|s| (&s.entries[..], s.tolerance))
+    }
+    fn groups(f: &ExpectedFile) -> Option<(&[GroupEntry], Option<Tolerance>)> {
+        f.groups.as_ref().map(|s| (&s.entries[..], s.tolerance))
+    }
     let mut out = Vec::new();
-    section_changes("runs", old.and_then(runs_of), runs_of(new), &mut out);
-    section_changes("groups", old.and_then(groups_of), groups_of(new), &mut out);
+    section_changes("runs", old.and_then(runs), runs(new), &mut out);
+    section_changes("groups", old.and_then(groups), groups(new), &mut out);
     out
-}
-
-fn runs_of(f: &ExpectedFile) -> Option<(&[RunEntry], Option<Tolerance>)> {
-    f.runs.as_ref().map(|s| (&s.entries[..], s.tolerance))
-}
-
-fn groups_of(f: &ExpectedFile) -> Option<(&[GroupEntry], Option<Tolerance>)> {
-    f.groups.as_ref().map(|s| (&s.entries[..], s.tolerance))
 }
 
 #[cfg(test)]

@@ -1,16 +1,12 @@
 //! Compares the store's results of an experiment with an expected file (pure: no I/O).
 
-use super::expected::{
-    group_label, run_label, split_label, sweep_of_json, ExpectedFile, GroupEntry, GroupSection,
-    RunEntry, RunSection, Sweep,
-};
+use super::expected::{is_discrete_label, split_label, ExpectedFile, GroupEntry, RunEntry, Sweep};
+use super::expected::{GroupSection, RunMetric, RunSection};
 use super::is_done;
 use super::recorded::RecordedOn;
 use super::show::{show, show_diff};
 use super::tolerance::{judge, standard_error, Tolerance, Verdict};
-use crate::analysis::{
-    direction, is_discrete, result_kind, Direction, ResultKind, MAJORITY_PREFIX,
-};
+use crate::analysis::{direction, result_kind, Direction, MetricKey, ResultKind, MAJORITY_PREFIX};
 use crate::stats::summary::{mean, std_dev};
 use crate::store::{ResultRow, RunRow};
 use serde::Serialize;
@@ -71,6 +67,71 @@ pub struct Check {
     pub note: Option<String>,
 }
 
+impl Check {
+    /// The check of `metric`'s `statistic` of this check's entry, not yet compared.
+    fn of(
+        &self,
+        metric: &str,
+        statistic: Statistic,
+        expected: f64,
+        tolerance: Option<Tolerance>,
+    ) -> Check {
+        let direction = match statistic {
+            Statistic::Value | Statistic::Mean => {
+                split_label(metric).and_then(|(_, name)| direction(name))
+            }
+            Statistic::Std => Some(Direction::Lower),
+            Statistic::N => None,
+        };
+        let metric = metric.to_string();
+        Check {
+            metric,
+            statistic,
+            expected,
+            tolerance,
+            direction,
+            ..self.clone()
+        }
+    }
+
+    /// The tolerance as the outputs show it; a `std_errors` one with the difference it allows
+    /// between `open` and `close`.
+    pub fn tolerance_text(&self, open: &str, close: &str) -> Option<String> {
+        let t = self.tolerance?;
+        Some(match self.allowed {
+            Some(a) if t.std_errors.is_some() => format!("{t} {open}{}{close}", show(a)),
+            _ => t.to_string(),
+        })
+    }
+
+    /// `spam/baseline seed 1: loss moved from 0.5 to 0.6 (+0.1, worse: lower is better), beyond
+    /// the tolerance abs 1e-9`.
+    fn moved_sentence(&self) -> String {
+        let m = &self.metric;
+        let what = match self.statistic {
+            Statistic::Value => m.clone(),
+            Statistic::Mean => format!("mean {m}"),
+            Statistic::Std => format!("std of {m}"),
+            Statistic::N => format!("n of {m}"),
+        };
+        let actual = self.actual.map_or("not a number".to_string(), show);
+        let how = match (self.verdict, self.direction) {
+            (Verdict::Better, Some(d)) => format!("better: {}", d.phrase()),
+            (Verdict::Worse, Some(d)) => format!("worse: {}", d.phrase()),
+            (Verdict::Worse, None) => "not a finite number".to_string(),
+            _ => "changed; no better direction is known".to_string(),
+        };
+        let diff = self
+            .difference
+            .map_or(String::new(), |d| format!("{}, ", show_diff(d)));
+        let tolerance = self
+            .tolerance_text("= ", "")
+            .unwrap_or_else(|| "none".into());
+        let (entry, expected) = (&self.entry, show(self.expected));
+        format!("{entry}: {what} moved from {expected} to {actual} ({diff}{how}), beyond the tolerance {tolerance}")
+    }
+}
+
 /// Everything `harness check` found.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Outcome {
@@ -102,13 +163,13 @@ impl Outcome {
     pub fn counts(&self) -> Counts {
         let mut c = Counts::default();
         for check in &self.checks {
-            match check.verdict {
-                Verdict::Pass => c.pass += 1,
-                Verdict::Better => c.better += 1,
-                Verdict::Worse => c.worse += 1,
-                Verdict::Changed => c.changed += 1,
-                Verdict::Missing => c.missing += 1,
-            }
+            *match check.verdict {
+                Verdict::Pass => &mut c.pass,
+                Verdict::Better => &mut c.better,
+                Verdict::Worse => &mut c.worse,
+                Verdict::Changed => &mut c.changed,
+                Verdict::Missing => &mut c.missing,
+            } += 1;
         }
         c
     }
@@ -119,25 +180,14 @@ impl Outcome {
     }
 }
 
-/// Speed and memory (ms per step, tokens per second, peak memory) are measurements of the
-/// machine, not results: they differ from run to run and are benchmarked, never checked. Facts
-/// of the run (parameter counts, skipped-layer fractions) are deterministic and are checked.
-pub fn is_measurement(name: &str) -> bool {
-    result_kind(name) == ResultKind::Measurement
-}
-
-/// The final metrics of one run by label, without the majority-class rows and measurements.
+/// The final metrics of one run by label, without the majority-class rows and the measurements
+/// of the machine (speed, memory: benchmarked, never checked; facts of the run such as
+/// parameter counts are deterministic and are checked).
 pub fn run_metrics(rows: &[ResultRow]) -> BTreeMap<String, f64> {
     rows.iter()
-        .filter(|r| !r.name.starts_with(MAJORITY_PREFIX) && !is_measurement(&r.name))
-        .map(|r| {
-            let label = if r.split == "dev" {
-                r.name.clone()
-            } else {
-                format!("{}/{}", r.split, r.name)
-            };
-            (label, r.value)
-        })
+        .filter(|r| !r.name.starts_with(MAJORITY_PREFIX))
+        .filter(|r| result_kind(&r.name) != ResultKind::Measurement)
+        .map(|r| (MetricKey::new(&r.split, &r.name).label(), r.value))
         .collect()
 }
 
@@ -147,20 +197,12 @@ pub fn run_metrics(rows: &[ResultRow]) -> BTreeMap<String, f64> {
 pub fn find_run<'a>(entry: &RunEntry, runs: &'a [RunRow]) -> (Option<&'a RunRow>, usize) {
     let same: Vec<&RunRow> = runs
         .iter()
-        .filter(|r| entry.same_run(&r.task, &r.variant, r.seed, &sweep_of_json(&r.sweep)))
+        .filter(|r| entry.same(&RunEntry::of(r)))
         .collect();
-    if let Some(key) = &entry.key {
-        if let Some(r) = same.iter().find(|r| &r.run_key == key) {
-            return (Some(r), same.len());
-        }
-    }
-    let chosen = same
-        .iter()
-        .filter(|r| is_done(r))
-        .max_by(|a, b| a.finished_at.cmp(&b.finished_at))
-        .or(same.first())
-        .copied();
-    (chosen, same.len())
+    let keyed = same.iter().find(|r| Some(&r.run_key) == entry.key.as_ref());
+    let last_done =
+        (same.iter().filter(|r| is_done(r))).max_by(|a, b| a.finished_at.cmp(&b.finished_at));
+    (keyed.or(last_done).or(same.first()).copied(), same.len())
 }
 
 /// Why a discrete result moved, in terms of predictions: `3 of 64 dev predictions flipped
@@ -197,88 +239,34 @@ fn flip_sentence(
     }
 }
 
-/// Which way is better: the metric's own direction for values and means, lower for spreads,
-/// none for counts.
-fn direction_of(label: &str, statistic: Statistic) -> Option<Direction> {
-    match statistic {
-        Statistic::Value | Statistic::Mean => {
-            split_label(label).and_then(|(_, name)| direction(name))
-        }
-        Statistic::Std => Some(Direction::Lower),
-        Statistic::N => None,
-    }
-}
-
-fn moved_sentence(c: &Check) -> String {
-    let what = match c.statistic {
-        Statistic::Value => c.metric.clone(),
-        Statistic::Mean => format!("mean {}", c.metric),
-        Statistic::Std => format!("std of {}", c.metric),
-        Statistic::N => format!("n of {}", c.metric),
-    };
-    let actual = c.actual.map_or("not a number".to_string(), show);
-    let how = match (c.verdict, c.direction) {
-        (Verdict::Better, Some(d)) => format!("better: {}", d.phrase()),
-        (Verdict::Worse, Some(d)) => format!("worse: {}", d.phrase()),
-        (Verdict::Worse, None) => "not a finite number".to_string(),
-        _ => "changed; no better direction is known".to_string(),
-    };
-    let diff = c
-        .difference
-        .map_or(String::new(), |d| format!("{}, ", show_diff(d)));
-    let tolerance = match (c.tolerance, c.allowed) {
-        (Some(t), Some(a)) if t.std_errors.is_some() => format!("{t} = {}", show(a)),
-        (Some(t), _) => t.to_string(),
-        _ => "none".to_string(),
-    };
-    format!(
-        "{}: {what} moved from {} to {actual} ({diff}{how}), beyond the tolerance {tolerance}",
-        c.entry,
-        show(c.expected)
-    )
-}
-
-/// The check of `metric`'s `statistic` of `template`'s entry, not yet compared.
-fn unmet(
-    template: &Check,
-    metric: &str,
-    statistic: Statistic,
-    expected: f64,
-    tolerance: Option<Tolerance>,
-) -> Check {
-    Check {
-        metric: metric.to_string(),
-        statistic,
-        expected,
-        tolerance,
-        direction: direction_of(metric, statistic),
-        ..template.clone()
-    }
-}
-
-fn is_discrete_label(label: &str) -> bool {
-    split_label(label).is_some_and(|(_, name)| is_discrete(name))
-}
-
 struct Builder<'a> {
     runs: &'a [RunRow],
     results: &'a HashMap<String, Vec<ResultRow>>,
     out: Outcome,
-    /// `label: old → new` for runs found under another key than recorded.
-    key_changes: Vec<String>,
 }
 
 impl Builder<'_> {
+    fn metrics_of(&self, run: &RunRow) -> BTreeMap<String, f64> {
+        run_metrics(self.results.get(&run.run_key).map_or(&[][..], |v| v))
+    }
+
+    /// Records `c`, and its problem sentence unless it passes.
+    fn push(&mut self, c: Check) {
+        if c.verdict != Verdict::Pass {
+            self.out.problems.push(c.moved_sentence());
+        }
+        self.out.checks.push(c);
+    }
+
     /// Compares `actual` with `c.expected` under `c.tolerance` (`se`: the standard error for
-    /// `std_errors`), records the check and a problem sentence when it fails.
-    fn compare(&mut self, mut c: Check, actual: f64, se: Option<f64>) -> Verdict {
-        let allowed = match c.tolerance {
-            Some(t) => t.allowed(c.expected, se).ok(),
-            None => Some(0.0),
-        };
+    /// `std_errors`).
+    fn compare(&mut self, mut c: Check, actual: f64, se: Option<f64>) {
+        let allowed = c
+            .tolerance
+            .map_or(Some(0.0), |t| t.allowed(c.expected, se).ok());
         c.actual = actual.is_finite().then_some(actual);
         c.allowed = allowed;
-        c.difference = actual.is_finite().then_some(actual - c.expected);
+        c.difference = c.actual.map(|a| a - c.expected);
         c.verdict = match allowed {
             Some(allowed) => judge(c.expected, actual, allowed, c.direction),
             None => {
@@ -289,12 +277,7 @@ impl Builder<'_> {
         if !actual.is_finite() {
             c.note = Some("not a finite number".into());
         }
-        if c.verdict != Verdict::Pass {
-            self.out.problems.push(moved_sentence(&c));
-        }
-        let verdict = c.verdict;
-        self.out.checks.push(c);
-        verdict
+        self.push(c);
     }
 
     fn missing(&mut self, mut c: Check, note: &str) {
@@ -302,113 +285,114 @@ impl Builder<'_> {
         self.out.checks.push(c);
     }
 
+    /// Checks one run entry; returns the key of the run compared, and `(old, new)` when the
+    /// run was found under another key than recorded.
     fn run_entry(
         &mut self,
         entry: &RunEntry,
         section: &RunSection,
-        matched: &mut BTreeSet<String>,
-    ) {
+    ) -> (Option<String>, Option<String>) {
         // Float results take the section's tolerance; discrete ones are exact unless told.
         let tolerance_of = |label: &str, own: Option<Tolerance>| {
-            own.or(if is_discrete_label(label) {
-                section.discrete_tolerance.or(Some(Tolerance::EXACT))
-            } else {
-                section.tolerance
+            own.or(match is_discrete_label(label) {
+                true => section.discrete_tolerance.or(Some(Tolerance::EXACT)),
+                false => section.tolerance,
             })
         };
         let (run, same) = find_run(entry, self.runs);
+        let label = entry.label();
         let template = Check {
             seed: Some(entry.seed),
             run_key: run.map(|r| r.run_key.clone()),
             ..template(
                 EntryKind::Run,
-                entry.label(),
+                label.clone(),
                 &entry.task,
                 &entry.variant,
                 &entry.sweep,
             )
         };
-        let run = match run {
-            Some(r) if is_done(r) => r,
-            _ => {
-                let note = match run.map(|r| (r, r.error.as_deref().and_then(|e| e.lines().next())))
-                {
-                    None => "no such run in the experiment".to_string(),
-                    Some((r, Some(err))) => format!("the run is {}: {err}", r.status),
-                    Some((r, None)) => format!("the run is {}", r.status),
-                };
-                self.out
-                    .problems
-                    .push(format!("{}: missing: {note}", entry.label()));
-                for (label, m) in &entry.metrics {
-                    let tolerance = tolerance_of(label, m.tolerance);
-                    let c = unmet(&template, label, Statistic::Value, m.value, tolerance);
-                    self.missing(c, &note);
-                }
-                return;
-            }
+        let checks = |metrics: &BTreeMap<String, RunMetric>| -> Vec<Check> {
+            let of = |(l, m): (&String, &RunMetric)| {
+                template.of(l, Statistic::Value, m.value, tolerance_of(l, m.tolerance))
+            };
+            metrics.iter().map(of).collect()
         };
-        matched.insert(run.run_key.clone());
-        if let Some(key) = entry.key.as_ref().filter(|k| *k != &run.run_key) {
-            self.key_changes
-                .push(format!("{}: {key} → {}", entry.label(), run.run_key));
-        }
+        let Some(run) = run.filter(|r| is_done(r)) else {
+            let note = match run {
+                None => "no such run in the experiment".to_string(),
+                Some(r) => match r.error.as_deref().and_then(|e| e.lines().next()) {
+                    Some(err) => format!("the run is {}: {err}", r.status),
+                    None => format!("the run is {}", r.status),
+                },
+            };
+            self.out.problems.push(format!("{label}: missing: {note}"));
+            for c in checks(&entry.metrics) {
+                self.missing(c, &note);
+            }
+            return (None, None);
+        };
         if same > 1 {
             self.out.notes.push(format!(
-                "{}: {same} runs of the experiment have this task, variant, seed and sweep point (with different settings); compared {}",
-                entry.label(),
+                "{label}: {same} runs of the experiment have this task, variant, seed and sweep point (with different settings); compared {}",
                 run.run_key
             ));
         }
-        let values = run_metrics(self.results.get(&run.run_key).map_or(&[][..], |v| v));
-        for (label, m) in &entry.metrics {
-            let tolerance = tolerance_of(label, m.tolerance);
-            let c = unmet(&template, label, Statistic::Value, m.value, tolerance);
-            let Some(&actual) = values.get(label) else {
+        let values = self.metrics_of(run);
+        for (c, (name, m)) in checks(&entry.metrics).into_iter().zip(&entry.metrics) {
+            let Some(&actual) = values.get(name) else {
+                let has = values.keys().cloned().collect::<Vec<_>>().join(", ");
                 self.out.problems.push(format!(
-                    "{}: expected metric {label} = {}, but the run recorded no such metric (it has: {})",
-                    entry.label(),
+                    "{label}: expected metric {name} = {}, but the run recorded no such metric (it has: {has})",
                     show(m.value),
-                    values.keys().cloned().collect::<Vec<_>>().join(", ")
                 ));
                 self.missing(c, "the run recorded no such metric");
                 continue;
             };
-            let verdict = self.compare(c, actual, None);
-            if verdict != Verdict::Pass && is_discrete_label(label) && actual.is_finite() {
-                let why = flip_sentence(label, m.value, actual, &values);
-                if let Some(p) = self.out.problems.last_mut() {
-                    p.push_str(&format!(": {why}"));
-                }
-                if let Some(c) = self.out.checks.last_mut() {
-                    c.note = Some(why);
-                }
+            let discrete = is_discrete_label(name) && actual.is_finite();
+            self.compare(c, actual, None);
+            let c = self.out.checks.last_mut().expect("just pushed");
+            if discrete && c.verdict != Verdict::Pass {
+                let why = flip_sentence(name, m.value, actual, &values);
+                let p = self
+                    .out
+                    .problems
+                    .last_mut()
+                    .expect("a failed check has a problem");
+                p.push_str(&format!(": {why}"));
+                c.note = Some(why);
             }
         }
-        let extra: Vec<&str> = values
-            .keys()
+        let extra: Vec<&str> = (values.keys())
             .filter(|k| !entry.metrics.contains_key(*k))
             .map(String::as_str)
             .collect();
         if !extra.is_empty() {
             self.out.notes.push(format!(
-                "{}: not checked (not in the expected file): {}",
-                entry.label(),
+                "{label}: not checked (not in the expected file): {}",
                 extra.join(", ")
             ));
         }
+        let moved = entry.key.clone().filter(|k| k != &run.run_key);
+        (
+            Some(run.run_key.clone()),
+            moved.map(|old| format!("{label}: {old} → {}", run.run_key)),
+        )
     }
 
     fn group_entry(&mut self, entry: &GroupEntry, section: &GroupSection) {
-        let members: Vec<&RunRow> = self
-            .runs
-            .iter()
-            .filter(|r| entry.same_group(&r.task, &r.variant, &sweep_of_json(&r.sweep)))
+        let members: Vec<&RunRow> = (self.runs.iter())
+            .filter(|r| entry.same(&GroupEntry::of(r)))
             .collect();
-        let not_done: Vec<String> = members
-            .iter()
-            .filter(|r| !is_done(r))
+        let not_done: Vec<String> = (members.iter().filter(|r| !is_done(r)))
             .map(|r| format!("seed {} is {}", r.seed, r.status))
+            .collect();
+        let why = match not_done.is_empty() {
+            true => String::new(),
+            false => format!(" ({})", not_done.join(", ")),
+        };
+        let done: Vec<BTreeMap<String, f64>> = (members.iter().filter(|r| is_done(r)))
+            .map(|r| self.metrics_of(r))
             .collect();
         let template = template(
             EntryKind::Group,
@@ -418,65 +402,68 @@ impl Builder<'_> {
             &entry.sweep,
         );
         for (label, m) in &entry.metrics {
-            let values: Vec<f64> = members
-                .iter()
-                .filter(|r| is_done(r))
-                .filter_map(|r| {
-                    run_metrics(self.results.get(&r.run_key).map_or(&[][..], |v| v))
-                        .get(label)
-                        .copied()
-                })
-                .collect();
+            let values: Vec<f64> = done.iter().filter_map(|v| v.get(label).copied()).collect();
             let n = values.len();
             // n: fewer done runs than recorded is missing, more is a change.
-            let exact = Some(Tolerance::EXACT);
-            let mut c = unmet(&template, label, Statistic::N, m.n as f64, exact);
-            c.actual = Some(n as f64);
-            c.difference = Some(n as f64 - m.n as f64);
-            c.allowed = Some(0.0);
+            let mut c = template.of(label, Statistic::N, m.n as f64, Some(Tolerance::EXACT));
+            (c.actual, c.difference, c.allowed) =
+                (Some(n as f64), Some(n as f64 - m.n as f64), Some(0.0));
             c.verdict = match n.cmp(&m.n) {
                 std::cmp::Ordering::Equal => Verdict::Pass,
                 std::cmp::Ordering::Less => Verdict::Missing,
                 std::cmp::Ordering::Greater => Verdict::Changed,
             };
             if c.verdict != Verdict::Pass {
-                let why = if not_done.is_empty() {
-                    String::new()
-                } else {
-                    format!(" ({})", not_done.join(", "))
-                };
                 c.note = Some(format!("{n} done runs with {label}, expected {}{why}", m.n));
-                self.out.problems.push(format!(
+                let problem = format!(
                     "{}: {label} has {n} done runs, expected {}{why}",
-                    entry.label(),
-                    m.n
-                ));
+                    c.entry, m.n
+                );
+                self.out.problems.push(problem);
             }
             self.out.checks.push(c);
-            let tolerance = m.tolerance.or(section.tolerance);
-            let c = unmet(&template, label, Statistic::Mean, m.mean, tolerance);
+            let c = template.of(
+                label,
+                Statistic::Mean,
+                m.mean,
+                m.tolerance.or(section.tolerance),
+            );
             if n == 0 {
                 self.missing(c, "no done run has this metric");
                 continue;
             }
-            let se = m.std.and_then(|s| standard_error(s, m.n, n));
-            self.compare(c, mean(&values), se);
+            self.compare(
+                c,
+                mean(&values),
+                m.std.and_then(|s| standard_error(s, m.n, n)),
+            );
             if let (Some(std), Some(t)) = (m.std, m.std_tolerance.or(section.std_tolerance)) {
-                let c = unmet(&template, label, Statistic::Std, std, Some(t));
+                let c = template.of(label, Statistic::Std, std, Some(t));
                 self.compare(c, std_dev(&values), None);
             }
+        }
+    }
+
+    /// `3 done runs have no expectations (...): a, b, c`, when there are some.
+    fn unchecked(&mut self, what: &str, items: &[String]) {
+        if !items.is_empty() {
+            let (n, items) = (items.len(), abbreviate(items));
+            self.out.notes.push(format!(
+                "{n} {what} have no expectations (`--update` records them): {items}"
+            ));
         }
     }
 }
 
 /// A check of `entry` (its label, task, variant and sweep point) before it says what it checks.
 fn template(kind: EntryKind, entry: String, task: &str, variant: &str, sweep: &Sweep) -> Check {
+    let (task, variant, sweep) = (task.to_string(), variant.to_string(), sweep.clone());
     Check {
         kind,
         entry,
-        task: task.to_string(),
-        variant: variant.to_string(),
-        sweep: sweep.clone(),
+        task,
+        variant,
+        sweep,
         ..Check::default()
     }
 }
@@ -490,88 +477,68 @@ pub fn verify(
     results: &HashMap<String, Vec<ResultRow>>,
     running_on: &RecordedOn,
 ) -> Outcome {
-    let mut b = Builder {
-        runs,
-        results,
-        out: Outcome {
-            recorded_on: file.recorded_on.clone(),
-            running_on: running_on.clone(),
-            machine_differences: file
-                .recorded_on
-                .as_ref()
-                .map_or_else(Vec::new, |r| r.differences(running_on)),
-            ..Outcome::default()
-        },
-        key_changes: Vec::new(),
+    let recorded_on = file.recorded_on.clone();
+    let machine_differences = recorded_on
+        .as_ref()
+        .map_or_else(Vec::new, |r| r.differences(running_on));
+    let running_on = running_on.clone();
+    let out = Outcome {
+        recorded_on,
+        running_on,
+        machine_differences,
+        ..Outcome::default()
     };
+    let mut b = Builder { runs, results, out };
     if let Some(name) = file.experiment.as_ref().filter(|name| *name != experiment) {
         b.out.notes.push(format!(
             "the expected file was recorded from experiment `{name}`; checking `{experiment}` against it"
         ));
     }
-    let done = || runs.iter().filter(|r| is_done(r));
+    let done: Vec<&RunRow> = runs.iter().filter(|r| is_done(r)).collect();
     if let Some(section) = &file.runs {
-        let mut matched = BTreeSet::new();
+        let (mut matched, mut key_changes) = (BTreeSet::new(), Vec::new());
         for entry in &section.entries {
-            b.run_entry(entry, section, &mut matched);
+            let (key, moved) = b.run_entry(entry, section);
+            matched.extend(key);
+            key_changes.extend(moved);
         }
-        if !b.key_changes.is_empty() {
-            let note = format!(
-                "{} runs have another key than recorded (their settings differ from when the expectations were recorded): {}",
-                b.key_changes.len(),
-                abbreviate(&b.key_changes)
-            );
-            b.out.notes.push(note);
-        }
-        let unchecked: Vec<String> = done()
-            .filter(|r| !matched.contains(&r.run_key))
-            .map(|r| run_label(&r.task, &r.variant, r.seed, &sweep_of_json(&r.sweep)))
-            .collect();
-        if !unchecked.is_empty() {
+        if !key_changes.is_empty() {
             b.out.notes.push(format!(
-                "{} done runs have no expectations (`--update` records them): {}",
-                unchecked.len(),
-                abbreviate(&unchecked)
+                "{} runs have another key than recorded (their settings differ from when the expectations were recorded): {}",
+                key_changes.len(),
+                abbreviate(&key_changes)
             ));
         }
+        let unchecked: Vec<String> = (done.iter().filter(|r| !matched.contains(&r.run_key)))
+            .map(|r| RunEntry::of(r).label())
+            .collect();
+        b.unchecked("done runs", &unchecked);
     }
     if let Some(section) = &file.groups {
         for entry in &section.entries {
             b.group_entry(entry, section);
         }
         let mut unchecked: Vec<String> = Vec::new();
-        for r in done() {
-            let sweep = sweep_of_json(&r.sweep);
-            let label = group_label(&r.task, &r.variant, &sweep);
-            let expected = section
-                .entries
-                .iter()
-                .any(|e| e.same_group(&r.task, &r.variant, &sweep));
-            if !expected && !unchecked.contains(&label) {
-                unchecked.push(label);
+        for group in done.iter().map(|r| GroupEntry::of(r)) {
+            let expected = section.entries.iter().any(|e| e.same(&group));
+            if !expected && !unchecked.contains(&group.label()) {
+                unchecked.push(group.label());
             }
         }
-        if !unchecked.is_empty() {
-            b.out.notes.push(format!(
-                "{} groups have no expectations (`--update` records them): {}",
-                unchecked.len(),
-                abbreviate(&unchecked)
-            ));
-        }
+        b.unchecked("groups", &unchecked);
     }
     b.out
 }
 
 fn abbreviate(items: &[String]) -> String {
     const SHOWN: usize = 6;
-    if items.len() <= SHOWN {
-        items.join(", ")
-    } else {
-        format!(
+    match items.len() <= SHOWN {
+        true => items.join(", "),
+        false => format!(
             "{}, and {} more",
             items[..SHOWN].join(", "),
             items.len() - SHOWN
-        )
+        ),
     }
 }
 
@@ -715,8 +682,14 @@ groups:
 
     #[test]
     fn a_failure_says_where_it_was_recorded_and_where_it_ran() {
-        let recorded = RecordedOn::of_runs([r#"{"cpu":"A","cpu_capability":"AVX512"}"#]);
-        let running = RecordedOn::of_runs([r#"{"cpu":"B","cpu_capability":"AVX2"}"#]);
+        let recorded = RecordedOn::of_runs(&[serde_json::from_str(
+            r#"{"cpu":"A","cpu_capability":"AVX512"}"#,
+        )
+        .unwrap()]);
+        let running =
+            RecordedOn::of_runs(&[
+                serde_json::from_str(r#"{"cpu":"B","cpu_capability":"AVX2"}"#).unwrap(),
+            ]);
         let mut file = parse(FILE, "f.yaml").unwrap();
         file.recorded_on = Some(recorded.clone());
         let (runs, results) = data(0.4375, "done");

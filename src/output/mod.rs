@@ -11,3 +11,12 @@ pub use table::{Align, Table};
 pub fn json<T: serde::Serialize>(doc: &T) -> serde_json::Result<String> {
     Ok(format!("{}\n", serde_json::to_string_pretty(doc)?))
 }
+
+/// The name a unit variant has in JSON (`Verdict::Pass` → `pass`), so that tables print the
+/// names JSON documents use.
+pub fn name_of<T: serde::Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
