@@ -191,13 +191,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Compare(args) => {
-            let text = harness::compare::compare_command(
-                &args.db,
-                &args.experiments,
-                args.task.as_deref(),
-                args.metric.as_deref(),
-                args.format,
-            )?;
+            let text = harness::compare::compare_command(&args)?;
             print!("{text}");
             if !text.ends_with('\n') {
                 println!();

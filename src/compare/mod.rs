@@ -4,26 +4,12 @@
 //! side by side, the first experiment being the reference (e.g. before and after a code change).
 //!
 //! Without `--metric`, each task shows its primary metric (every metric when the task has no
-//! known primary metric or did not record it). Output formats: an aligned text table, Markdown,
-//! CSV (one header: `task,metric,row,<every column>`; rows are seeds, then `n`, `mean`, `std`,
-//! `std_reduction`, `p_brown_forsythe`, `p_welch`, `degenerate`, `interpretable`; empty cells
-//! where a column has no value) and JSON:
-//! ```json
-//! {"experiments": ["a"], "blocks": [{"task": "rte", "sweep": "", "metric": "acc", "split": "dev",
-//!   "direction": "higher", "columns": ["baseline", "cross_head"], "reference": "baseline",
-//!   "rows": [{"seed": 1, "values": [0.62, 0.64], "status": ["done", "done"]}],
-//!   "summary": {"n": [5, 4], "mean": [..], "std": [..], "std_reduction": [null, 0.72],
-//!               "p_brown_forsythe": [null, 0.13], "p_welch": [null, 0.47],
-//!               "degenerate": [1, 0], "interpretable": [null, true], "not_interpretable": [null, null]}}]}
-//! ```
-//! Non-finite numbers are `null` in JSON. `degenerate` counts done runs at or below the
-//! majority-class score (`null` without one). A column compared with a reference when either has
-//! not learned the task (most runs degenerate; `analysis::learned`) is not interpretable: its
-//! `std_reduction` is `null` (empty in CSV, "not interpretable" in the tables, with the counts
-//! below the table) and `not_interpretable` says why.
+//! known primary metric or did not record it). [`blocks`] takes the columns and their statistics
+//! from `analysis`; [`render`] lays them out as an aligned text table, Markdown, CSV or JSON
+//! (README.md, "Reports and statistics", describes the CSV and JSON forms).
 
 use crate::analysis::load::{self, Depth};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 mod blocks;
 mod render;
@@ -81,24 +67,21 @@ pub fn parse_experiments(args: &[String]) -> Result<Vec<String>, CompareError> {
     }
 }
 
-/// `harness compare`: reads the experiment(s) from `db` and renders the comparison.
-pub fn compare_command(
-    db: &Path,
-    experiments: &[String],
-    task: Option<&str>,
-    metric: Option<&str>,
-    format: CompareFormat,
-) -> anyhow::Result<String> {
-    let names = parse_experiments(experiments)?;
+/// `harness compare`: reads the experiment(s) from the store and renders the comparison.
+pub fn compare_command(args: &CompareArgs) -> anyhow::Result<String> {
+    let names = parse_experiments(&args.experiments)?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let data = load::experiments(db, &refs, Depth::Results)?;
-    let selection = Selection { task, metric };
+    let data = load::experiments(&args.db, &refs, Depth::Results)?;
+    let selection = Selection {
+        task: args.task.as_deref(),
+        metric: args.metric.as_deref(),
+    };
     let blocks = match data.as_slice() {
         [one] => single(one, &selection)?,
         [a, b] => pair(a, b, &selection)?,
         _ => unreachable!("parse_experiments returns one or two names"),
     };
-    Ok(render(&names, &blocks, format))
+    Ok(render(&names, &blocks, args.format))
 }
 
 #[cfg(test)]

@@ -42,8 +42,23 @@ fn run(
     metric: Option<&str>,
     f: CompareFormat,
 ) -> String {
-    let exps: Vec<String> = exps.iter().map(|s| s.to_string()).collect();
-    compare_command(path, &exps, task, metric, f).unwrap()
+    compare_command(&args(path, exps, task, metric, f)).unwrap()
+}
+
+fn args(
+    path: &Path,
+    exps: &[&str],
+    task: Option<&str>,
+    metric: Option<&str>,
+    format: CompareFormat,
+) -> CompareArgs {
+    CompareArgs {
+        experiments: exps.iter().map(|s| s.to_string()).collect(),
+        db: path.to_path_buf(),
+        task: task.map(str::to_string),
+        metric: metric.map(str::to_string),
+        format,
+    }
 }
 
 // Numbers checked against scipy 1.17.1 (BASE = baseline acc, CROSS = cross_head acc):
@@ -289,30 +304,31 @@ fn arguments_and_errors() {
     assert!(parse_experiments(&s(&["a.."])).is_err());
     assert!(parse_experiments(&s(&["a..b..c"])).is_err());
     let (_d, path) = db();
-    let err = compare_command(
+    let err = compare_command(&args(
         &path,
-        &s(&["small"]),
+        &["small"],
         None,
         Some("f1"),
         CompareFormat::Table,
-    )
+    ))
     .unwrap_err()
     .to_string();
     assert_eq!(
         err,
         "nothing to compare in small: no done results for metric `f1` (present: rte acc, rte loss)"
     );
-    let err = compare_command(&path, &s(&["nope"]), None, None, CompareFormat::Table)
+    let err = compare_command(&args(&path, &["nope"], None, None, CompareFormat::Table))
         .unwrap_err()
         .to_string();
     assert!(err.contains("no experiment named `nope`"), "{err}");
-    let err = compare_command(
-        &path.with_file_name("missing.db"),
-        &s(&["small"]),
+    let missing = path.with_file_name("missing.db");
+    let err = compare_command(&args(
+        &missing,
+        &["small"],
         None,
         None,
         CompareFormat::Table,
-    )
+    ))
     .unwrap_err()
     .to_string();
     assert!(err.starts_with("no results database at "), "{err}");
