@@ -156,8 +156,18 @@ pub fn seeds_needed(ratio: f64, settings: &PowerSettings, max_n: usize) -> Optio
     if max_n < 3 {
         return None;
     }
-    // Doubling, then bisection: power(lo) < target ≤ power(hi).
-    let (mut lo, mut hi) = (2, 4.min(max_n));
+    smallest_n_reaching(2, max_n, reaches)
+}
+
+/// The smallest n in (`lo`, `max_n`] for which `reaches(n)`, assuming `reaches` turns true once
+/// and stays so as n grows (and is false at `lo`): doubling from `lo`, then bisection.
+/// `None` when it is false at `max_n`.
+pub fn smallest_n_reaching(
+    lo: usize,
+    max_n: usize,
+    reaches: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    let (mut lo, mut hi) = (lo, (2 * lo).min(max_n));
     while !reaches(hi) {
         if hi == max_n {
             return None;
@@ -204,6 +214,28 @@ pub fn seeds_to_decide_ratio(
 mod tests {
     use super::*;
     use crate::stats::brown_forsythe::brown_forsythe;
+
+    #[test]
+    fn the_smallest_n_is_found_for_every_threshold() {
+        for lo in [1, 2] {
+            for max_n in lo + 1..40 {
+                for k in lo + 1..=max_n + 1 {
+                    let calls = std::cell::Cell::new(0);
+                    let reaches = |n: usize| {
+                        calls.set(calls.get() + 1);
+                        n >= k
+                    };
+                    let found = smallest_n_reaching(lo, max_n, reaches);
+                    assert_eq!(
+                        found,
+                        (k <= max_n).then_some(k),
+                        "lo {lo} max {max_n} k {k}"
+                    );
+                    assert!(calls.get() <= 2 * (max_n as f64).log2().ceil() as usize + 2);
+                }
+            }
+        }
+    }
 
     /// Reference simulation (numpy/scipy, 20,000 replications; its vectorised statistic checked
     /// against `scipy.stats.levene(b, v, center='median')`), in outline:

@@ -7,7 +7,7 @@
 //! standard-normal draws per n, shifted and scaled.
 
 use super::distributions::t_cdf;
-use super::power::{standard_normal, PowerSettings};
+use super::power::{smallest_n_reaching, standard_normal, PowerSettings};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -78,23 +78,7 @@ pub fn seeds_to_decide_target(
         return None;
     }
     let reaches = |n: usize| decide_power(problem, n, settings) >= settings.target_power;
-    let (mut lo, mut hi) = (1, 2);
-    while !reaches(hi) {
-        if hi == max_n {
-            return None;
-        }
-        lo = hi;
-        hi = (2 * hi).min(max_n);
-    }
-    while hi - lo > 1 {
-        let mid = (lo + hi) / 2;
-        if reaches(mid) {
-            hi = mid;
-        } else {
-            lo = mid;
-        }
-    }
-    Some(hi)
+    smallest_n_reaching(1, max_n, reaches)
 }
 
 #[cfg(test)]
