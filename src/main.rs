@@ -257,12 +257,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 let base = mirror
                     .unwrap_or_else(|| harness::data::download::OFFICIAL_BASE_URL.to_string());
                 for f in harness::data::download::glue(&data_dir, &tasks, &base)? {
-                    let what = if f.skipped {
-                        "already present"
-                    } else {
-                        "downloaded"
-                    };
-                    eprintln!("{}: {what} in {}", f.task, f.dir.display());
+                    eprintln!("{f}");
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -272,12 +267,7 @@ fn execute(cli: Cli) -> anyhow::Result<ExitCode> {
                 mirror,
             } => {
                 let f = harness::data::download::lm(&data_dir, &corpus, mirror.as_deref())?;
-                let what = if f.skipped {
-                    "already present"
-                } else {
-                    "downloaded"
-                };
-                eprintln!("{}: {what} in {}", f.task, f.dir.display());
+                eprintln!("{f}");
                 Ok(ExitCode::SUCCESS)
             }
             DataCommand::Model {

@@ -89,6 +89,17 @@ pub struct Fetched {
     pub skipped: bool,
 }
 
+impl std::fmt::Display for Fetched {
+    /// `rte: downloaded in data/glue/RTE` or `rte: already present in ...`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = match self.skipped {
+            true => "already present",
+            false => "downloaded",
+        };
+        write!(f, "{}: {what} in {}", self.task, self.dir.display())
+    }
+}
+
 /// Download GLUE `tasks` (all nine when empty) from `base_url` ([`OFFICIAL_BASE_URL`] or a
 /// mirror) into `<data_dir>/glue/<DIR>/`, skipping tasks already present.
 pub fn glue(data_dir: &Path, tasks: &[String], base_url: &str) -> Result<Vec<Fetched>, DataError> {
@@ -668,6 +679,11 @@ mod tests {
         let tasks: Vec<String> = ["rte", "qnli", "mnli", "mrpc"].map(String::from).to_vec();
         let got = glue(tmp.path(), &tasks, &format!("{base}/glue/")).unwrap();
         assert!(got.iter().all(|f| !f.skipped));
+        let rte_dir = tmp.path().join("glue/RTE");
+        assert_eq!(
+            got[0].to_string(),
+            format!("rte: downloaded in {}", rte_dir.display())
+        );
         assert_eq!(count.load(Ordering::SeqCst), 6);
 
         let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -686,6 +702,8 @@ mod tests {
         // Present tasks are skipped without contacting any server.
         let again = glue(tmp.path(), &tasks, "http://127.0.0.1:1").unwrap();
         assert!(again.iter().all(|f| f.skipped));
+        let present = format!("rte: already present in {}", rte_dir.display());
+        assert_eq!(again[0].to_string(), present);
         assert_eq!(count.load(Ordering::SeqCst), 6);
     }
 
