@@ -269,18 +269,20 @@ impl SelfAttention {
     }
 }
 
-/// Output projection of attention, dropout, residual, LayerNorm.
+/// A projection back to the hidden size, dropout, residual, LayerNorm: the output of the
+/// attention (`attention.output`, from the hidden size) and of the FFN (`output`, from the
+/// intermediate size).
 #[derive(Debug)]
-pub struct SelfOutput {
+pub struct AddNorm {
     dense: Linear,
     layer_norm: LayerNorm,
     dropout: f64,
 }
 
-impl SelfOutput {
-    fn load(w: &Weights, c: &BertConfig) -> Result<Self, ModelError> {
-        Ok(SelfOutput {
-            dense: Linear::load(&w.sub("dense"), c.hidden_size, c.hidden_size)?,
+impl AddNorm {
+    fn load(w: &Weights, c: &BertConfig, in_features: i64) -> Result<Self, ModelError> {
+        Ok(AddNorm {
+            dense: Linear::load(&w.sub("dense"), in_features, c.hidden_size)?,
             layer_norm: LayerNorm::load(&w.sub("LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
             dropout: c.hidden_dropout_prob,
         })
@@ -315,36 +317,13 @@ impl Intermediate {
     }
 }
 
-/// Second FFN projection, dropout, residual, LayerNorm.
-#[derive(Debug)]
-pub struct Output {
-    dense: Linear,
-    layer_norm: LayerNorm,
-    dropout: f64,
-}
-
-impl Output {
-    fn load(w: &Weights, c: &BertConfig) -> Result<Self, ModelError> {
-        Ok(Output {
-            dense: Linear::load(&w.sub("dense"), c.intermediate_size, c.hidden_size)?,
-            layer_norm: LayerNorm::load(&w.sub("LayerNorm"), c.hidden_size, c.layer_norm_eps)?,
-            dropout: c.hidden_dropout_prob,
-        })
-    }
-
-    fn forward_t(&self, hidden: &Tensor, residual: &Tensor, train: bool, rows: Rows) -> Tensor {
-        let h = rows.dropout(&self.dense.forward(hidden), self.dropout, train);
-        self.layer_norm.forward(&(h + residual))
-    }
-}
-
 /// One post-LayerNorm transformer block.
 #[derive(Debug)]
 pub struct Layer {
     attention: SelfAttention,
-    attention_output: SelfOutput,
+    attention_output: AddNorm,
     intermediate: Intermediate,
-    output: Output,
+    output: AddNorm,
 }
 
 impl Layer {
@@ -352,9 +331,9 @@ impl Layer {
         let attention = w.sub("attention");
         Ok(Layer {
             attention: SelfAttention::load(&attention.sub("self"), c)?,
-            attention_output: SelfOutput::load(&attention.sub("output"), c)?,
+            attention_output: AddNorm::load(&attention.sub("output"), c, c.hidden_size)?,
             intermediate: Intermediate::load(&w.sub("intermediate"), c)?,
-            output: Output::load(&w.sub("output"), c)?,
+            output: AddNorm::load(&w.sub("output"), c, c.intermediate_size)?,
         })
     }
 
