@@ -2,7 +2,10 @@
 //! ± 1 std as a translucent band, one colour per variant; a dashed vertical line where phase 2
 //! of two-phase training begins.
 
-use super::{clamp_range, color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
+use super::{
+    clamp_range, color_of, draw_legend, e2s, padded_range, slug, tick_format, Draw, FONT,
+    LEGEND_ROOM,
+};
 use crate::analysis::Curve;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -147,18 +150,11 @@ impl Draw for CurveFigure<'_> {
                         + PathElement::new(vec![(11, 0), (18, 0)], style)
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(if lower_is_better {
-                SeriesLabelPosition::UpperRight
-            } else {
-                SeriesLabelPosition::LowerRight
-            })
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(e2s)?;
+        let corner = match lower_is_better {
+            true => SeriesLabelPosition::UpperRight,
+            false => SeriesLabelPosition::LowerRight,
+        };
+        draw_legend(&mut chart, corner)?;
         Ok(())
     }
 }

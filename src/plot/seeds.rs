@@ -2,7 +2,10 @@
 //! below the majority-class score (degenerate) are drawn as crosses. A bounded metric's axis stays
 //! in the metric's range.
 
-use super::{clamp_range, color_of, e2s, padded_range, slug, tick_format, Draw, FONT, LEGEND_ROOM};
+use super::{
+    clamp_range, color_of, draw_legend, e2s, padded_range, slug, tick_format, Draw, FONT,
+    LEGEND_ROOM,
+};
 use crate::analysis::MetricAnalysis;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -189,14 +192,7 @@ impl Draw for SeedsFigure<'_> {
                     .map_err(e2s)?;
             }
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(e2s)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }

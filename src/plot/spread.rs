@@ -1,7 +1,7 @@
 //! The standard deviation across seeds of each variant, with its bootstrap interval, side by side
 //! for every task (setting) that has the metric.
 
-use super::{e2s, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
+use super::{draw_legend, e2s, slug, tick_format, variant_color, Draw, FONT, LEGEND_ROOM};
 use crate::analysis::MetricAnalysis;
 use plotters::coord::Shift;
 use plotters::prelude::*;
@@ -147,14 +147,7 @@ impl Draw for SpreadFigure<'_> {
                     Rectangle::new([(x, y - 6), (x + 14, y + 6)], color.mix(0.35).filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .label_font((FONT, 14))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK.mix(0.4))
-            .draw()
-            .map_err(e2s)?;
+        draw_legend(&mut chart, SeriesLabelPosition::UpperRight)?;
         Ok(())
     }
 }
