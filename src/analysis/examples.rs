@@ -72,59 +72,58 @@ enum Arrays {
     },
 }
 
+/// One group's gold values (the first run's) and every run's predictions.
+type Group<T> = Option<(Vec<T>, Vec<(i64, Vec<T>)>)>;
+
+/// Adds run `p`'s predictions to `group`, after checking that the run was evaluated on the
+/// examples of the runs before it (the same `gold`, whose kind `what` names).
+fn add<T: PartialEq>(
+    group: &mut Group<T>,
+    p: &StoredPredictions,
+    gold: Vec<T>,
+    predicted: Vec<T>,
+    what: &str,
+) -> Result<(), String> {
+    match group {
+        None => *group = Some((gold, vec![(p.seed, predicted)])),
+        Some((g0, _)) if *g0 != gold => {
+            return Err(format!(
+                "run {} was evaluated on other examples (other {what}) than the runs before it",
+                p.run_key
+            ))
+        }
+        Some((_, seeds)) => seeds.push((p.seed, predicted)),
+    }
+    Ok(())
+}
+
 fn arrays(preds: &[&StoredPredictions]) -> Result<Arrays, String> {
-    let mut out: Option<Arrays> = None;
+    let (mut classes, mut scores): (Group<usize>, Group<f64>) = (None, None);
     for p in preds {
-        match (&p.values, &mut out) {
-            (ExampleValues::Classes { predicted, gold }, None) => {
-                out = Some(Arrays::Classes {
-                    gold: gold.iter().map(|&g| g as usize).collect(),
-                    seeds: vec![(p.seed, predicted.iter().map(|&c| c as usize).collect())],
-                })
+        let mixed = match &p.values {
+            ExampleValues::Classes { predicted, gold } => {
+                let cast = |v: &[u32]| v.iter().map(|&c| c as usize).collect();
+                add(&mut classes, p, cast(gold), cast(predicted), "gold labels")?;
+                scores.is_some()
             }
-            (ExampleValues::Scores { predicted, gold }, None) => {
-                out = Some(Arrays::Scores {
-                    gold: gold.iter().map(|&g| g as f64).collect(),
-                    seeds: vec![(p.seed, predicted.iter().map(|&s| s as f64).collect())],
-                })
+            ExampleValues::Scores { predicted, gold } => {
+                let cast = |v: &[f32]| v.iter().map(|&s| s as f64).collect();
+                add(&mut scores, p, cast(gold), cast(predicted), "gold scores")?;
+                classes.is_some()
             }
-            (
-                ExampleValues::Classes { predicted, gold },
-                Some(Arrays::Classes { gold: g0, seeds }),
-            ) => {
-                if gold.len() != g0.len()
-                    || gold.iter().zip(g0.iter()).any(|(&a, &b)| a as usize != b)
-                {
-                    return Err(format!(
-                        "run {} was evaluated on other examples (other gold labels) than the runs before it",
-                        p.run_key
-                    ));
-                }
-                seeds.push((p.seed, predicted.iter().map(|&c| c as usize).collect()));
-            }
-            (
-                ExampleValues::Scores { predicted, gold },
-                Some(Arrays::Scores { gold: g0, seeds }),
-            ) => {
-                if gold.len() != g0.len()
-                    || gold.iter().zip(g0.iter()).any(|(&a, &b)| a as f64 != b)
-                {
-                    return Err(format!(
-                        "run {} was evaluated on other examples (other gold scores) than the runs before it",
-                        p.run_key
-                    ));
-                }
-                seeds.push((p.seed, predicted.iter().map(|&s| s as f64).collect()));
-            }
-            _ => {
-                return Err(format!(
-                    "run {} stored class predictions where others stored scores, or the reverse",
-                    p.run_key
-                ))
-            }
+        };
+        if mixed {
+            return Err(format!(
+                "run {} stored class predictions where others stored scores, or the reverse",
+                p.run_key
+            ));
         }
     }
-    out.ok_or_else(|| "no predictions".to_string())
+    match (classes, scores) {
+        (Some((gold, seeds)), _) => Ok(Arrays::Classes { gold, seeds }),
+        (_, Some((gold, seeds))) => Ok(Arrays::Scores { gold, seeds }),
+        (None, None) => Err("no predictions".to_string()),
+    }
 }
 
 type ClassMetric = fn(&[usize], &[usize]) -> f64;
@@ -411,6 +410,50 @@ mod tests {
             f1_scores[0],
             metrics::f1_positive(&[1, 0, 0, 1, 0, 1, 1, 0], &[1, 0, 1, 1, 0, 0, 1, 0])
         );
+    }
+
+    #[test]
+    fn a_group_holds_one_evaluation_set_of_one_kind() {
+        let run = |key: &str, seed, values| StoredPredictions {
+            run_key: key.into(),
+            task: "stsb".into(),
+            variant: "baseline".into(),
+            seed,
+            split: "dev".into(),
+            values,
+        };
+        let scores =
+            |predicted: Vec<f32>, gold: Vec<f32>| ExampleValues::Scores { predicted, gold };
+        let (a, b) = (
+            run("a", 1, scores(vec![0.5, 2.0], vec![1.0, 2.0])),
+            run("b", 2, scores(vec![1.5, 2.5], vec![1.0, 2.0])),
+        );
+        match arrays(&[&a, &b]).unwrap() {
+            Arrays::Scores { gold, seeds } => {
+                assert_eq!(gold, [1.0, 2.0]);
+                assert_eq!(seeds, [(1, vec![0.5, 2.0]), (2, vec![1.5, 2.5])]);
+            }
+            Arrays::Classes { .. } => panic!("scores read as classes"),
+        }
+        let other = run("c", 3, scores(vec![1.0, 2.0], vec![1.0, 3.0]));
+        let e = arrays(&[&a, &other]).err().unwrap();
+        assert_eq!(
+            e,
+            "run c was evaluated on other examples (other gold scores) than the runs before it"
+        );
+        let mixed = run("d", 4, classes(vec![1, 0], vec![1, 0]));
+        let e = arrays(&[&a, &mixed]).err().unwrap();
+        assert_eq!(
+            e,
+            "run d stored class predictions where others stored scores, or the reverse"
+        );
+        assert_eq!(arrays(&[]).err().unwrap(), "no predictions");
+        match arrays(&[&mixed]).unwrap() {
+            Arrays::Classes { gold, seeds } => {
+                assert_eq!((gold, seeds), (vec![1, 0], vec![(4, vec![1, 0])]))
+            }
+            Arrays::Scores { .. } => panic!("classes read as scores"),
+        }
     }
 
     #[test]
