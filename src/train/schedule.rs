@@ -7,14 +7,27 @@
 /// The `+1` makes the first update use a non-zero rate, as libraries that step the scheduler
 /// after the optimizer effectively do for step 1.
 pub fn linear_warmup_decay(peak: f64, step: i64, total: i64, warmup_ratio: f64) -> f64 {
-    let total = total.max(1);
-    let warmup = (warmup_ratio * total as f64).round() as i64;
-    if step < warmup {
-        peak * (step + 1) as f64 / warmup as f64
-    } else {
+    with_warmup(peak, step, total, warmup_ratio, |total, warmup| {
         let remaining = (total - step).max(0) as f64;
         let span = (total - warmup).max(1) as f64;
         peak * remaining / span
+    })
+}
+
+/// peak · (s+1)/W during the warmup of W = round(ratio · T) steps (T at least 1), then
+/// `after(T, W)`.
+fn with_warmup(
+    peak: f64,
+    step: i64,
+    total: i64,
+    warmup_ratio: f64,
+    after: impl Fn(i64, i64) -> f64,
+) -> f64 {
+    let total = total.max(1);
+    let warmup = (warmup_ratio * total as f64).round() as i64;
+    match step < warmup {
+        true => peak * (step + 1) as f64 / warmup as f64,
+        false => after(total, warmup),
     }
 }
 
@@ -25,14 +38,10 @@ pub fn linear_warmup_decay(peak: f64, step: i64, total: i64, warmup_ratio: f64) 
 /// lr(s) = peak · (s+1)/W for s < W, then peak · (1 + cos(π · s / T)) / 2,
 /// where W = round(ratio · T).
 pub fn cosine_warmup(peak: f64, step: i64, total: i64, warmup_ratio: f64) -> f64 {
-    let total = total.max(1);
-    let warmup = (warmup_ratio * total as f64).round() as i64;
-    if step < warmup {
-        peak * (step + 1) as f64 / warmup as f64
-    } else {
+    with_warmup(peak, step, total, warmup_ratio, |total, _| {
         let t = step.min(total) as f64 / total as f64;
         peak * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
-    }
+    })
 }
 
 #[cfg(test)]
