@@ -153,20 +153,20 @@ pub fn seeds_needed(ratio: f64, settings: &PowerSettings, max_n: usize) -> Optio
         let critical = f_critical(settings.alpha, 1.0, (2 * n - 2) as f64);
         Draws::new(n, n, settings).power(ratio, critical) >= settings.target_power
     };
-    if max_n < 3 {
-        return None;
-    }
     smallest_n_reaching(2, max_n, reaches)
 }
 
 /// The smallest n in (`lo`, `max_n`] for which `reaches(n)`, assuming `reaches` turns true once
 /// and stays so as n grows (and is false at `lo`): doubling from `lo`, then bisection.
-/// `None` when it is false at `max_n`.
+/// `None` when it is false at `max_n`, or when the range is empty (`max_n` ≤ `lo`).
 pub fn smallest_n_reaching(
     lo: usize,
     max_n: usize,
     reaches: impl Fn(usize) -> bool,
 ) -> Option<usize> {
+    if max_n <= lo {
+        return None;
+    }
     let (mut lo, mut hi) = (lo, (2 * lo).min(max_n));
     while !reaches(hi) {
         if hi == max_n {
@@ -218,6 +218,13 @@ mod tests {
     #[test]
     fn the_smallest_n_is_found_for_every_threshold() {
         for lo in [1, 2] {
+            for max_n in 0..=lo {
+                assert_eq!(
+                    smallest_n_reaching(lo, max_n, |_| true),
+                    None,
+                    "empty range"
+                );
+            }
             for max_n in lo + 1..40 {
                 for k in lo + 1..=max_n + 1 {
                     let calls = std::cell::Cell::new(0);

@@ -74,7 +74,7 @@ pub fn seeds_to_decide_target(
     settings: &PowerSettings,
     max_n: usize,
 ) -> Option<usize> {
-    if max_n < 2 || !(problem.std.is_finite() && problem.mean.is_finite()) {
+    if !(problem.std.is_finite() && problem.mean.is_finite()) {
         return None;
     }
     let reaches = |n: usize| decide_power(problem, n, settings) >= settings.target_power;
