@@ -3,9 +3,10 @@
 use super::recorded::RecordedOn;
 use super::show::{show, show_diff};
 use super::tolerance::Verdict;
-use super::verify::{Check, Counts, Outcome};
+use super::verify::{Check, Outcome};
 use crate::output::{name_of, Table};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// What was compared, for the first lines of both outputs.
 #[derive(Debug, Clone)]
@@ -55,27 +56,22 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
         ctx.db,
         table.text()
     );
-    let counts = outcome.counts();
-    let total = outcome.checks.len();
-    let allowed = if ctx.allow_better { counts.better } else { 0 };
+    let (total, better) = (outcome.checks.len(), outcome.count(Verdict::Better));
+    let allowed = if ctx.allow_better { better } else { 0 };
     if outcome.passed(ctx.allow_better) {
-        let better = match counts.better {
+        let better = match better {
             0 => String::new(),
             n => format!(" ({n} better, allowed by --allow-better)"),
         };
         out.push_str(&format!("PASS: all {total} checks hold{better}\n"));
     } else {
-        let parts: Vec<String> = [
-            (counts.worse, "worse"),
-            (counts.better - allowed, "better"),
-            (counts.changed, "changed"),
-            (counts.missing, "missing"),
-        ]
-        .into_iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, what)| format!("{n} {what}"))
-        .collect();
-        let failing = total - counts.pass - allowed;
+        let failing =
+            |v: Verdict| outcome.count(v) - if v == Verdict::Better { allowed } else { 0 };
+        let parts: Vec<String> = (Verdict::ALL[1..].iter())
+            .filter(|&&v| failing(v) > 0)
+            .map(|&v| format!("{} {}", failing(v), name_of(&v)))
+            .collect();
+        let failing = total - outcome.count(Verdict::Pass) - allowed;
         out.push_str(&format!(
             "FAIL: {failing} of {total} checks ({})\n",
             parts.join(", ")
@@ -127,7 +123,7 @@ struct Document<'a> {
     db: &'a str,
     allow_better: bool,
     passed: bool,
-    counts: Counts,
+    counts: BTreeMap<String, usize>,
     checks: &'a [Check],
     problems: &'a [String],
     notes: &'a [String],

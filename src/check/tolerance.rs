@@ -180,6 +180,15 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    /// Every verdict, in the order the outputs list them.
+    pub const ALL: [Verdict; 5] = [
+        Verdict::Pass,
+        Verdict::Worse,
+        Verdict::Better,
+        Verdict::Changed,
+        Verdict::Missing,
+    ];
+
     /// Whether this verdict fails the check (`better` only unless `allow_better`).
     pub fn fails(self, allow_better: bool) -> bool {
         match self {

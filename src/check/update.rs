@@ -154,8 +154,7 @@ fn group_section(
         let mut entry = GroupEntry::of(first);
         let label = entry.label();
         let old_entry = old.and_then(|s| s.entries.iter().find(|e| e.same(&entry)));
-        let (variant, setting) = (&first.variant, Setting::of(first));
-        let same = |r: &&RunRow| is_done(r) && &r.variant == variant && Setting::of(r) == setting;
+        let same = |r: &&RunRow| is_done(r) && entry.same(&GroupEntry::of(r));
         let done: Vec<&RunRow> = runs.iter().filter(same).collect();
         if done.is_empty() {
             keep_old(

@@ -149,29 +149,17 @@ pub struct Outcome {
     pub machine_differences: Vec<String>,
 }
 
-/// Counts of checks by verdict.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub pass: usize,
-    pub better: usize,
-    pub worse: usize,
-    pub changed: usize,
-    pub missing: usize,
-}
-
 impl Outcome {
-    pub fn counts(&self) -> Counts {
-        let mut c = Counts::default();
-        for check in &self.checks {
-            *match check.verdict {
-                Verdict::Pass => &mut c.pass,
-                Verdict::Better => &mut c.better,
-                Verdict::Worse => &mut c.worse,
-                Verdict::Changed => &mut c.changed,
-                Verdict::Missing => &mut c.missing,
-            } += 1;
-        }
-        c
+    /// How many checks have verdict `v`.
+    pub fn count(&self, v: Verdict) -> usize {
+        self.checks.iter().filter(|c| c.verdict == v).count()
+    }
+
+    /// The number of checks of every verdict, by its name.
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        (Verdict::ALL.iter())
+            .map(|&v| (crate::output::name_of(&v), self.count(v)))
+            .collect()
     }
 
     /// Whether every check holds (improvements too when `allow_better`).
@@ -243,6 +231,10 @@ struct Builder<'a> {
     runs: &'a [RunRow],
     results: &'a HashMap<String, Vec<ResultRow>>,
     out: Outcome,
+    /// The keys of the runs compared.
+    matched: BTreeSet<String>,
+    /// `label: old → new` for runs found under another key than recorded.
+    key_changes: Vec<String>,
 }
 
 impl Builder<'_> {
@@ -259,8 +251,8 @@ impl Builder<'_> {
     }
 
     /// Compares `actual` with `c.expected` under `c.tolerance` (`se`: the standard error for
-    /// `std_errors`).
-    fn compare(&mut self, mut c: Check, actual: f64, se: Option<f64>) {
+    /// `std_errors`); returns the verdict.
+    fn compare(&mut self, mut c: Check, actual: f64, se: Option<f64>) -> Verdict {
         let allowed = c
             .tolerance
             .map_or(Some(0.0), |t| t.allowed(c.expected, se).ok());
@@ -277,7 +269,9 @@ impl Builder<'_> {
         if !actual.is_finite() {
             c.note = Some("not a finite number".into());
         }
+        let verdict = c.verdict;
         self.push(c);
+        verdict
     }
 
     fn missing(&mut self, mut c: Check, note: &str) {
@@ -285,20 +279,7 @@ impl Builder<'_> {
         self.out.checks.push(c);
     }
 
-    /// Checks one run entry; returns the key of the run compared, and `(old, new)` when the
-    /// run was found under another key than recorded.
-    fn run_entry(
-        &mut self,
-        entry: &RunEntry,
-        section: &RunSection,
-    ) -> (Option<String>, Option<String>) {
-        // Float results take the section's tolerance; discrete ones are exact unless told.
-        let tolerance_of = |label: &str, own: Option<Tolerance>| {
-            own.or(match is_discrete_label(label) {
-                true => section.discrete_tolerance.or(Some(Tolerance::EXACT)),
-                false => section.tolerance,
-            })
-        };
+    fn run_entry(&mut self, entry: &RunEntry, section: &RunSection) {
         let (run, same) = find_run(entry, self.runs);
         let label = entry.label();
         let template = Check {
@@ -312,11 +293,13 @@ impl Builder<'_> {
                 &entry.sweep,
             )
         };
-        let checks = |metrics: &BTreeMap<String, RunMetric>| -> Vec<Check> {
-            let of = |(l, m): (&String, &RunMetric)| {
-                template.of(l, Statistic::Value, m.value, tolerance_of(l, m.tolerance))
+        // Float results take the section's tolerance; discrete ones are exact unless told.
+        let check = |name: &str, m: &RunMetric| {
+            let default = match is_discrete_label(name) {
+                true => section.discrete_tolerance.or(Some(Tolerance::EXACT)),
+                false => section.tolerance,
             };
-            metrics.iter().map(of).collect()
+            template.of(name, Statistic::Value, m.value, m.tolerance.or(default))
         };
         let Some(run) = run.filter(|r| is_done(r)) else {
             let note = match run {
@@ -327,10 +310,10 @@ impl Builder<'_> {
                 },
             };
             self.out.problems.push(format!("{label}: missing: {note}"));
-            for c in checks(&entry.metrics) {
-                self.missing(c, &note);
+            for (name, m) in &entry.metrics {
+                self.missing(check(name, m), &note);
             }
-            return (None, None);
+            return;
         };
         if same > 1 {
             self.out.notes.push(format!(
@@ -339,28 +322,26 @@ impl Builder<'_> {
             ));
         }
         let values = self.metrics_of(run);
-        for (c, (name, m)) in checks(&entry.metrics).into_iter().zip(&entry.metrics) {
+        for (name, m) in &entry.metrics {
             let Some(&actual) = values.get(name) else {
                 let has = values.keys().cloned().collect::<Vec<_>>().join(", ");
                 self.out.problems.push(format!(
                     "{label}: expected metric {name} = {}, but the run recorded no such metric (it has: {has})",
                     show(m.value),
                 ));
-                self.missing(c, "the run recorded no such metric");
+                self.missing(check(name, m), "the run recorded no such metric");
                 continue;
             };
-            let discrete = is_discrete_label(name) && actual.is_finite();
-            self.compare(c, actual, None);
-            let c = self.out.checks.last_mut().expect("just pushed");
-            if discrete && c.verdict != Verdict::Pass {
+            let verdict = self.compare(check(name, m), actual, None);
+            if is_discrete_label(name) && actual.is_finite() && verdict != Verdict::Pass {
                 let why = flip_sentence(name, m.value, actual, &values);
-                let p = self
+                let problem = self
                     .out
                     .problems
                     .last_mut()
-                    .expect("a failed check has a problem");
-                p.push_str(&format!(": {why}"));
-                c.note = Some(why);
+                    .expect("a failed check has one");
+                problem.push_str(&format!(": {why}"));
+                self.out.checks.last_mut().expect("just pushed").note = Some(why);
             }
         }
         let extra: Vec<&str> = (values.keys())
@@ -368,16 +349,16 @@ impl Builder<'_> {
             .map(String::as_str)
             .collect();
         if !extra.is_empty() {
-            self.out.notes.push(format!(
-                "{label}: not checked (not in the expected file): {}",
-                extra.join(", ")
+            let extra = extra.join(", ");
+            (self.out.notes).push(format!(
+                "{label}: not checked (not in the expected file): {extra}"
             ));
         }
-        let moved = entry.key.clone().filter(|k| k != &run.run_key);
-        (
-            Some(run.run_key.clone()),
-            moved.map(|old| format!("{label}: {old} → {}", run.run_key)),
-        )
+        if let Some(old) = entry.key.as_ref().filter(|k| *k != &run.run_key) {
+            self.key_changes
+                .push(format!("{label}: {old} → {}", run.run_key));
+        }
+        self.matched.insert(run.run_key.clone());
     }
 
     fn group_entry(&mut self, entry: &GroupEntry, section: &GroupSection) {
@@ -422,21 +403,14 @@ impl Builder<'_> {
                 self.out.problems.push(problem);
             }
             self.out.checks.push(c);
-            let c = template.of(
-                label,
-                Statistic::Mean,
-                m.mean,
-                m.tolerance.or(section.tolerance),
-            );
+            let tolerance = m.tolerance.or(section.tolerance);
+            let c = template.of(label, Statistic::Mean, m.mean, tolerance);
             if n == 0 {
                 self.missing(c, "no done run has this metric");
                 continue;
             }
-            self.compare(
-                c,
-                mean(&values),
-                m.std.and_then(|s| standard_error(s, m.n, n)),
-            );
+            let se = m.std.and_then(|s| standard_error(s, m.n, n));
+            self.compare(c, mean(&values), se);
             if let (Some(std), Some(t)) = (m.std, m.std_tolerance.or(section.std_tolerance)) {
                 let c = template.of(label, Statistic::Std, std, Some(t));
                 self.compare(c, std_dev(&values), None);
@@ -488,7 +462,14 @@ pub fn verify(
         machine_differences,
         ..Outcome::default()
     };
-    let mut b = Builder { runs, results, out };
+    let (matched, key_changes) = (BTreeSet::new(), Vec::new());
+    let mut b = Builder {
+        runs,
+        results,
+        out,
+        matched,
+        key_changes,
+    };
     if let Some(name) = file.experiment.as_ref().filter(|name| *name != experiment) {
         b.out.notes.push(format!(
             "the expected file was recorded from experiment `{name}`; checking `{experiment}` against it"
@@ -496,20 +477,16 @@ pub fn verify(
     }
     let done: Vec<&RunRow> = runs.iter().filter(|r| is_done(r)).collect();
     if let Some(section) = &file.runs {
-        let (mut matched, mut key_changes) = (BTreeSet::new(), Vec::new());
         for entry in &section.entries {
-            let (key, moved) = b.run_entry(entry, section);
-            matched.extend(key);
-            key_changes.extend(moved);
+            b.run_entry(entry, section);
         }
-        if !key_changes.is_empty() {
+        if !b.key_changes.is_empty() {
+            let (n, changes) = (b.key_changes.len(), abbreviate(&b.key_changes));
             b.out.notes.push(format!(
-                "{} runs have another key than recorded (their settings differ from when the expectations were recorded): {}",
-                key_changes.len(),
-                abbreviate(&key_changes)
+                "{n} runs have another key than recorded (their settings differ from when the expectations were recorded): {changes}"
             ));
         }
-        let unchecked: Vec<String> = (done.iter().filter(|r| !matched.contains(&r.run_key)))
+        let unchecked: Vec<String> = (done.iter().filter(|r| !b.matched.contains(&r.run_key)))
             .map(|r| RunEntry::of(r).label())
             .collect();
         b.unchecked("done runs", &unchecked);
@@ -668,7 +645,7 @@ groups:
             value: 64.0,
         });
         let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
-        assert_eq!(out.counts().worse, 2, "{:?}", out.problems);
+        assert_eq!(out.count(Verdict::Worse), 2, "{:?}", out.problems);
         let flip = out
             .problems
             .iter()
@@ -720,12 +697,11 @@ groups:
         let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
         assert!(out.passed(false), "{:?}", out.problems);
         // 2 runs × 2 metrics, plus the group's n, mean and std.
+        assert_eq!((out.count(Verdict::Pass), out.checks.len()), (7, 7));
+        let counts = serde_json::to_string(&out.counts()).unwrap();
         assert_eq!(
-            out.counts(),
-            Counts {
-                pass: 7,
-                ..Counts::default()
-            }
+            counts,
+            r#"{"better":0,"changed":0,"missing":0,"pass":7,"worse":0}"#
         );
         assert!(out.notes.is_empty(), "{:?}", out.notes);
     }
@@ -785,8 +761,7 @@ groups:
         let file = parse(FILE, "f.yaml").unwrap();
         let (runs, results) = data(0.5, "failed");
         let out = verify(&file, "demo", &runs, &results, &RecordedOn::default());
-        let c = out.counts();
-        assert_eq!(c.missing, 3, "{:?}", out.checks); // seed 2's acc and loss, the group's n
+        assert_eq!(out.count(Verdict::Missing), 3, "{:?}", out.checks); // seed 2's acc and loss, the group's n
         assert!(
             out.problems
                 .iter()
