@@ -7,7 +7,7 @@ use super::is_done;
 use super::recorded::RecordedOn;
 use super::show::{show, show_diff};
 use super::tolerance::Tolerance;
-use super::verify::{find_run, run_metrics};
+use super::verify::{find_run, group_values, metrics_of};
 use crate::analysis::Setting;
 use crate::stats::summary::{mean, std_dev};
 use crate::store::{ResultRow, RunRow};
@@ -86,14 +86,11 @@ fn keep_old<E: Clone>(
     }
 }
 
-/// The final metrics of a run by label.
-type MetricsOf<'a> = dyn Fn(&RunRow) -> BTreeMap<String, f64> + 'a;
-
 /// The runs section: one entry per run, its old tolerances kept.
 fn run_section(
     old: Option<&RunSection>,
     runs: &[RunRow],
-    metrics_of: &MetricsOf,
+    results: &HashMap<String, Vec<ResultRow>>,
     warnings: &mut Vec<String>,
 ) -> RunSection {
     let mut entries = Vec::new();
@@ -110,7 +107,7 @@ fn run_section(
             keep_old(old_entry, &why, &mut entries, warnings);
             continue;
         }
-        for (metric, value) in metrics_of(run) {
+        for (metric, value) in metrics_of(results, run) {
             if !value.is_finite() {
                 warnings.push(format!(
                     "{label}: {metric} is not a finite number; not recorded"
@@ -143,7 +140,7 @@ fn run_section(
 fn group_section(
     old: Option<&GroupSection>,
     runs: &[RunRow],
-    metrics_of: &MetricsOf,
+    results: &HashMap<String, Vec<ResultRow>>,
     warnings: &mut Vec<String>,
 ) -> GroupSection {
     let tolerance = old
@@ -154,9 +151,8 @@ fn group_section(
         let mut entry = GroupEntry::of(first);
         let label = entry.label();
         let old_entry = old.and_then(|s| s.entries.iter().find(|e| e.same(&entry)));
-        let same = |r: &&RunRow| is_done(r) && entry.same(&GroupEntry::of(r));
-        let done: Vec<&RunRow> = runs.iter().filter(same).collect();
-        if done.is_empty() {
+        let (members, values) = group_values(&entry, runs, results);
+        if !members.iter().any(|r| is_done(r)) {
             keep_old(
                 old_entry,
                 &format!("{label}: no done runs"),
@@ -164,10 +160,6 @@ fn group_section(
                 warnings,
             );
             continue;
-        }
-        let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-        for (metric, value) in done.into_iter().flat_map(metrics_of) {
-            values.entry(metric).or_default().push(value);
         }
         for (metric, vs) in values {
             if vs.iter().any(|v| !v.is_finite()) {
@@ -241,12 +233,11 @@ pub fn update(
         (None, _) => (true, false),
     };
     let mut warnings = Vec::new();
-    let metrics_of = |r: &RunRow| run_metrics(results.get(&r.run_key).map_or(&[][..], |v| v));
     let old_runs = old.and_then(|f| f.runs.as_ref());
-    let runs_section = want_runs.then(|| run_section(old_runs, runs, &metrics_of, &mut warnings));
+    let runs_section = want_runs.then(|| run_section(old_runs, runs, results, &mut warnings));
     let old_groups = old.and_then(|f| f.groups.as_ref());
     let groups_section =
-        want_groups.then(|| group_section(old_groups, runs, &metrics_of, &mut warnings));
+        want_groups.then(|| group_section(old_groups, runs, results, &mut warnings));
     let machine_changes = match old.and_then(|f| f.recorded_on.as_ref()) {
         Some(before) => before.differences(&recorded_on),
         None => vec![format!("recorded on {}", recorded_on.describe())],

@@ -179,6 +179,32 @@ pub fn run_metrics(rows: &[ResultRow]) -> BTreeMap<String, f64> {
         .collect()
 }
 
+/// The final metrics of a stored run by label (see [`run_metrics`]).
+pub fn metrics_of(
+    results: &HashMap<String, Vec<ResultRow>>,
+    run: &RunRow,
+) -> BTreeMap<String, f64> {
+    run_metrics(results.get(&run.run_key).map_or(&[][..], |v| v))
+}
+
+/// The stored runs of a group, and each metric's values over those that are done, in run order.
+pub fn group_values<'a>(
+    entry: &GroupEntry,
+    runs: &'a [RunRow],
+    results: &HashMap<String, Vec<ResultRow>>,
+) -> (Vec<&'a RunRow>, BTreeMap<String, Vec<f64>>) {
+    let members: Vec<&RunRow> = (runs.iter())
+        .filter(|r| entry.same(&GroupEntry::of(r)))
+        .collect();
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for run in members.iter().filter(|r| is_done(r)) {
+        for (metric, value) in metrics_of(results, run) {
+            values.entry(metric).or_default().push(value);
+        }
+    }
+    (members, values)
+}
+
 /// The stored run an entry stands for: the one with the recorded key, else the done run that
 /// finished last among those with the entry's task, variant, seed and sweep point, else any of
 /// them. Also says how many runs had that identity.
@@ -238,10 +264,6 @@ struct Builder<'a> {
 }
 
 impl Builder<'_> {
-    fn metrics_of(&self, run: &RunRow) -> BTreeMap<String, f64> {
-        run_metrics(self.results.get(&run.run_key).map_or(&[][..], |v| v))
-    }
-
     /// Records `c`, and its problem sentence unless it passes.
     fn push(&mut self, c: Check) {
         if c.verdict != Verdict::Pass {
@@ -321,7 +343,7 @@ impl Builder<'_> {
                 run.run_key
             ));
         }
-        let values = self.metrics_of(run);
+        let values = metrics_of(self.results, run);
         for (name, m) in &entry.metrics {
             let Some(&actual) = values.get(name) else {
                 let has = values.keys().cloned().collect::<Vec<_>>().join(", ");
@@ -362,9 +384,7 @@ impl Builder<'_> {
     }
 
     fn group_entry(&mut self, entry: &GroupEntry, section: &GroupSection) {
-        let members: Vec<&RunRow> = (self.runs.iter())
-            .filter(|r| entry.same(&GroupEntry::of(r)))
-            .collect();
+        let (members, values) = group_values(entry, self.runs, self.results);
         let not_done: Vec<String> = (members.iter().filter(|r| !is_done(r)))
             .map(|r| format!("seed {} is {}", r.seed, r.status))
             .collect();
@@ -372,9 +392,6 @@ impl Builder<'_> {
             true => String::new(),
             false => format!(" ({})", not_done.join(", ")),
         };
-        let done: Vec<BTreeMap<String, f64>> = (members.iter().filter(|r| is_done(r)))
-            .map(|r| self.metrics_of(r))
-            .collect();
         let template = template(
             EntryKind::Group,
             entry.label(),
@@ -383,7 +400,7 @@ impl Builder<'_> {
             &entry.sweep,
         );
         for (label, m) in &entry.metrics {
-            let values: Vec<f64> = done.iter().filter_map(|v| v.get(label).copied()).collect();
+            let values = values.get(label).map_or(&[][..], Vec::as_slice);
             let n = values.len();
             // n: fewer done runs than recorded is missing, more is a change.
             let mut c = template.of(label, Statistic::N, m.n as f64, Some(Tolerance::EXACT));
@@ -410,10 +427,10 @@ impl Builder<'_> {
                 continue;
             }
             let se = m.std.and_then(|s| standard_error(s, m.n, n));
-            self.compare(c, mean(&values), se);
+            self.compare(c, mean(values), se);
             if let (Some(std), Some(t)) = (m.std, m.std_tolerance.or(section.std_tolerance)) {
                 let c = template.of(label, Statistic::Std, std, Some(t));
-                self.compare(c, std_dev(&values), None);
+                self.compare(c, std_dev(values), None);
             }
         }
     }

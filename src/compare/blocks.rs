@@ -157,14 +157,12 @@ impl Block {
             .collect();
         let before = self.columns.len();
         for r in &runs {
-            let at = self.rows.partition_point(|row| row.seed < r.seed);
-            if self.rows.get(at).is_none_or(|row| row.seed != r.seed) {
+            if let Err(at) = self.rows.binary_search_by_key(&r.seed, |row| row.seed) {
                 let (status, values) = (vec![None; before], vec![None; before]);
-                let seed = r.seed;
                 self.rows.insert(
                     at,
                     Row {
-                        seed,
+                        seed: r.seed,
                         status,
                         values,
                     },
