@@ -202,9 +202,19 @@ fn sweep_suffix(sweep: &Sweep) -> String {
     }
 }
 
-impl RunEntry {
+/// What entries of both sections are: the identity of a stored run, or of a group of them.
+pub trait Identity: Sized {
     /// The entry of a stored run, without metrics.
-    pub fn of(run: &RunRow) -> RunEntry {
+    fn of(run: &RunRow) -> Self;
+    /// `spam/baseline seed 1` or `spam/baseline`, with the sweep point when there is one.
+    fn label(&self) -> String;
+    /// Whether both stand for the same run (task, variant, seed and sweep point) or the same
+    /// group (task, variant and sweep point).
+    fn same(&self, other: &Self) -> bool;
+}
+
+impl Identity for RunEntry {
+    fn of(run: &RunRow) -> RunEntry {
         RunEntry {
             task: run.task.clone(),
             variant: run.variant.clone(),
@@ -215,48 +225,40 @@ impl RunEntry {
         }
     }
 
-    /// `spam/baseline seed 1`, with the sweep point when there is one.
-    pub fn label(&self) -> String {
+    fn label(&self) -> String {
         let (task, variant, seed) = (&self.task, &self.variant, self.seed);
         format!("{task}/{variant} seed {seed}{}", sweep_suffix(&self.sweep))
     }
 
-    /// Whether both stand for the same run: task, variant, seed and sweep point.
-    pub fn same(&self, o: &RunEntry) -> bool {
+    fn same(&self, o: &RunEntry) -> bool {
         (self.task == o.task && self.variant == o.variant && self.seed == o.seed)
             && sweep_eq(&self.sweep, &o.sweep)
     }
 }
 
-impl GroupEntry {
-    /// The group of a stored run, without metrics.
-    pub fn of(run: &RunRow) -> GroupEntry {
+impl Identity for GroupEntry {
+    fn of(run: &RunRow) -> GroupEntry {
         let RunEntry {
             task,
             variant,
             sweep,
             ..
         } = RunEntry::of(run);
+        let metrics = BTreeMap::new();
         GroupEntry {
             task,
             variant,
             sweep,
-            metrics: BTreeMap::new(),
+            metrics,
         }
     }
 
-    /// `spam/baseline`, with the sweep point when there is one.
-    pub fn label(&self) -> String {
-        format!(
-            "{}/{}{}",
-            self.task,
-            self.variant,
-            sweep_suffix(&self.sweep)
-        )
+    fn label(&self) -> String {
+        let (task, variant) = (&self.task, &self.variant);
+        format!("{task}/{variant}{}", sweep_suffix(&self.sweep))
     }
 
-    /// Whether both stand for the same group: task, variant and sweep point.
-    pub fn same(&self, o: &GroupEntry) -> bool {
+    fn same(&self, o: &GroupEntry) -> bool {
         self.task == o.task && self.variant == o.variant && sweep_eq(&self.sweep, &o.sweep)
     }
 }

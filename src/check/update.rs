@@ -2,7 +2,7 @@
 //! tolerances, and the list of what changed.
 
 use super::expected::{default_header, ExpectedFile, GroupEntry, GroupMetric, GroupSection};
-use super::expected::{RunEntry, RunMetric, RunSection};
+use super::expected::{Identity, RunEntry, RunMetric, RunSection};
 use super::is_done;
 use super::recorded::RecordedOn;
 use super::show::{show, show_diff};
@@ -266,11 +266,9 @@ pub fn update(
 }
 
 /// An entry of either section, as [`changes`] compares them.
-trait Entry {
+trait Entry: Identity {
     /// Why an old entry is no longer written.
     const GONE: &'static str;
-    fn label(&self) -> String;
-    fn same(&self, other: &Self) -> bool;
     /// Each metric's recorded numbers, each with its prefix in the change lines.
     fn numbers(&self) -> BTreeMap<&str, Vec<(&'static str, f64)>>;
     /// A change of the entry itself (not of its metrics).
@@ -281,12 +279,6 @@ trait Entry {
 
 impl Entry for RunEntry {
     const GONE: &'static str = "no such run in the experiment";
-    fn label(&self) -> String {
-        RunEntry::label(self)
-    }
-    fn same(&self, o: &Self) -> bool {
-        RunEntry::same(self, o)
-    }
     fn numbers(&self) -> BTreeMap<&str, Vec<(&'static str, f64)>> {
         (self.metrics.iter())
             .map(|(k, m)| (k.as_str(), vec![("", m.value)]))
@@ -307,12 +299,6 @@ impl Entry for RunEntry {
 
 impl Entry for GroupEntry {
     const GONE: &'static str = "no done runs in the experiment";
-    fn label(&self) -> String {
-        GroupEntry::label(self)
-    }
-    fn same(&self, o: &Self) -> bool {
-        GroupEntry::same(self, o)
-    }
     fn numbers(&self) -> BTreeMap<&str, Vec<(&'static str, f64)>> {
         let numbers = |m: &GroupMetric| {
             let std = m.std.map(|s| ("std ", s));

@@ -1,7 +1,7 @@
 //! Compares the store's results of an experiment with an expected file (pure: no I/O).
 
 use super::expected::{is_discrete_label, split_label, ExpectedFile, GroupEntry, RunEntry, Sweep};
-use super::expected::{GroupSection, RunMetric, RunSection};
+use super::expected::{GroupSection, Identity, RunMetric, RunSection};
 use super::is_done;
 use super::recorded::RecordedOn;
 use super::show::{show, show_diff};
