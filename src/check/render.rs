@@ -65,11 +65,11 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
         };
         out.push_str(&format!("PASS: all {total} checks hold{better}\n"));
     } else {
-        let failing =
-            |v: Verdict| outcome.count(v) - if v == Verdict::Better { allowed } else { 0 };
+        // Checks that fail, by verdict (improvements allowed by --allow-better do not).
+        let failed = |v: Verdict| outcome.count(v) - if v == Verdict::Better { allowed } else { 0 };
         let parts: Vec<String> = (Verdict::ALL[1..].iter())
-            .filter(|&&v| failing(v) > 0)
-            .map(|&v| format!("{} {}", failing(v), name_of(&v)))
+            .filter(|&&v| failed(v) > 0)
+            .map(|&v| format!("{} {}", failed(v), name_of(&v)))
             .collect();
         let failing = total - outcome.count(Verdict::Pass) - allowed;
         out.push_str(&format!(
