@@ -67,8 +67,8 @@ pub fn table(outcome: &Outcome, ctx: &Context) -> String {
     } else {
         // Checks that fail, by verdict (improvements allowed by --allow-better do not).
         let failed = |v: Verdict| outcome.count(v) - if v == Verdict::Better { allowed } else { 0 };
-        let parts: Vec<String> = (Verdict::ALL[1..].iter())
-            .filter(|&&v| failed(v) > 0)
+        let parts: Vec<String> = (Verdict::ALL.iter())
+            .filter(|&&v| v != Verdict::Pass && failed(v) > 0)
             .map(|&v| format!("{} {}", failed(v), name_of(&v)))
             .collect();
         let failing = total - outcome.count(Verdict::Pass) - allowed;
